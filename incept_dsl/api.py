@@ -1,0 +1,103 @@
+"""The Python API: `load`, `loads`, `load_all`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from incept_dsl.errors import UsageError
+from incept_dsl.frontend.parser import parse_expr
+from incept_dsl.ir.build import build_model
+from incept_dsl.ir.values import evaluate
+from incept_dsl.loader import Loader, Unit
+from incept_dsl.model import Model
+from incept_dsl.resources import resolve_program_path
+
+#: Elaboration and the tree walkers recurse with the program's nesting (bounded by the parser's
+#: MAX_NESTING); this keeps that far from Python's default limit.
+_RECURSION_LIMIT = 20_000
+
+
+def _prepare() -> None:
+    if sys.getrecursionlimit() < _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value (`100`, `0.5`, `true`, `relu`, `(1, 7)`) as a program value.
+
+    Raises `UsageError` when the text is not an expression.
+    """
+    from incept_dsl.errors import InceptError
+
+    try:
+        return evaluate(parse_expr(text), {})
+    except InceptError as err:
+        raise UsageError(f"cannot read the value {text!r}: {err.message}") from None
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`3x224x224` (or `224`, which means 3×224×224) as a shape tuple; `UsageError` otherwise."""
+    parts = text.strip().lower().replace("×", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224") \
+            from None
+    if len(dims) == 1:
+        dims = (3, dims[0], dims[0])
+    if len(dims) not in (1, 3) or any(d < 1 for d in dims):
+        raise UsageError(f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224")
+    return dims
+
+
+def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    return {k: parse_value(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+def _model(unit: Unit, model: str | None, params, input_shape, path: Path | None) -> Model:
+    shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+    graph = build_model(unit, model, _params(params), shape)
+    graph.data["source"] = str(path) if path else unit.source.name
+    return Model(graph, path, unit.sha256)
+
+
+def load(path: str | Path, model: str | None = None, params: Mapping[str, Any] | None = None,
+         input_shape: tuple[int, ...] | str | None = None) -> Model:
+    """Load, check and elaborate one model of an `.incept` file.
+
+    `path` may also name a bundled architecture (`"googlenet.incept"`). `model` picks one model
+    of a file with several; `params` overrides model parameters (values or their source text);
+    `input_shape` overrides the single input's C×H×W. Mistakes raise `InceptError` (located) or
+    `UsageError`.
+    """
+    _prepare()
+    p = resolve_program_path(path)
+    unit = Loader().load_path(p)
+    return _model(unit, model, params, input_shape, p)
+
+
+def loads(text: str, model: str | None = None, params: Mapping[str, Any] | None = None,
+          input_shape: tuple[int, ...] | str | None = None, name: str = "<string>",
+          base_dir: str | Path | None = None) -> Model:
+    """Like `load`, from program text; imports resolve relative to `base_dir` (default: cwd)."""
+    _prepare()
+    unit = Loader().load_text(text, name, Path(base_dir) if base_dir else Path.cwd())
+    return _model(unit, model, params, input_shape, None)
+
+
+def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[Model]:
+    """Every model of a file, each with its default parameters (or `params` where they apply)."""
+    _prepare()
+    p = resolve_program_path(path)
+    unit = Loader().load_path(p)
+    out = []
+    for m in unit.program.models:
+        names = {q.name for q in m.params}
+        own = {k: v for k, v in (params or {}).items() if k in names}
+        out.append(_model(unit, m.name, own, None, p))
+    return out

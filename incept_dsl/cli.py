@@ -1,0 +1,89 @@
+"""The `incept-dsl` command line. Each subcommand lives in `incept_dsl/commands/<name>.py` and
+exports `HELP`, `add_arguments(parser)` and `run(args) -> int`.
+
+Exit codes: 0 success, 1 a program error (printed with its location), 2 a usage error, 3 an
+internal compiler error. No Python traceback is shown unless INCEPT_DSL_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from incept_dsl import __version__
+from incept_dsl.errors import CompilerBug, InceptError, UsageError
+
+#: Subcommands in the order `--help` lists them (module names under incept_dsl.commands).
+COMMANDS = ("check", "compile", "summary", "render", "bench", "fmt", "list")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _available() -> list[tuple[str, object]]:
+    out = []
+    for name in COMMANDS:
+        try:
+            out.append((name, importlib.import_module(f"incept_dsl.commands.{name}")))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"incept_dsl.commands.{name}":
+                raise
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="incept-dsl",
+        description="Compile .incept architecture descriptions to PyTorch, ONNX, figures and "
+                    "cost tables.",
+    )
+    parser.add_argument("--version", action="version", version=f"incept-dsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, module in _available():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
+        module.add_arguments(p)  # type: ignore[attr-defined]
+        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = os.environ.get("INCEPT_DSL_DEBUG") == "1"
+    try:
+        return int(args._run(args) or 0)
+    except InceptError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except UsageError as err:
+        print(f"incept-dsl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except CompilerBug as err:
+        if debug:
+            raise
+        print(f"incept-dsl: internal compiler error: {err}\n(please report it; set "
+              "INCEPT_DSL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
+    except Exception as err:  # noqa: BLE001 - the CLI never shows a traceback
+        if debug:
+            raise
+        print(f"incept-dsl: internal error: {type(err).__name__}: {err}\n(please report it; set "
+              "INCEPT_DSL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""`incept-dsl compile FILE --to TARGET [-o OUT]`: write a backend's output for one model.
+
+Targets are a table (`TARGETS`): target name -> (default file suffix, emitter). An emitter takes
+the model, the parsed arguments and the output path, writes the file, and returns a one-line
+description of what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from incept_dsl.commands.common import add_model_arguments, load_model, output_path
+
+HELP = "compile one model to PyTorch, ONNX, a figure, a cost table or the IR as JSON"
+
+Emitter = Callable[[Any, argparse.Namespace, Path], str]
+
+#: target -> (default suffix, "module:function" of its emitter)
+TARGETS: dict[str, tuple[str, str]] = {
+    "torch": (".py", "incept_dsl.commands.compile:emit_torch"),
+    "json": (".json", "incept_dsl.commands.compile:emit_json"),
+    "onnx": (".onnx", "incept_dsl.backends.to_onnx:emit"),
+    "dot": (".dot", "incept_dsl.backends.to_dot:emit"),
+    "svg": (".svg", "incept_dsl.backends.to_dot:emit"),
+    "pdf": (".pdf", "incept_dsl.backends.to_dot:emit"),
+    "png": (".png", "incept_dsl.backends.to_dot:emit"),
+    "summary": (".txt", "incept_dsl.backends.summary:emit"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p)
+    p.add_argument("--to", required=True, choices=sorted(TARGETS), help="what to produce")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: MODEL.<ext>)")
+    p.add_argument("--keep-aux", action="store_true",
+                   help="keep aux heads in exports and tables (they are training-only)")
+    p.add_argument("--init", default=None, help="weight initialisation of the generated module "
+                   "(kaiming, trunc_normal, torch)")
+    p.add_argument("--explain", "-v", action="store_true",
+                   help="report what each optimisation pass changed")
+
+
+def _emitter(target: str) -> Emitter:
+    module, func = TARGETS[target][1].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args)
+    out = output_path(args, model.name, TARGETS[args.to][0])
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    what = _emitter(args.to)(model, args, out)
+    print(f"wrote {out} ({what})")
+    return 0
+
+
+def emit_torch(model: Any, args: argparse.Namespace, out: Path) -> str:
+    from incept_dsl.backends.to_torch import INIT_SCHEMES
+    from incept_dsl.errors import UsageError
+
+    if args.init is not None and args.init not in INIT_SCHEMES:
+        raise UsageError(f"--init must be one of {', '.join(INIT_SCHEMES)}; got {args.init!r}")
+    level = args.opt_level or 0
+    source = model.torch_source(opt_level=level, init=args.init)
+    out.write_text(source, encoding="utf-8")
+    return f"PyTorch module {model.name}, -O{level}, {model.param_count():,} parameters"
+
+
+def emit_json(model: Any, args: argparse.Namespace, out: Path) -> str:
+    from incept_dsl.backends.to_json import to_json
+
+    level = args.opt_level or 0
+    out.write_text(to_json(model.optimized(level)), encoding="utf-8")
+    return f"IR of {model.name} as JSON, -O{level}"

@@ -1,0 +1,191 @@
+"""Evaluating `.incept` expressions to values, and checking values against argument kinds.
+
+Values are Python ints, floats, bools, tuples of values, or `Sym` for a bare name that is not a
+parameter (`relu`, `same`, `global`, a block name). Nothing is evaluated as Python: the evaluator
+walks the AST and knows exactly the operators of LANGUAGE.md section 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from incept_dsl.errors import InceptNameError, InceptTypeError, did_you_mean
+from incept_dsl.frontend import ast
+from incept_dsl.source import Span
+
+#: The largest magnitude an expression may produce (keeps `9**9**9`-style blow-ups out).
+MAX_VALUE = 10**12
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A bare name that is not a parameter: an op, a block or a keyword value such as `same`."""
+
+    name: str
+    span: Span | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sym) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("Sym", self.name))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value:g}"
+    if isinstance(value, tuple):
+        return f"the tuple {show(value)}"
+    if isinstance(value, Sym):
+        return f"the name '{value.name}'"
+    return repr(value)
+
+
+def show(value: Any) -> str:
+    """A value as it would be written in `.incept` source."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(show(v) for v in value) + ")"
+    return str(value)
+
+
+_FUNCS = ("min", "max", "int", "round")
+
+
+def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
+    """The value of `expr` with parameters `env`. Raises located `InceptError`s."""
+    if isinstance(expr, ast.Num):
+        return expr.value
+    if isinstance(expr, ast.Bool):
+        return expr.value
+    if isinstance(expr, ast.ShapeLit):
+        return tuple(expr.dims)
+    if isinstance(expr, ast.NameRef):
+        if expr.id in env:
+            return env[expr.id]
+        return Sym(expr.id, expr.span)
+    if isinstance(expr, ast.TupleLit):
+        return tuple(evaluate(e, env) for e in expr.items)
+    if isinstance(expr, ast.UnaryOp):
+        v = _number(evaluate(expr.operand, env), expr.operand.span, env, "'" + expr.op + "'")
+        return -v if expr.op == "-" else v
+    if isinstance(expr, ast.BinOp):
+        left = _number(evaluate(expr.left, env), expr.left.span, env, f"'{expr.op}'")
+        right = _number(evaluate(expr.right, env), expr.right.span, env, f"'{expr.op}'")
+        return _binop(expr, left, right)
+    if isinstance(expr, ast.FuncCall):
+        return _func(expr, env)
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _number(value: Any, span: Span, env: Mapping[str, Any], what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, Sym):
+            hint = did_you_mean(value.name, env)
+            raise InceptNameError(
+                f"unknown name '{value.name}' in arithmetic", span,
+                hint=hint or "a name in an expression must be a parameter of the model or block",
+            )
+        raise InceptTypeError(f"{what} needs a number; got {describe(value)}", span)
+    return value
+
+
+def _check_size(value: int | float, span: Span) -> int | float:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InceptTypeError("the expression is not a finite number", span)
+    if abs(value) > MAX_VALUE:
+        raise InceptTypeError(f"the value {value:g} is too large (limit {MAX_VALUE:g})", span)
+    return value
+
+
+def _binop(expr: ast.BinOp, a: int | float, b: int | float) -> int | float:
+    op = expr.op
+    if op in ("/", "//", "%") and b == 0:
+        raise InceptTypeError(f"division by zero in '{op}'", expr.span)
+    if op == "+":
+        r = a + b
+    elif op == "-":
+        r = a - b
+    elif op == "*":
+        r = a * b
+    elif op == "/":
+        r = a / b
+    elif op == "//":
+        r = a // b
+    else:
+        r = a % b
+    return _check_size(r, expr.span)
+
+
+def _func(expr: ast.FuncCall, env: Mapping[str, Any]) -> Any:
+    name = expr.name
+    if name not in _FUNCS:
+        hint = did_you_mean(name, _FUNCS)
+        raise InceptNameError(
+            f"unknown function '{name}'", expr.name_span,
+            hint=hint or "expressions may call min, max, int and round",
+        )
+    args = [_number(evaluate(a, env), a.span, env, f"{name}()") for a in expr.args]
+    if name in ("min", "max"):
+        if len(args) < 2:
+            raise InceptTypeError(f"{name}() takes two or more arguments; got {len(args)}",
+                                  expr.span)
+        return min(args) if name == "min" else max(args)
+    if len(args) != 1:
+        raise InceptTypeError(f"{name}() takes one argument; got {len(args)}", expr.span)
+    (x,) = args
+    return int(x) if name == "int" else int(round(x))
+
+
+# ---- argument kinds ----------------------------------------------------------------------------
+def as_int(value: Any, span: Span, what: str, minimum: int | None = None) -> int:
+    """`value` as an int; whole floats are accepted, fractions are an error."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InceptTypeError(f"{what} must be a whole number; got {describe(value)}", span)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InceptTypeError(
+                f"{what} must be a whole number; got {value:g}", span,
+                hint="write integer division as `//`, or wrap the expression in int(...) or "
+                     "round(...)",
+            )
+        value = int(value)
+    if minimum is not None and value < minimum:
+        raise InceptTypeError(f"{what} must be at least {minimum}; got {value}", span)
+    return value
+
+
+def as_pair(value: Any, span: Span, what: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a 2-tuple (`1x7`, `(1, k)`) as a pair of ints."""
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise InceptTypeError(
+                f"{what} must be one number or two (H×W); got {len(value)}: {show(value)}", span)
+        return (as_int(value[0], span, what, minimum), as_int(value[1], span, what, minimum))
+    v = as_int(value, span, what, minimum)
+    return (v, v)
+
+
+def as_float(value: Any, span: Span, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InceptTypeError(f"{what} must be a number; got {describe(value)}", span)
+    return float(value)
+
+
+def as_bool(value: Any, span: Span, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InceptTypeError(f"{what} must be true or false; got {describe(value)}", span)
+    return value

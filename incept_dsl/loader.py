@@ -1,0 +1,173 @@
+"""Loading programs: read, decode, parse, and resolve `import`s into a table of visible blocks.
+
+Guarantees: imports resolve relative to the importing file only (a string program resolves them
+relative to `base_dir`, default the working directory); an import cycle or a missing file is an
+`InceptImportError` located at the `import` line; a file that is not UTF-8 is an `InceptError`.
+Nothing in a program is executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from incept_dsl.errors import InceptError, InceptImportError, InceptNameError, Note
+from incept_dsl.frontend import ast
+from incept_dsl.frontend.parser import parse_source
+from incept_dsl.ir.ops import canonical_op
+from incept_dsl.source import SourceFile, Span
+
+#: Most files one program may pull in through imports.
+MAX_IMPORTED_FILES = 1000
+
+
+@dataclass
+class BlockEntry:
+    """A block definition with the lexical scope it was defined in."""
+
+    defn: ast.BlockDef
+    blocks: BlockTable
+    env: dict = field(default_factory=dict)  # parameter values visible to its defaults and body
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.defn.span.file, self.defn.span.start)
+
+
+class BlockTable:
+    """Blocks visible at one place: a dict chained to its parent (model-local -> file -> imports)."""
+
+    def __init__(self, parent: BlockTable | None = None) -> None:
+        self.parent = parent
+        self.table: dict[str, BlockEntry] = {}
+
+    def lookup(self, name: str) -> BlockEntry | None:
+        t: BlockTable | None = self
+        while t is not None:
+            if name in t.table:
+                return t.table[name]
+            t = t.parent
+        return None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        t: BlockTable | None = self
+        while t is not None:
+            out |= set(t.table)
+            t = t.parent
+        return out
+
+    def define(self, defn: ast.BlockDef, env: dict | None = None,
+               origin: Span | None = None) -> None:
+        """Add a block; a second definition of a name, or shadowing a built-in op, is an error."""
+        if canonical_op(defn.name) is not None:
+            raise InceptNameError(
+                f"block '{defn.name}' has the name of a built-in op", defn.name_span,
+                hint=f"rename the block, e.g. '{defn.name}_block'",
+            )
+        previous = self.table.get(defn.name)
+        if previous is not None:
+            err = InceptNameError(f"block '{defn.name}' is defined twice", origin or defn.name_span)
+            err.notes.append(Note("first defined here", previous.defn.name_span))
+            raise err
+        seen: dict[str, Span] = {}
+        for p in defn.params:
+            if p.name in seen:
+                raise InceptNameError(
+                    f"parameter '{p.name}' of block '{defn.name}' is declared twice", p.span)
+            seen[p.name] = p.span
+        self.table[defn.name] = BlockEntry(defn, self, dict(env or {}))
+
+
+@dataclass
+class Unit:
+    """One loaded file: its source, AST, and the blocks visible at its top level."""
+
+    source: SourceFile
+    program: ast.Program
+    blocks: BlockTable
+    sha256: str
+
+
+def read_source(path: Path, span: Span | None = None) -> SourceFile:
+    """Read and decode one file; unreadable or non-UTF-8 files are located `InceptError`s."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InceptImportError(f"no such file: {path}", span) from None
+    except IsADirectoryError:
+        raise InceptImportError(f"{path} is a directory, not an .incept file", span) from None
+    except OSError as exc:
+        raise InceptImportError(f"cannot read {path}: {exc.strerror}", span) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        src = SourceFile(str(path), data[: exc.start].decode("utf-8", "replace"), path)
+        err = InceptError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            src.span(len(src.text), len(src.text)),
+            hint="save the file as UTF-8",
+        )
+        raise err from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return SourceFile(str(path), text, path)
+
+
+class Loader:
+    """Loads files and their imports once each, detecting cycles."""
+
+    def __init__(self) -> None:
+        self.units: dict[Path, Unit] = {}
+        self.stack: list[tuple[Path, Span | None]] = []
+
+    def load_path(self, path: Path, span: Span | None = None) -> Unit:
+        key = path.resolve()
+        for i, (p, _) in enumerate(self.stack):
+            if p == key:
+                chain = [q.name for q, _ in self.stack[i:]] + [key.name]
+                err = InceptImportError("import cycle: " + " -> ".join(chain), span)
+                for q, s in self.stack[i + 1:]:
+                    if s is not None:
+                        err.notes.append(Note(f"{q.name} is imported here", s))
+                raise err
+        if key in self.units:
+            return self.units[key]
+        if len(self.units) >= MAX_IMPORTED_FILES:
+            raise InceptImportError(f"more than {MAX_IMPORTED_FILES} files imported", span)
+        src = read_source(path, span)
+        return self._load(src, key, path.parent, span)
+
+    def load_text(self, text: str, name: str, base_dir: Path) -> Unit:
+        return self._load(SourceFile(name, text, None), None, base_dir, None)
+
+    def _load(self, src: SourceFile, key: Path | None, base_dir: Path,
+              span: Span | None) -> Unit:
+        program = parse_source(src)
+        if key is not None:
+            self.stack.append((key, span))
+        try:
+            imported = BlockTable()
+            for imp in program.imports:
+                unit = self.load_path(base_dir / imp.path, imp.span)
+                for name, entry in unit.blocks.table.items():
+                    known = imported.table.get(name)
+                    if known is not None and known.key == entry.key:
+                        continue  # the same block reached through two imports
+                    if known is not None:
+                        err = InceptNameError(
+                            f"block '{name}' is imported twice from different files", imp.span)
+                        err.notes.append(Note("the other definition", known.defn.name_span))
+                        raise err
+                    imported.table[name] = entry  # keeps its own lexical scope
+            blocks = BlockTable(imported)
+            for b in program.blocks:
+                blocks.define(b)
+        finally:
+            if key is not None:
+                self.stack.pop()
+        unit = Unit(src, program, blocks, hashlib.sha256(src.text.encode()).hexdigest())
+        if key is not None:
+            self.units[key] = unit
+        return unit

@@ -1,0 +1,131 @@
+"""`Model`: one elaborated model and what can be made of it (PyTorch, ONNX, figures, tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from incept_dsl.ir.graph import Graph, Head
+from incept_dsl.ir.ops import param_count
+
+
+class Model:
+    """A shape-checked model.
+
+    `name`; `inputs` ({name: shape}, in declaration order); `outputs` ({name: shape} of the
+    `output` heads, in order); `aux` ({name: (shape, weight)}); `heads` (every `Head`);
+    `graph` (the IR, at -O0); `source_path`; `params` (the model parameters' values).
+    """
+
+    def __init__(self, graph: Graph, source_path: Path | None = None, source_sha256: str = ""):
+        self.graph = graph
+        self.source_path = source_path
+        self.source_sha256 = source_sha256
+
+    # ---- description
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def inputs(self) -> dict[str, tuple[int, ...]]:
+        return {self.graph.attrs(n)["name"]: self.graph.shape(n) for n in self.graph.input_nodes()}
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return {h.name: self.graph.shape(h.node) for h in self.graph.heads if h.kind == "output"}
+
+    @property
+    def aux(self) -> dict[str, tuple[tuple[int, ...], float]]:
+        return {h.name: (self.graph.shape(h.node), h.weight)
+                for h in self.graph.heads if h.kind == "aux"}
+
+    @property
+    def heads(self) -> list[Head]:
+        return list(self.graph.heads)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.graph.data["params"])
+
+    def param_count(self, include_aux: bool = True) -> int:
+        """Trainable parameters (weights, biases, BN affine), as `sum(p.numel())` in PyTorch."""
+        g = self.graph if include_aux else self.optimized(0, keep_aux=False)
+        return sum(param_count(g.op(n), g.attrs(n))[0] for n in g.nodes())
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{k}: {'x'.join(map(str, v))}" for k, v in self.inputs.items())
+        outs = ", ".join(f"{k}: {'x'.join(map(str, v))}" for k, v in self.outputs.items())
+        return f"<Model {self.name} ({ins}) -> ({outs})>"
+
+    # ---- optimisation
+    def optimized(self, opt_level: int = 0, keep_aux: bool = True) -> Graph:
+        """The IR after the `-O<opt_level>` pipeline (a copy; `self.graph` is never changed)."""
+        from incept_dsl.passes import run_pipeline
+
+        g = run_pipeline(self.graph, opt_level)
+        if not keep_aux:
+            g.eliminate_dead_code(keep_kinds=("output",))
+        return g
+
+    # ---- backends
+    def torch_source(self, opt_level: int = 0, init: str | None = None) -> str:
+        """The standalone Python source of this model's module (imports only torch)."""
+        from incept_dsl.backends.to_torch import DEFAULT_INIT, torch_source
+
+        origin = self.source_path.name if self.source_path else None
+        return torch_source(self.optimized(opt_level), init or DEFAULT_INIT, origin=origin)
+
+    def to_torch(self, opt_level: int = 0, state_dict: Mapping[str, Any] | None = None,
+                 init: str | None = None):
+        """A `torch.nn.Module` for this model.
+
+        At `opt_level=0` it is the canonical, trainable form; `state_dict` (of the -O0 module)
+        is loaded strictly. Initialisation when no `state_dict` is given: `init` (see
+        `incept_dsl.backends.to_torch.INIT_SCHEMES`; default Kaiming-normal).
+        """
+        from incept_dsl.backends.to_torch import DEFAULT_INIT, build_module
+
+        if opt_level != 0:
+            from incept_dsl.backends.optimize_weights import to_torch_optimized
+
+            return to_torch_optimized(self, opt_level, state_dict, init or DEFAULT_INIT)
+        return build_module(self.graph, dict(state_dict) if state_dict is not None else None,
+                            init or DEFAULT_INIT)
+
+    def loss(self, outputs, target, criterion=None):
+        """(total, parts): the heads' losses weighted as declared (`aux ... weight W`)."""
+        import torch.nn.functional as F
+
+        criterion = criterion if criterion is not None else F.cross_entropy
+        weights = {h.name: h.weight for h in self.graph.heads}
+        if not isinstance(outputs, tuple):
+            first = next(h.name for h in self.graph.heads if h.kind == "output")
+            outputs_d = {first: outputs}
+        else:
+            outputs_d = outputs._asdict()
+        parts = {h: criterion(out, target) for h, out in outputs_d.items()}
+        total = sum(weights[h] * p for h, p in parts.items())
+        return total, parts
+
+    def to_onnx(self, path: str | Path | None = None, opt_level: int = 1,
+                state_dict: Mapping[str, Any] | None = None, opset: int | None = None,
+                **options: Any):
+        """Export to ONNX straight from the IR (see `incept_dsl.backends.to_onnx`)."""
+        from incept_dsl.backends.to_onnx import to_onnx
+
+        return to_onnx(self, path, opt_level=opt_level, state_dict=state_dict, opset=opset,
+                       **options)
+
+    def to_dot(self, **options: Any) -> str:
+        """The Graphviz DOT text of a figure of this model (see `incept_dsl.backends.to_dot`)."""
+        from incept_dsl.backends.to_dot import to_dot
+
+        return to_dot(self, **options)
+
+    def summary(self, **options: Any):
+        """The per-layer cost table (see `incept_dsl.backends.summary`)."""
+        from incept_dsl.backends.summary import summarize
+
+        return summarize(self, **options)

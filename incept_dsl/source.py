@@ -1,0 +1,83 @@
+"""Source files and spans: where every AST node, IR node and diagnostic comes from."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, eq=False)
+class SourceFile:
+    """The text of one `.incept` file (or of a string passed to `loads`) and its name."""
+
+    name: str
+    text: str
+    path: Path | None = None
+    _line_starts: list[int] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        for i, ch in enumerate(self.text):
+            if ch == "\n":
+                starts.append(i + 1)
+        self._line_starts.extend(starts)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a character offset; offsets past the end clamp to it."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return line + 1, offset - self._line_starts[line] + 1
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline."""
+        if line < 1 or line > len(self._line_starts):
+            return ""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
+
+    def span(self, start: int, end: int | None = None) -> Span:
+        return Span(self, start, start if end is None else end)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range `[start, end)` of a source file."""
+
+    source: SourceFile
+    start: int
+    end: int
+
+    @property
+    def line(self) -> int:
+        return self.source.line_col(self.start)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.line_col(self.start)[1]
+
+    @property
+    def file(self) -> str:
+        return self.source.name
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def __repr__(self) -> str:  # spans appear in IR dumps; keep them short
+        return f"Span({self})"
+
+    def excerpt(self) -> str:
+        """The source line of the span's start and a caret line under the span (first line only)."""
+        line, col = self.source.line_col(self.start)
+        text = self.source.line_text(line)
+        end_line, end_col = self.source.line_col(max(self.start, self.end - 1))
+        width = (end_col - col + 1) if end_line == line and self.end > self.start else 1
+        width = max(1, min(width, max(1, len(text) - col + 1)))
+        gutter = f"{line:>4} | "
+        pad = "".join("\t" if c == "\t" else " " for c in text[: col - 1])
+        return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"
+
+    def to(self, other: Span) -> Span:
+        """The span covering this one and `other` (same file)."""
+        return Span(self.source, min(self.start, other.start), max(self.end, other.end))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up incept-dsl on a fresh machine that has Python 3.11 and root.
+#   bash scripts/setup.sh          # the package, its runtime needs and Graphviz's `dot`
+#   bash scripts/setup.sh --test   # also what the tests need (torchvision, timm, onnxruntime, ...)
+# torch is pinned to 2.13.0 first: that is the local CPU wheel on these machines (any other torch
+# request pulls gigabytes of CUDA packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq graphviz >/dev/null
+  else
+    echo "setup: Graphviz's 'dot' is missing; install it (apt-get install graphviz) for figures" >&2
+  fi
+fi
+
+$PY -m pip install -q --disable-pip-version-check "torch==2.13.0"
+$PY -m pip install -q --disable-pip-version-check -e ".${extras}"
+echo "setup: incept-dsl $($PY -c 'import incept_dsl; print(incept_dsl.__version__)') ready" \
+     "(torch $($PY -c 'import torch; print(torch.__version__)'))"
