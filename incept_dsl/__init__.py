@@ -13,5 +13,15 @@ from incept_dsl.api import load, load_all, loads  # noqa: E402
 from incept_dsl.errors import InceptError, InceptErrors, UsageError  # noqa: E402
 from incept_dsl.model import Model  # noqa: E402
 
-__all__ = ["InceptError", "InceptErrors", "Model", "UsageError", "__version__", "load",
+
+def copy_weights(reference, module, input_shape=None):
+    """Copy a reference network's weights (module or state_dict) into a compiled module.
+
+    See `incept_dsl.weights.copy_weights`.
+    """
+    from incept_dsl.weights import copy_weights as _copy
+
+    return _copy(reference, module, input_shape)
+
+__all__ = ["InceptError", "InceptErrors", "Model", "UsageError", "__version__", "copy_weights", "load",
            "load_all", "loads"]

@@ -204,10 +204,24 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         (eval_nodes if h.kind == "output" else train_nodes).update(anc)
     train_only = train_nodes - eval_nodes
 
-    # ---- __init__: containers and parametric modules, in order of appearance
+    # ---- forward
+    names = _Names()
+    var: dict[int, str] = {}
+    inputs = graph.input_nodes()
+    for n in inputs:
+        var[n] = names.fresh(graph.attrs(n)["name"])
+    main = [n for n in order if n in eval_nodes and graph.op(n) != "input"]
+    aux = [n for n in order if n in train_only and graph.op(n) != "input"]
+    for n in main + aux:
+        var[n] = names.fresh(graph.scope(n))
+
+    # ---- __init__: containers and parametric modules, registered in execution order
+    # (main path, then aux heads, then layers no head uses) so state_dict order follows it
+    rest = [n for n in order if n not in eval_nodes and n not in train_only]
+    registration = main + aux + rest
     init_lines: list[str] = []
     containers: dict[str, int] = {}  # container path -> ModuleList length (0: plain Module)
-    for n in order:
+    for n in registration:
         if graph.op(n) not in PARAMETRIC:
             continue
         parts = graph.scope(n).split(".")
@@ -219,7 +233,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
             else:
                 containers.setdefault(path, 0)
     declared: set[str] = set()
-    for n in order:
+    for n in registration:
         op = graph.op(n)
         if op not in PARAMETRIC:
             continue
@@ -237,17 +251,6 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         span = graph.span(n)
         where = f"  # {span.file.split('/')[-1]}:{span.line}" if span else ""
         init_lines.append(f"{_attr_path(graph.scope(n))} = {ctor}{where}")
-
-    # ---- forward
-    names = _Names()
-    var: dict[int, str] = {}
-    inputs = graph.input_nodes()
-    for n in inputs:
-        var[n] = names.fresh(graph.attrs(n)["name"])
-    main = [n for n in order if n in eval_nodes and graph.op(n) != "input"]
-    aux = [n for n in order if n in train_only and graph.op(n) != "input"]
-    for n in main + aux:
-        var[n] = names.fresh(graph.scope(n))
 
     def stmt(n: int) -> str:
         op = graph.op(n)
@@ -312,6 +315,8 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
     src.append("")
     head_tuple = ", ".join(f"({h.name!r}, {h.kind!r}, {h.weight!r})" for h in heads)
     src.append(f"    HEADS = ({head_tuple},)  # (name, kind, loss weight)")
+    shapes = ", ".join(_pyval(graph.shape(n)) for n in inputs)
+    src.append(f"    INPUT_SHAPES = ({shapes},)  # per input, without the batch dimension")
     src.append("")
     src.append("    def __init__(self) -> None:")
     src.append("        super().__init__()")
