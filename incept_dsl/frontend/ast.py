@@ -7,7 +7,6 @@ The AST mirrors the grammar (`grammars/incept.lark`); it holds no resolved meani
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from incept_dsl.source import Span
 
@@ -72,7 +71,7 @@ class TupleLit:
     span: Span
 
 
-Expr = Union[Num, ShapeLit, Bool, NameRef, BinOp, UnaryOp, FuncCall, TupleLit]
+Expr = Num | ShapeLit | Bool | NameRef | BinOp | UnaryOp | FuncCall | TupleLit
 
 
 # ---- pipelines ---------------------------------------------------------------------------------
@@ -163,7 +162,7 @@ class Named:
     name_span: Span
 
 
-Element = Union[Call, Branches, Residual, Repeat, Join, Group, Named]
+Element = Call | Branches | Residual | Repeat | Join | Group | Named
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ class Defaults:
     op_span: Span
 
 
-Stmt = Union[InputStmt, Bind, Defaults, BlockDef]
+Stmt = InputStmt | Bind | Defaults | BlockDef
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ def _token_text(tok: Token) -> str:
 def _syntax_error(src: SourceFile, exc: UnexpectedInput) -> InceptSyntaxError:
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        start = tok.start_pos if tok.start_pos is not None else len(src.text)
+        at_end = tok.type == "$END" or tok.start_pos is None
+        start = len(src.text.rstrip()) if at_end else tok.start_pos
         end = tok.end_pos if tok.end_pos is not None else start
         span = src.span(start, max(end, start + (1 if start < len(src.text) else 0)))
         expected = _describe(exc.accepts or exc.expected)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from incept_dsl.errors import (
@@ -113,6 +114,8 @@ class Elaborator:
         self.g = Graph(model.name)
         self.overrides = dict(params or {})
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        #: the caller's input_shape differs from the declared one: `expect` checks channels only
+        self.resized = False
         self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
         self.defaults_span: dict[str, Span] = {}
         self.tensors: dict[str, tuple[int, Span]] = {}
@@ -208,12 +211,12 @@ class Elaborator:
 
     def _input(self, st: ast.InputStmt, env: Mapping[str, Any], root: Scope) -> None:
         self._claim_tensor(st.name, st.name_span)
+        value = V.evaluate(st.shape, env)
+        dims = value if isinstance(value, tuple) else (value,)
+        shape = tuple(V.as_int(d, st.shape.span, "an input dimension", 1) for d in dims)
         if self.input_shape is not None:
+            self.resized = self.input_shape != shape
             shape = self.input_shape
-        else:
-            value = V.evaluate(st.shape, env)
-            dims = value if isinstance(value, tuple) else (value,)
-            shape = tuple(V.as_int(d, st.shape.span, "an input dimension", 1) for d in dims)
         if len(shape) not in (1, 3):
             raise InceptTypeError(
                 f"an input is C×H×W (an image) or F (a flat vector); got {fmt_shape(shape)}",
@@ -341,6 +344,15 @@ class Elaborator:
         dims = value if isinstance(value, tuple) else (value,)
         want = tuple(V.as_int(d, span, "an expected dimension", 1) for d in dims)
         have = self.g.shape(x)
+        if self.resized and len(want) == len(have):
+            # expects state the shapes at the declared input size; at another size (input_shape,
+            # --input) only the rank and the channels of C×H×W tensors are checked
+            if len(want) == 3 and want[0] != have[0]:
+                raise InceptShapeError(
+                    f"expect failed: expected {want[0]} channels ({fmt_shape(want)} at the "
+                    f"declared input size), the pipeline produces {fmt_shape(have)} here",
+                    call.span)
+            return
         if want != have:
             raise InceptShapeError(
                 f"expect failed: expected {fmt_shape(want)}, the pipeline produces "
@@ -404,6 +416,8 @@ class Elaborator:
                     f"block '{defn.name}' needs a value for its parameter '{p.name}'", call.span,
                     notes=[Note(f"'{defn.name}' is defined here", defn.name_span)])
         scope = ctx.scope.child(ctx.scope.name(defn.name, name, name_span))
+        # which block each block scope applies (cost tables and figures name block types by it)
+        self.g.data.setdefault("blocks", {})[".".join(scope.path)] = defn.name
         inner = Ctx(env, entry.blocks, scope, (*ctx.stack, (entry.key, defn.name, call.name_span)))
         try:
             return self._pipeline(defn.body, x, inner)
@@ -692,6 +706,8 @@ def build_model(unit: Unit, model: str | None = None, params: Mapping[str, Any] 
 
 
 def pick_model(unit: Unit, model: str | None) -> ast.ModelDef:
+    """The model named `model`; by default the file's only model, or the one named after the file
+    (`googlenet.incept` -> `googlenet`). A `UsageError` lists the names when a choice is needed."""
     models = unit.program.models
     names = [m.name for m in models]
     if model is None:
@@ -701,6 +717,10 @@ def pick_model(unit: Unit, model: str | None) -> ast.ModelDef:
             raise InceptError(f"{unit.source.name} defines no model",
                               unit.source.span(0, 0),
                               hint="add `model NAME { input ...; output ... }`")
+        stem = Path(unit.source.name).stem
+        for m in models:
+            if m.name == stem:  # googlenet.incept -> its model `googlenet`
+                return m
         raise UsageError(f"{unit.source.name} defines several models; choose one with "
                          f"--model/model=: {', '.join(names)}")
     for m in models:
