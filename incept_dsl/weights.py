@@ -4,11 +4,12 @@
 incept-dsl module: `copy_weights(torchvision.models.googlenet(weights=...), net)`.
 
 Guarantees: parametric layers (Conv2d, BatchNorm, Linear) are paired by the order in which each
-network *executes* them in training mode (so aux heads pair up wherever either network registers
-them); every pair must agree in kind and in every parameter's and buffer's shape. On success every
-parameter and buffer of `module`'s parametric layers is overwritten and the pairs are returned; on
-the first disagreement a `WeightMismatch` names both layers and their shapes, and `module` is left
-unchanged. Neither network's own state (running statistics, mode) is changed by the tracing.
+network *executes* them: the eval-mode path first, then the layers only training mode runs (so aux
+heads pair up wherever either network registers or runs them); every pair must agree in kind and in
+every parameter's and buffer's shape. On success every parameter and buffer of `module`'s
+parametric layers is overwritten and the pairs are returned; on the first disagreement a
+`WeightMismatch` names both layers and their shapes, and `module` is left unchanged. Neither
+network's own state (running statistics, mode) is changed by the tracing.
 """
 
 from __future__ import annotations
@@ -54,14 +55,17 @@ def _tensors(mod: Any) -> dict[str, Any]:
 
 
 def execution_order(net: Any, example: Any) -> list[str]:
-    """Names of `net`'s parametric leaf modules in the order a training-mode forward calls them.
+    """Names of `net`'s parametric leaf modules in execution order.
 
-    Runs on a deep copy, without gradients, so `net` itself is untouched.
+    First the layers an eval-mode forward calls, in that order; then the layers only a
+    training-mode forward calls (aux heads), in their training-mode order; then layers never
+    called, in registration order. So aux heads pair up whether a network runs them where their
+    input is ready (torchvision) or after the main path (incept-dsl). Runs on a deep copy, without
+    gradients, so `net` itself is untouched.
     """
     import torch
 
     twin = copy.deepcopy(net)
-    twin.train()
     names = {id(m): n for n, m in twin.named_modules()}
     order: list[str] = []
     seen: set[str] = set()
@@ -75,7 +79,9 @@ def execution_order(net: Any, example: Any) -> list[str]:
     handles = [m.register_forward_hook(hook) for m in twin.modules() if _kind(m) is not None]
     try:
         with torch.no_grad():
-            twin(*example) if isinstance(example, tuple) else twin(example)
+            for training in (False, True):
+                twin.train(training)
+                twin(*example) if isinstance(example, tuple) else twin(example)
     finally:
         for h in handles:
             h.remove()

@@ -212,6 +212,13 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         var[n] = names.fresh(graph.attrs(n)["name"])
     main = [n for n in order if n in eval_nodes and graph.op(n) != "input"]
     aux = [n for n in order if n in train_only and graph.op(n) != "input"]
+    # aux heads run in the order they leave the main path (as torchvision runs aux1 before aux2),
+    # whatever order the program declares them in; sorting by (branch point, order) stays topological
+    where = {n: i for i, n in enumerate(main)}
+    branch: dict[int, int] = {}
+    for n in aux:
+        branch[n] = max((where.get(i, branch.get(i, -1)) for i in graph.inputs(n)), default=-1)
+    aux.sort(key=lambda n: branch[n])  # stable: ties keep the graph's order
     for n in main + aux:
         var[n] = names.fresh(graph.scope(n))
 
