@@ -1,0 +1,609 @@
+"""Cost tables: per layer (or per top-level block) output shape, activation memory, parameters and
+multiply-adds of a model, rendered as text, Markdown, CSV, LaTeX or JSON.
+
+`summarize(model, opt_level, keep_aux, by, flops)` guarantees:
+
+- one row per IR node except inputs, in the graph's deterministic order (`Graph.order`), or with
+  `by="block"` one row per top-level scope (a repeat's copies are separate blocks) like
+  Table 1 of the GoogLeNet paper;
+- exact integer counts: parameters and buffers as PyTorch counts them (`ir.ops.param_count`),
+  MACs by the rules of `incept_dsl.ir.costs`, memory = output elements × 4 bytes;
+- rows that only aux heads need are shown when `keep_aux` is set (with the `part` column); the
+  totals with and without them are always reported, and at `opt_level > 0` the -O0 totals too;
+- the same model and options give byte-identical output in every format.
+
+The JSON form (`to_json`) is a stable interface: ``{"model", "source", "input", "opt_level",
+"aux_heads", "conventions", "layers": [{"name", "op", "block", "part", "input_shape",
+"input_shapes", "output_shape", "kernel", "stride", "padding", "params", "buffers", "macs",
+"flops", "memory_bytes"}], "blocks": [...], "total": {...}, "totals": {"without_aux",
+"with_aux"}, "baseline"}``; shapes exclude the batch dimension.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from incept_dsl.backends import tables
+from incept_dsl.errors import UsageError
+from incept_dsl.ir.costs import COSTS, macs, memory_bytes
+from incept_dsl.ir.graph import Graph
+from incept_dsl.ir.ops import ACTIVATIONS, param_count
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+FORMATS = ("text", "markdown", "csv", "latex", "json")
+VIEWS = ("layer", "block")
+SUFFIX_FORMATS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".tex": "latex",
+                  ".json": "json"}
+
+CONVENTIONS = {
+    "macs": "multiply-adds per sample; FLOPs = 2 × MACs",
+    "memory": "each layer's output tensor in fp32: elements × 4 bytes; KB = 1024 bytes",
+    "params": "trainable parameters: weights + biases + batch-norm affine",
+    "buffers": "batch-norm running mean, variance and batch count: counted apart from params",
+    "shapes": "without the batch dimension: C×H×W or F",
+}
+
+_WINDOWED = ("conv", "maxpool", "avgpool")
+_LAYER_FAMILIES = ("conv", "linear")  # what "depth" counts
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over a set of rows."""
+
+    layers: int
+    params: int
+    buffers: int
+    macs: int
+    memory_bytes: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @classmethod
+    def of(cls, rows: list[Any]) -> Totals:
+        return cls(sum(getattr(r, "layers", 1) for r in rows), sum(r.params for r in rows),
+                   sum(r.buffers for r in rows), sum(r.macs for r in rows),
+                   sum(r.memory_bytes for r in rows))
+
+    def to_dict(self) -> dict[str, int]:
+        return {"layers": self.layers, "params": self.params, "buffers": self.buffers,
+                "macs": self.macs, "flops": self.flops, "memory_bytes": self.memory_bytes}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One IR node: where it is (`name`, `block`, `part`: main | aux | unused), what it does and
+    what it costs per sample."""
+
+    name: str
+    op: str
+    block: str
+    part: str
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    kernel: Pair | None
+    stride: Pair | None
+    padding: Pair | None
+    params: int
+    buffers: int
+    macs: int
+    memory_bytes: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0] if self.input_shapes else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def pair(p: Pair | None) -> list[int] | None:
+            return list(p) if p is not None else None
+
+        return {"name": self.name, "op": self.op, "block": self.block, "part": self.part,
+                "input_shape": list(self.input_shape),
+                "input_shapes": [list(s) for s in self.input_shapes],
+                "output_shape": list(self.output_shape), "kernel": pair(self.kernel),
+                "stride": pair(self.stride), "padding": pair(self.padding),
+                "params": self.params, "buffers": self.buffers, "macs": self.macs,
+                "flops": self.flops, "memory_bytes": self.memory_bytes}
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One top-level block: its `type` (block or op name), `patch` (kernel/stride of a one-layer
+    block), output shape, `depth` (conv and linear layers on its longest path), `channels` (role
+    -> output channels, for a block ending in a concat of branches) and its rows' sums."""
+
+    name: str
+    type: str
+    part: str
+    patch: str
+    output_shape: Shape
+    depth: int
+    channels: dict[str, str]
+    layers: int
+    params: int
+    buffers: int
+    macs: int
+    memory_bytes: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "part": self.part, "patch": self.patch,
+                "output_shape": list(self.output_shape), "depth": self.depth,
+                "channels": dict(self.channels), "layers": self.layers, "params": self.params,
+                "buffers": self.buffers, "macs": self.macs, "flops": self.flops,
+                "memory_bytes": self.memory_bytes}
+
+
+# ---- analysis ----------------------------------------------------------------------------------
+def node_parts(g: Graph) -> dict[int, str]:
+    """Each node's part: "main" (an `output` needs it), "aux" (only aux heads need it) or
+    "unused" (no head needs it)."""
+    need: dict[str, set[int]] = {"output": set(), "aux": set()}
+    for h in g.heads:
+        need[h.kind] |= nx.ancestors(g.nx, h.node) | {h.node}
+    return {n: "main" if n in need["output"] else "aux" if n in need["aux"] else "unused"
+            for n in g.nx}
+
+
+def block_key(scope: str) -> str:
+    """The top-level block of a scope: its first part, with a repeat's copy number
+    (`layer1.0.conv_1` -> `layer1.0`)."""
+    parts = scope.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
+
+
+def _geometry(g: Graph, n: int) -> tuple[Pair | None, Pair | None, Pair | None]:
+    op, a = g.op(n), g.attrs(n)
+    if op in _WINDOWED:
+        return a["kernel"], a["stride"], a["padding"]
+    if op == "global_avgpool":
+        c, h, w = g.shape(g.inputs(n)[0])
+        return (h, w), (1, 1), (0, 0)
+    return None, None, None
+
+
+def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
+    """A `Row` for every node but the inputs, in `g.order()`."""
+    rows = []
+    for n in g.order():
+        op = g.op(n)
+        if op == "input":
+            continue
+        a, out = g.attrs(n), g.shape(n)
+        ins = tuple(g.shape(i) for i in g.inputs(n))
+        params, buffers = param_count(op, a)
+        kernel, stride, padding = _geometry(g, n)
+        rows.append(Row(g.scope(n), op, block_key(g.scope(n)), parts[n], ins, out, kernel,
+                        stride, padding, params, buffers, macs(op, a, list(ins), out),
+                        memory_bytes(out)))
+    return rows
+
+
+def _depth(g: Graph, nodes: list[int]) -> int:
+    """Conv and linear layers on the longest path through `nodes` (given in topological order)."""
+    inside = set(nodes)
+    depth: dict[int, int] = {}
+    for n in nodes:
+        own = 1 if g.op(n) in _LAYER_FAMILIES else 0
+        depth[n] = own + max((depth[i] for i in g.inputs(n) if i in inside), default=0)
+    return max(depth.values(), default=0)
+
+
+def _kernel(g: Graph, n: int) -> str:
+    return "×".join(map(str, g.attrs(n)["kernel"]))
+
+
+def _branch_channels(g: Graph, nodes: list[int]) -> dict[str, str]:
+    """Role -> channels for a block whose last concat joins branches (GoogLeNet's Table 1
+    columns): a lone 1×1 conv is `#1×1`; a pool then a conv is `pool proj`; otherwise the branch's
+    last conv gives `#K×K` and each 1×1 before it is `#K×K reduce` (other kernels keep their own
+    `#K×K`). Convs that several branches share (merged by an optimisation) are left out."""
+    inside = set(nodes)
+    joins = [n for n in nodes if g.op(n) == "concat"]
+    if not joins:
+        return {}
+    branches = [(nx.ancestors(g.nx, b) | {b}) & inside for b in g.inputs(joins[-1])]
+    seen: dict[int, int] = {}
+    for br in branches:
+        for n in br:
+            seen[n] = seen.get(n, 0) + 1
+    roles: dict[str, list[str]] = {}
+    for br in branches:
+        seq = [n for n in nodes if n in br and seen[n] == 1]
+        convs = [n for n in seq if g.op(n) == "conv"]
+        if not convs:
+            continue
+        pooled = g.op(seq[0]) in ("maxpool", "avgpool")
+        if pooled and len(convs) == 1:
+            named = [("pool proj", convs[0])]
+        elif len(convs) == 1 and _kernel(g, convs[0]) == "1×1":
+            named = [("#1×1", convs[0])]
+        else:
+            last = f"#{_kernel(g, convs[-1])}"
+            named = [(f"{last} reduce" if _kernel(g, c) == "1×1" else f"#{_kernel(g, c)}", c)
+                     for c in convs[:-1]] + [(last, convs[-1])]
+        for role, c in named:
+            roles.setdefault(role, []).append(str(g.attrs(c)["out_channels"]))
+    return {role: "/".join(vals) for role, vals in roles.items()}
+
+
+_OP_TYPES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
+             "global_avgpool": "avg pool", "adaptive_avgpool": "adaptive avg pool",
+             "batchnorm": "batch norm", "lrn": "LRN"}
+
+
+def _block_type(g: Graph, key: str, nodes: list[int]) -> str:
+    named = g.data.get("blocks", {})
+    if key in named:
+        return named[key]
+    under = {s for s in named if s.startswith(key + ".") and "." not in s[len(key) + 1:]}
+    if len(under) == 1:
+        return named[under.pop()]
+    core = [n for n in nodes if g.op(n) not in (*ACTIVATIONS, "batchnorm")] or nodes
+    if len(core) == 1:
+        op = g.op(core[0])
+        if op == "dropout":
+            return f"dropout ({g.attrs(core[0])['p']:.0%})"
+        return _OP_TYPES.get(op, op)
+    base = key.split(".")[0]
+    return re.sub(r"_\d+$", "", base)
+
+
+def _patch(g: Graph, nodes: list[int]) -> str:
+    windowed = [n for n in nodes if g.op(n) in (*_WINDOWED, "global_avgpool")]
+    if len(windowed) != 1:
+        return ""
+    kernel, stride, _ = _geometry(g, windowed[0])
+    s = str(stride[0]) if stride[0] == stride[1] else "×".join(map(str, stride))
+    return f"{kernel[0]}×{kernel[1]}/{s}"
+
+
+def block_rows(g: Graph, parts: dict[int, str], rows: list[Row]) -> list[BlockRow]:
+    """One `BlockRow` per top-level block, in the order blocks first appear."""
+    groups: dict[str, list[int]] = {}
+    for n in g.order():
+        if g.op(n) != "input":
+            groups.setdefault(block_key(g.scope(n)), []).append(n)
+    by_name = {r.name: r for r in rows}
+    heads = {h.node for h in g.heads}
+    out = []
+    for key, nodes in groups.items():
+        inside = set(nodes)
+        leaving = [n for n in nodes
+                   if n in heads or any(u not in inside for u, _ in g.users(n))] or nodes
+        mine = [by_name[g.scope(n)] for n in nodes]
+        kinds = {parts[n] for n in nodes}
+        part = "main" if "main" in kinds else "aux" if "aux" in kinds else "unused"
+        t = Totals.of(mine)
+        out.append(BlockRow(key, _block_type(g, key, nodes), part, _patch(g, nodes),
+                            g.shape(leaving[-1]), _depth(g, nodes), _branch_channels(g, nodes),
+                            t.layers, t.params, t.buffers, t.macs, t.memory_bytes))
+    return out
+
+
+# ---- the table object --------------------------------------------------------------------------
+def _shape(s: Shape) -> str:
+    return "×".join(map(str, s))
+
+
+def _inputs_text(shapes: tuple[Shape, ...]) -> str:
+    if len(shapes) <= 1:
+        return _shape(shapes[0]) if shapes else ""
+    if len(set(shapes)) == 1:
+        return f"{len(shapes)} × {_shape(shapes[0])}"
+    if len({s[1:] for s in shapes}) == 1:
+        return "[" + ",".join(str(s[0]) for s in shapes) + "]" + "".join(f"×{d}"
+                                                                        for d in shapes[0][1:])
+    return ", ".join(_shape(s) for s in shapes)
+
+
+def _pair(p: Pair | None, single: bool = True) -> str:
+    if p is None:
+        return ""
+    return str(p[0]) if single and p[0] == p[1] else f"{p[0]}×{p[1]}"
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _kb(b: int) -> str:
+    return f"{b / 1024:,.2f}"
+
+
+def _totals_line(what: str, t: Totals, flops: bool) -> str:
+    line = (f"{what}: {t.layers:,} layers, {t.params:,} params, {t.macs:,} MACs"
+            + (f" ({t.flops:,} FLOPs)" if flops else "")
+            + f", activations {t.memory_bytes / 1024:,.2f} KB "
+              f"({t.memory_bytes / 2**20:,.2f} MB)")
+    return line + (f", {t.buffers:,} buffer elements" if t.buffers else "")
+
+
+def _delta(a: int, b: int) -> str:
+    if a == b:
+        return f"{a:,} (unchanged)"
+    pct = f" ({(b - a) / a:+.1%})" if a else ""
+    return f"{a:,} → {b:,}{pct}"
+
+
+@dataclass
+class Summary:
+    """A model's cost table. `rows` are the rows of the chosen view (`Row`s, or `BlockRow`s with
+    `by="block"`); `layers` and `blocks` hold both views; `total` sums the rows shown;
+    `without_aux` / `with_aux` are the totals either way; `baseline` the -O0 totals (with and
+    without aux) when `opt_level > 0`. `str()` is the text table."""
+
+    model: str
+    source: str | None
+    inputs: dict[str, Shape]
+    opt_level: int
+    keep_aux: bool
+    by: str
+    flops: bool
+    layers: list[Row]
+    blocks: list[BlockRow]
+    without_aux: Totals
+    with_aux: Totals
+    baseline: dict[str, Totals] | None = None
+    rules: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[Any]:
+        return self.blocks if self.by == "block" else self.layers
+
+    @property
+    def total(self) -> Totals:
+        return Totals.of(self.layers)
+
+    def macs_by_op(self) -> dict[str, int]:
+        """MACs of the layer rows shown, per op (ops with none left out), largest first."""
+        sums: dict[str, int] = {}
+        for r in self.layers:
+            sums[r.op] = sums.get(r.op, 0) + r.macs
+        return dict(sorted(((op, m) for op, m in sums.items() if m), key=lambda e: -e[1]))
+
+    # ---- text forms
+    def title(self) -> str:
+        ins = ", ".join(f"{k} {_shape(v)}" for k, v in self.inputs.items())
+        view = "block" if self.by == "block" else "layer"
+        aux = "aux heads included (training)" if self.keep_aux else \
+            "aux heads excluded (inference)"
+        return f"{self.model}: cost per {view} at -O{self.opt_level}, input {ins}; {aux}"
+
+    def notes(self) -> list[str]:
+        out = [_totals_line("total without aux heads", self.without_aux, self.flops)]
+        if self.with_aux != self.without_aux:
+            out.append(_totals_line("total with aux heads", self.with_aux, self.flops))
+        if self.baseline is not None:
+            key = "with_aux" if self.keep_aux else "without_aux"
+            a, b = self.baseline[key], self.with_aux if self.keep_aux else self.without_aux
+            out.append(f"-O0 → -O{self.opt_level}: layers {_delta(a.layers, b.layers)}; params "
+                       f"{_delta(a.params, b.params)}; MACs {_delta(a.macs, b.macs)}; "
+                       f"activation bytes {_delta(a.memory_bytes, b.memory_bytes)}")
+        by_op = self.macs_by_op()
+        if by_op:
+            whole = sum(by_op.values())
+            out.append("MACs by op: " + "; ".join(f"{op} {m:,} ({m / whole:.1%})"
+                                                 for op, m in by_op.items()) + ".")
+        out.append("Conventions: MACs are multiply-adds per sample (FLOPs = 2 × MACs); memory is "
+                   "each layer's fp32 output (4 bytes per element, KB = 1024 bytes); params are "
+                   "weights + biases + BN affine, BN running statistics are buffers counted "
+                   "apart; shapes exclude the batch dimension.")
+        out.append("Cost rules: " + "; ".join(f"{op} {rule}" for op, rule in self.rules.items())
+                   + ".")
+        return out
+
+    def _layer_table(self) -> tables.Table:
+        headers = ["name", "op", "input", "kernel", "stride", "pad", "output", "memory (KB)",
+                   "params", "MACs"]
+        aligns = "lllrrrlrrr"
+        if self.keep_aux:
+            headers.insert(2, "part")
+            aligns = aligns[:2] + "l" + aligns[2:]
+        if self.flops:
+            headers.append("FLOPs")
+            aligns += "r"
+        rows = []
+        for r in self.rows:
+            cells = [r.name, r.op, _inputs_text(r.input_shapes), _pair(r.kernel, single=False),
+                     _pair(r.stride), _pair(r.padding), _shape(r.output_shape),
+                     _kb(r.memory_bytes), _n(r.params), _n(r.macs)]
+            rows.append(cells)
+        t = self.total
+        total = ["total", f"{t.layers:,} layers", "", "", "", "", "", _kb(t.memory_bytes),
+                 _n(t.params), _n(t.macs)]
+        return self._finish(headers, aligns, rows, total, 2)
+
+    def _block_roles(self) -> list[str]:
+        roles: list[str] = []
+        for b in self.blocks:
+            roles += [r for r in b.channels if r not in roles]
+        return roles
+
+    def _block_table(self) -> tables.Table:
+        roles = self._block_roles()
+        headers = ["name", "type", "patch size/stride", "output size", "depth", *roles,
+                   "memory (KB)", "params", "MACs"]
+        aligns = "llrlr" + "r" * len(roles) + "rrr"
+        if self.keep_aux:
+            headers.insert(2, "part")
+            aligns = aligns[:2] + "l" + aligns[2:]
+        if self.flops:
+            headers.append("FLOPs")
+            aligns += "r"
+        rows = []
+        for b in self.rows:
+            rows.append([b.name, b.type, b.patch, _shape(b.output_shape), str(b.depth),
+                         *(b.channels.get(r, "") for r in roles), _kb(b.memory_bytes),
+                         _n(b.params), _n(b.macs)])
+        t = self.total
+        total = ["total", f"{len(self.rows):,} blocks", "", "", "", *([""] * len(roles)),
+                 _kb(t.memory_bytes), _n(t.params), _n(t.macs)]
+        return self._finish(headers, aligns, rows, total, 2)
+
+    def _finish(self, headers: list[str], aligns: str, rows: list[list[str]], total: list[str],
+                part_at: int) -> tables.Table:
+        if self.keep_aux:
+            for cells, r in zip(rows, self.rows, strict=True):
+                cells.insert(part_at, r.part)
+            total.insert(part_at, "")
+        if self.flops:
+            for cells, r in zip(rows, self.rows, strict=True):
+                cells.append(_n(r.flops))
+            total.append(_n(self.total.flops))
+        return tables.Table(self.title(), tuple(headers), aligns,
+                            tuple(tuple(c) for c in rows), tuple(total), tuple(self.notes()))
+
+    def table(self) -> tables.Table:
+        """The shown view as a plain `tables.Table` of display strings."""
+        return self._block_table() if self.by == "block" else self._layer_table()
+
+    def to_text(self) -> str:
+        return tables.to_text(self.table())
+
+    def to_markdown(self) -> str:
+        return tables.to_markdown(self.table(), code_columns=(0,))
+
+    def to_latex(self) -> str:
+        ins = ", ".join(f"{k} {_shape(v)}" for k, v in self.inputs.items())
+        caption = (f"Cost per {self.by} of {self.model} (-O{self.opt_level}, input {ins}). MACs "
+                   "are multiply-adds per sample (FLOPs = 2 × MACs); memory is the fp32 output "
+                   "of each layer (KB = 1024 bytes).")
+        label = "tab:" + re.sub(r"[^A-Za-z0-9-]", "-", self.model) + "-cost"
+        return tables.to_latex(self.table(), caption, label)
+
+    def to_csv(self) -> str:
+        """Raw numbers (bytes, exact counts) for spreadsheets; shapes written `3x224x224`."""
+        def sh(s: Shape | None) -> str:
+            return "x".join(map(str, s)) if s else ""
+
+        if self.by == "block":
+            roles = self._block_roles()
+            head = ["name", "type", "part", "patch", "output_shape", "depth",
+                    *(r.replace("×", "x") for r in roles), "layers",
+                    "memory_bytes", "params", "buffers", "macs", "flops"]
+            body = [[b.name, b.type, b.part, b.patch.replace("×", "x"), sh(b.output_shape),
+                     b.depth, *(b.channels.get(r, "") for r in roles), b.layers,
+                     b.memory_bytes, b.params, b.buffers, b.macs, b.flops] for b in self.rows]
+        else:
+            head = ["name", "op", "part", "input_shape", "kernel", "stride", "padding",
+                    "output_shape", "memory_bytes", "params", "buffers", "macs", "flops"]
+            body = [[r.name, r.op, r.part, ";".join(sh(s) for s in r.input_shapes), sh(r.kernel),
+                     sh(r.stride), sh(r.padding), sh(r.output_shape), r.memory_bytes, r.params,
+                     r.buffers, r.macs, r.flops] for r in self.rows]
+        return tables.to_csv(head, body)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "source": self.source,
+            "input": {k: list(v) for k, v in self.inputs.items()},
+            "opt_level": self.opt_level,
+            "aux_heads": "included" if self.keep_aux else "excluded",
+            "conventions": {**CONVENTIONS, "rules": dict(self.rules)},
+            "layers": [r.to_dict() for r in self.layers],
+            "blocks": [b.to_dict() for b in self.blocks],
+            "total": self.total.to_dict(),
+            "macs_by_op": self.macs_by_op(),
+            "totals": {"without_aux": self.without_aux.to_dict(),
+                       "with_aux": self.with_aux.to_dict()},
+            "baseline": None if self.baseline is None else
+            {"opt_level": 0, **{k: v.to_dict() for k, v in self.baseline.items()}},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def render(self, fmt: str = "text") -> str:
+        """The table in `fmt` (one of `FORMATS`)."""
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown table format {fmt!r}; choose from {', '.join(FORMATS)}")
+        return getattr(self, "to_" + fmt)()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_markdown_(self) -> str:  # Jupyter shows the Markdown table
+        return self.to_markdown()
+
+
+def _totals(g: Graph) -> tuple[Totals, Totals]:
+    rows = layer_rows(g, node_parts(g))
+    return Totals.of([r for r in rows if r.part == "main"]), Totals.of(rows)
+
+
+def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = "layer",
+              flops: bool = False) -> Summary:
+    """The cost table of `model` (an `incept_dsl.Model`) after the `-O<opt_level>` pipeline.
+
+    Rows only aux heads (or no head) need are shown when `keep_aux`; `by` is "layer" or "block";
+    `flops` adds FLOP columns. Raises `UsageError` for an unknown `by` or level.
+    """
+    from incept_dsl.passes import PIPELINES
+
+    if by not in VIEWS:
+        raise UsageError(f"--by takes {' or '.join(VIEWS)}; got {by!r}")
+    if opt_level not in PIPELINES:
+        raise UsageError(f"unknown optimisation level -O{opt_level}")
+    g = model.graph if opt_level == 0 else model.optimized(opt_level, keep_aux=True)
+    parts = node_parts(g)
+    rows = layer_rows(g, parts)
+    blocks = block_rows(g, parts, rows)
+
+    def shown(part: str) -> bool:
+        return keep_aux or part == "main"
+
+    main_rows = [r for r in rows if r.part == "main"]
+    present = {r.op for r in rows if shown(r.part)}
+    rules = {op: COSTS[op].formula for op in COSTS if op in present}
+    baseline = None
+    if opt_level != 0:
+        without, with_ = _totals(model.graph)
+        baseline = {"without_aux": without, "with_aux": with_}
+    source = model.source_path.name if getattr(model, "source_path", None) else None
+    return Summary(
+        model=g.name, source=source, inputs={g.attrs(n)["name"]: g.shape(n)
+                                             for n in g.input_nodes()},
+        opt_level=opt_level, keep_aux=keep_aux, by=by, flops=flops,
+        layers=[r for r in rows if shown(r.part)], blocks=[b for b in blocks if shown(b.part)],
+        without_aux=Totals.of(main_rows), with_aux=Totals.of(rows), baseline=baseline,
+        rules=rules)
+
+
+def format_for(path: Path, fmt: str | None = None) -> str:
+    """`fmt` if given, else the format the file suffix names (`.md`, `.csv`, `.tex`, `.json`;
+    anything else is text)."""
+    return fmt or SUFFIX_FORMATS.get(path.suffix.lower(), "text")
+
+
+def emit(model: Any, args: Any, out: Path) -> str:
+    """`incept-dsl compile --to summary`: write the table in the format the suffix of `out`
+    names (or `--format`); returns a one-line description."""
+    fmt = format_for(out, getattr(args, "format", None))
+    s = summarize(model, opt_level=getattr(args, "opt_level", None) or 0,
+                  keep_aux=bool(getattr(args, "keep_aux", False)),
+                  by=getattr(args, "by", None) or "layer", flops=bool(getattr(args, "flops", False)))
+    out.write_text(s.render(fmt), encoding="utf-8")
+    t = s.total
+    return (f"{fmt} cost table of {s.model}, -O{s.opt_level}: {len(s.rows)} rows, "
+            f"{t.params:,} params, {t.macs:,} MACs")
+
+
+__all__ = ["FORMATS", "BlockRow", "Row", "Summary", "Totals", "emit", "summarize"]

@@ -1,0 +1,118 @@
+"""Cost rules: multiply-adds (MACs) per IR op, one table keyed by op like `incept_dsl.ir.ops.OPS`.
+
+A rule takes the node's attrs, its input shapes and its output shape (without the batch dimension)
+and returns the multiply-adds of one sample. Conventions (the lecture's; stated in every table):
+
+- a MAC is one multiply-add; FLOPs = 2 × MACs;
+- conv: ``Cout·H'·W'·(Cin/groups)·kh·kw`` and linear: ``in·out`` (biases are not counted);
+- pooling: ``C·H'·W'·kh·kw`` (one op per window element; global and adaptive pooling sum their
+  windows exactly);
+- element-wise work is listed with its own count rather than dropped: batch norm ``C·H·W`` (one
+  multiply-add per element at inference), LRN ``C·H·W·size`` (the squares summed over the channel
+  window), scale ``C·H·W``, an n-input add ``(n-1)·C·H·W``;
+- activations, softmax, dropout, flatten, slice and concat cost 0 MACs (they are still rows).
+
+Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from incept_dsl.errors import CompilerBug
+from incept_dsl.ir.ops import Shape
+
+MacRule = Callable[[dict[str, Any], list[Shape], Shape], int]
+
+#: bytes per activation element (fp32)
+BYTES_PER_ELEMENT = 4
+
+
+@dataclass(frozen=True)
+class CostRule:
+    """How one op is counted: `formula` (printed under the tables) and `macs`."""
+
+    formula: str
+    macs: MacRule
+
+
+def _conv(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    kh, kw = a["kernel"]
+    return math.prod(out) * (a["in_channels"] // a["groups"]) * kh * kw
+
+
+def _linear(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return a["in_features"] * a["out_features"]
+
+
+def _pool(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    kh, kw = a["kernel"]
+    return math.prod(out) * kh * kw
+
+
+def _window_sum(size: int, out: int) -> int:
+    """Total window length of PyTorch's adaptive pooling along one axis (windows may overlap)."""
+    return sum(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+
+
+def _adaptive(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    c, h, w = ins[0]
+    return c * _window_sum(h, out[1]) * _window_sum(w, out[2])
+
+
+def _elements(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return math.prod(out)
+
+
+def _input_elements(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return math.prod(ins[0])
+
+
+def _lrn(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return math.prod(out) * a["size"]
+
+
+def _add(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return (len(ins) - 1) * math.prod(out)
+
+
+def _free(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return 0
+
+
+_ACT = CostRule("0 (no multiply-add; listed)", _free)
+
+COSTS: dict[str, CostRule] = {
+    "input": CostRule("0 (not a layer)", _free),
+    "conv": CostRule("Cout·H'·W'·(Cin/groups)·kh·kw", _conv),
+    "linear": CostRule("in·out", _linear),
+    "batchnorm": CostRule("C·H·W (y = a·x + b per element)", _elements),
+    "maxpool": CostRule("C·H'·W'·kh·kw", _pool),
+    "avgpool": CostRule("C·H'·W'·kh·kw", _pool),
+    "global_avgpool": CostRule("C·H·W (one H×W window per channel)", _input_elements),
+    "adaptive_avgpool": CostRule("C·(sum of the window sizes)", _adaptive),
+    "lrn": CostRule("C·H·W·size (squares summed over the channel window)", _lrn),
+    **{act: _ACT for act in ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")},
+    "softmax": CostRule("0 (listed)", _free),
+    "dropout": CostRule("0 (identity at inference)", _free),
+    "flatten": CostRule("0 (a view)", _free),
+    "scale": CostRule("C·H·W (one multiply per element)", _elements),
+    "concat": CostRule("0 (a copy)", _free),
+    "add": CostRule("(n-1)·C·H·W for n inputs", _add),
+    "slice": CostRule("0 (a view)", _free),
+}
+
+
+def macs(op: str, attrs: dict[str, Any], in_shapes: list[Shape], out_shape: Shape) -> int:
+    """Multiply-adds of one sample through one node, by the rule of `op` (see `COSTS`)."""
+    if op not in COSTS:
+        raise CompilerBug(f"the IR op {op!r} has no cost rule in incept_dsl/ir/costs.py")
+    return COSTS[op].macs(attrs, list(in_shapes), tuple(out_shape))
+
+
+def memory_bytes(out_shape: Shape) -> int:
+    """Bytes of one sample's output tensor in fp32."""
+    return math.prod(out_shape) * BYTES_PER_ELEMENT
