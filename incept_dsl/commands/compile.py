@@ -38,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: MODEL.<ext>)")
     p.add_argument("--keep-aux", action="store_true",
                    help="keep aux heads in exports and tables (they are training-only)")
+    table = p.add_argument_group("cost table (--to summary; the format follows the suffix of -o)")
+    table.add_argument("--by", choices=("layer", "block"), default="layer",
+                       help="one row per layer or per top-level block")
+    table.add_argument("--flops", action="store_true", help="add FLOP columns (2 × MACs)")
     p.add_argument("--init", default=None, help="weight initialisation of the generated module "
                    "(kaiming, trunc_normal, torch)")
     p.add_argument("--explain", "-v", action="store_true",

@@ -398,6 +398,11 @@ def test_cli_writes_the_format_the_suffix_names(tmp_path, capsys):
     assert main(["compile", "googlenet.incept", "-m", "googlenet", "--to", "summary",
                  "-o", str(out)]) == 0
     assert out.read_text().startswith("name,op,part,")
+    out = tmp_path / "t.json"
+    assert main(["compile", "googlenet.incept", "-m", "googlenet", "--to", "summary",
+                 "--by", "block", "--flops", "-o", str(out)]) == 0
+    assert [b["name"] for b in json.loads(out.read_text())["blocks"]][:2] == ["conv_1",
+                                                                            "maxpool_1"]
 
 
 def test_cli_errors(tmp_path, capsys):
