@@ -227,6 +227,23 @@ def test_reference_macs_from_anchors(file, name):
     assert sum(r.macs for r in s.layers if r.op in ("conv", "linear")) == expected
 
 
+#: the same table's figures given in G (2 decimals)
+REFERENCE_GMACS = {
+    ("vgg", "vgg16"): 15.47, ("vgg", "vgg19"): 19.63, ("resnet", "resnet18"): 1.81,
+    ("resnet", "resnet34"): 3.66, ("resnet", "resnet50"): 4.09, ("resnet", "resnet101"): 7.80,
+    ("resnet", "resnet152"): 11.51,
+}
+
+
+@pytest.mark.parametrize(("file", "name"), sorted(REFERENCE_GMACS))
+def test_reference_gmacs_from_anchors(file, name):
+    if not (ARCH / f"{file}.incept").exists():
+        pytest.skip(f"architectures/{file}.incept is not shipped yet")
+    s = incept_dsl.load(f"{file}.incept", model=name, input_shape=(3, 224, 224)).summary()
+    macs = sum(r.macs for r in s.layers if r.op in ("conv", "linear"))
+    assert round(macs / 1e9, 2) == REFERENCE_GMACS[file, name]
+
+
 # ---- formats ------------------------------------------------------------------------------------
 TINY = """
 model tiny(classes = 10) {
