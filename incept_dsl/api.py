@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from incept_dsl.errors import UsageError
+from incept_dsl.errors import InceptError, InceptErrors, UsageError
 from incept_dsl.frontend.parser import parse_expr
 from incept_dsl.ir.build import build_model
 from incept_dsl.ir.values import evaluate
@@ -30,8 +30,6 @@ def parse_value(text: str) -> Any:
 
     Raises `UsageError` when the text is not an expression.
     """
-    from incept_dsl.errors import InceptError
-
     try:
         return evaluate(parse_expr(text), {})
     except InceptError as err:
@@ -91,13 +89,32 @@ def loads(text: str, model: str | None = None, params: Mapping[str, Any] | None 
 
 
 def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[Model]:
-    """Every model of a file, each with its default parameters (or `params` where they apply)."""
+    """Every model of a file, each with its default parameters (or `params` where they apply).
+
+    Each model is checked even when another fails; the errors of all of them are raised together
+    (`InceptErrors`, in source order). An empty file is an error; a file of blocks only gives [].
+    A parameter in `params` that no model has is a `UsageError`.
+    """
     _prepare()
     p = resolve_program_path(path)
     unit = Loader().load_path(p)
-    out = []
-    for m in unit.program.models:
+    prog = unit.program
+    if not (prog.models or prog.blocks or prog.imports):
+        raise InceptError(f"{unit.source.name} is empty: it defines no model",
+                          unit.source.span(0, 0),
+                          hint="add `model NAME { input ...; output ... }`")
+    known = {q.name for m in prog.models for q in m.params}
+    unknown = sorted(set(params or {}) - known)
+    if unknown and prog.models:
+        raise UsageError(f"no model of {unit.source.name} has a parameter '{unknown[0]}'")
+    out, errors = [], []
+    for m in prog.models:
         names = {q.name for q in m.params}
         own = {k: v for k, v in (params or {}).items() if k in names}
-        out.append(_model(unit, m.name, own, None, p))
+        try:
+            out.append(_model(unit, m.name, own, None, p))
+        except InceptError as err:
+            errors.append(err)
+    if errors:
+        raise InceptErrors.of(errors)
     return out

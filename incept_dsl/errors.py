@@ -87,18 +87,48 @@ class InceptLimitError(InceptError):
 
 
 class InceptErrors(InceptError):
-    """Several independent errors of one file, reported together in source order."""
+    """Several independent errors, reported together in source order.
+
+    Nested collections are flattened, and an error reported twice (same place, same message, e.g.
+    one block body failing in two models) is kept once. `render()` prints each error as
+    `InceptError.render` does, separated by blank lines, then a line counting them. `span`,
+    `message`, `notes` and `hint` are those of the first error.
+    """
 
     def __init__(self, errors: Sequence[InceptError]):
-        ordered = sorted(
-            errors, key=lambda e: (e.span.file, e.span.start) if e.span else ("", -1)
-        )
-        self.errors = list(ordered)
+        flat: list[InceptError] = []
+        for e in errors:
+            flat.extend(e.errors if isinstance(e, InceptErrors) else [e])
+        unique: dict[tuple, InceptError] = {}
+        for e in flat:
+            unique.setdefault(_error_key(e), e)
+        self.errors = sorted(unique.values(), key=_error_order)
         first = self.errors[0]
         super().__init__(first.message, first.span, first.notes, first.hint)
 
+    @staticmethod
+    def of(errors: Sequence[InceptError]) -> InceptError:
+        """The one error itself, or an `InceptErrors` of several (`errors` must not be empty)."""
+        collected = InceptErrors(errors)
+        return collected.errors[0] if len(collected.errors) == 1 else collected
+
     def render(self) -> str:
-        return "\n\n".join(e.render() for e in self.errors)
+        parts = [e.render() for e in self.errors]
+        return "\n\n".join(parts) + f"\n\n{len(self.errors)} errors"
+
+    def with_note(self, message: str, span: Span | None = None) -> InceptError:
+        for e in self.errors:
+            e.with_note(message, span)
+        return self
+
+
+def _error_key(e: InceptError) -> tuple:
+    where = (e.span.file, e.span.start, e.span.end) if e.span else ("", -1, -1)
+    return (*where, e.message)
+
+
+def _error_order(e: InceptError) -> tuple:
+    return (e.span.file, e.span.start) if e.span else ("", -1)
 
 
 class UsageError(Exception):

@@ -6,6 +6,9 @@ import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Widest source excerpt an error shows; longer lines are cut to a window around the caret.
+EXCERPT_WIDTH = 100
+
 
 @dataclass(frozen=True, eq=False)
 class SourceFile:
@@ -68,12 +71,23 @@ class Span:
         return f"Span({self})"
 
     def excerpt(self) -> str:
-        """The source line of the span's start and a caret line under the span (first line only)."""
+        """The source line of the span's start and a caret line under the span (first line only).
+
+        A line longer than `EXCERPT_WIDTH` characters is cut to a window around the span, with
+        `…` where text was left out, so one generated or minified line never floods the terminal.
+        """
         line, col = self.source.line_col(self.start)
         text = self.source.line_text(line)
         end_line, end_col = self.source.line_col(max(self.start, self.end - 1))
         width = (end_col - col + 1) if end_line == line and self.end > self.start else 1
         width = max(1, min(width, max(1, len(text) - col + 1)))
+        if len(text) > EXCERPT_WIDTH:
+            first = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+            last = first + EXCERPT_WIDTH
+            width = max(1, min(width, last - (col - 1)))
+            lead = "…" if first > 0 else ""
+            text = lead + text[first:last] + ("…" if last < len(text) else "")
+            col = col - first + len(lead)
         gutter = f"{line:>4} | "
         pad = "".join("\t" if c == "\t" else " " for c in text[: col - 1])
         return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"

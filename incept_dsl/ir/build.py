@@ -15,6 +15,7 @@ Guarantees of `build_model`:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from incept_dsl.errors import (
     InceptError,
+    InceptErrors,
     InceptLimitError,
     InceptNameError,
     InceptShapeError,
@@ -42,15 +44,25 @@ from incept_dsl.ir.ops import (
     canonical_op,
     fmt_shape,
     infer_shape,
+    param_count,
     surface_op_names,
 )
 from incept_dsl.loader import BlockEntry, BlockTable, Unit
+from incept_dsl.perf import gc_paused
 from incept_dsl.source import Span
 
 #: Largest `repeat` count.
 MAX_REPEAT = 10_000
-#: Most IR nodes one model may elaborate to.
-MAX_NODES = 2_000_000
+#: Most IR nodes one model may elaborate to (the largest shipped architecture has ~1,000;
+#: elaboration runs at roughly 10-40 µs per node, so the limit is reached in seconds).
+MAX_NODES = 200_000
+#: Most channels (or features) of one tensor: a typo such as conv(10**12) is caught before
+#: anything could try to allocate it.
+MAX_CHANNELS = 1 << 20
+#: Most elements of one tensor, per sample (2**31: 8 GiB of float32 for one image).
+MAX_TENSOR_ELEMENTS = 1 << 31
+#: Most trainable parameters of one layer (2**32: 16 GiB of float32).
+MAX_LAYER_PARAMS = 1 << 32
 #: Deepest chain of block applications (a block applying a block applying ...).
 MAX_BLOCK_DEPTH = 100
 
@@ -120,18 +132,23 @@ class Elaborator:
         self.defaults_span: dict[str, Span] = {}
         self.tensors: dict[str, tuple[int, Span]] = {}
         self.later: dict[str, Span] = {}
+        #: names whose statement failed (-> where they were bound): readers are skipped quietly
+        self.poisoned: dict[str, Span] = {}
 
     # ---- entry ---------------------------------------------------------------------------------
     def build(self) -> Graph:
         m = self.model
         env = self._model_params()
         blocks = BlockTable(self.unit.blocks)
+        errors: list[InceptError] = []
         for st in m.body:
             if isinstance(st, ast.BlockDef):
-                blocks.define(st, env)
+                _collect(errors, blocks.define, st, env)
         for st in m.body:
             if isinstance(st, ast.Defaults):
-                self._add_defaults(st, env)
+                _collect(errors, self._add_defaults, st, env)
+        if errors:  # every statement may depend on these: report them alone, not consequences
+            raise InceptErrors.of(errors)
         for st in m.body:
             if isinstance(st, ast.InputStmt | ast.Bind):
                 self.later.setdefault(st.name, st.name_span)
@@ -142,10 +159,20 @@ class Elaborator:
             raise UsageError(
                 f"--input/input_shape needs a model with one input; '{m.name}' has {len(inputs)}")
         for st in m.body:
-            if isinstance(st, ast.InputStmt):
-                self._input(st, env, root)
-            elif isinstance(st, ast.Bind):
-                self._bind(st, ctx)
+            if not isinstance(st, ast.InputStmt | ast.Bind):
+                continue
+            try:
+                if isinstance(st, ast.InputStmt):
+                    self._input(st, env, root)
+                else:
+                    self._bind(st, ctx)
+            except _Poisoned:  # reads a tensor whose statement failed: nothing new to report
+                self.poisoned.setdefault(st.name, st.name_span)
+            except InceptError as err:  # report it, and go on with the statements that do
+                errors.append(err)     # not read this one's tensor
+                self.poisoned.setdefault(st.name, st.name_span)
+        if errors:
+            raise InceptErrors.of(errors)
         if not any(h.kind == "output" for h in self.g.heads):
             raise InceptError(
                 f"model '{m.name}' has no output", m.name_span,
@@ -203,10 +230,11 @@ class Elaborator:
 
     # ---- statements ----------------------------------------------------------------------------
     def _claim_tensor(self, name: str, span: Span) -> None:
-        if name in self.tensors:
+        first = self.tensors[name][1] if name in self.tensors else self.poisoned.get(name)
+        if first is not None:
             err = InceptNameError(f"'{name}' is bound twice", span,
                                   hint="names are single-assignment; choose a new name")
-            err.notes.append(Note("first bound here", self.tensors[name][1]))
+            err.notes.append(Note("first bound here", first))
             raise err
 
     def _input(self, st: ast.InputStmt, env: Mapping[str, Any], root: Scope) -> None:
@@ -269,6 +297,8 @@ class Elaborator:
     def _tensor(self, name: str, span: Span) -> int:
         if name in self.tensors:
             return self.tensors[name][0]
+        if name in self.poisoned:
+            raise _Poisoned(name)  # its statement failed and was reported; skip this one quietly
         if name in self.later:
             err = InceptNameError(f"'{name}' is used before it is bound", span)
             err.notes.append(Note(f"'{name}' is bound here", self.later[name]))
@@ -422,8 +452,9 @@ class Elaborator:
         try:
             return self._pipeline(defn.body, x, inner)
         except InceptError as err:
-            if not any(n.message.startswith("in block") for n in err.notes) and len(err.notes) < 8:
-                err.notes.append(Note(f"in block '{defn.name}' applied here", call.span))
+            for e in err.errors if isinstance(err, InceptErrors) else [err]:
+                if not any(n.message.startswith("in block") for n in e.notes) and len(e.notes) < 8:
+                    e.notes.append(Note(f"in block '{defn.name}' applied here", call.span))
             raise
 
     # ---- structure -----------------------------------------------------------------------------
@@ -435,9 +466,15 @@ class Elaborator:
         if not el.branches:
             raise InceptTypeError(f"{el.kind} {{ }} needs at least one branch", el.span)
         outs: list[int] = []
-        for br in el.branches:
+        failed: list[InceptError] = []
+        for br in el.branches:  # branches are independent: check them all, report every error
             bscope = scope.child(scope.name("branch", br.label, br.label_span))
-            outs.append(self._pipeline(br.pipeline, x, replace(ctx, scope=bscope)))
+            try:
+                outs.append(self._pipeline(br.pipeline, x, replace(ctx, scope=bscope)))
+            except InceptError as err:
+                failed.append(err)
+        if failed:
+            raise InceptErrors.of(failed)
         shapes = [self.g.shape(o) for o in outs]
         try:
             shape = infer_shape(el.kind, {}, shapes)
@@ -521,7 +558,9 @@ class Elaborator:
                 raise InceptShapeError(p.message, span, hint=p.hint,
                                        notes=[Note(f"its input is {got}")]) from None
         if len(self.g) >= MAX_NODES:
-            raise InceptLimitError(f"the model has more than {MAX_NODES:,} ops", span)
+            raise InceptLimitError(f"the model has more than {MAX_NODES:,} ops", span,
+                                   hint="check the repeat counts")
+        _check_size(op, attrs, shape, span)
         return self.g.add_node(op, attrs, inputs, shape, scope, span)
 
     def _op(self, sig: Signature, call: ast.Call, x: int, ctx: Ctx, name: str | None,
@@ -533,7 +572,7 @@ class Elaborator:
         for arg in sig.args:
             if arg.name in given:
                 value, span = given[arg.name]
-                a[arg.name] = _convert(arg.kind, value, span, f"{sig.name} {arg.name}")
+                a[arg.name] = _convert(arg.kind, value, span, f"{sig.name}'s '{arg.name}'")
             elif arg.default is REQUIRED:
                 raise InceptTypeError(
                     f"'{sig.name}' needs its argument '{arg.name}'", call.span,
@@ -631,6 +670,38 @@ class Elaborator:
         return self._act(a["act"], y, scope, span)
 
 
+def _check_size(op: str, attrs: dict[str, Any], shape: tuple[int, ...], span: Span) -> None:
+    """Refuse tensors and layers past the size limits (nothing is allocated to find out)."""
+    if len(shape) == 3 and shape[0] > MAX_CHANNELS:
+        raise InceptLimitError(
+            f"{op} produces {shape[0]:,} channels; the limit is {MAX_CHANNELS:,}", span)
+    if len(shape) == 1 and op == "linear" and shape[0] > MAX_CHANNELS:
+        raise InceptLimitError(
+            f"linear produces {shape[0]:,} features; the limit is {MAX_CHANNELS:,}", span)
+    elements = math.prod(shape)
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise InceptLimitError(
+            f"{op} produces a {fmt_shape(shape)} tensor: {elements:,} elements per sample; the "
+            f"limit is {MAX_TENSOR_ELEMENTS:,}", span)
+    params = param_count(op, attrs)[0]
+    if params > MAX_LAYER_PARAMS:
+        raise InceptLimitError(
+            f"this {op} has {params:,} parameters; the limit for one layer is "
+            f"{MAX_LAYER_PARAMS:,}", span)
+
+
+def _collect(errors: list[InceptError], fn: Any, *args: Any) -> None:
+    """Run `fn(*args)`; an `InceptError` it raises is appended to `errors` instead."""
+    try:
+        fn(*args)
+    except InceptError as err:
+        errors.append(err)
+
+
+class _Poisoned(Exception):
+    """A statement reads a tensor whose own statement failed: skipped without a second report."""
+
+
 def _join_hint(kind: str) -> str:
     if kind == "concat":
         return "concat joins along channels; every branch must keep the same H×W"
@@ -648,7 +719,10 @@ def _padding(value: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> 
 def _convert(kind: str, value: Any, span: Span, what: str) -> Any:
     """Check `value` against an argument kind and return its canonical form."""
     if kind == "count":
-        return V.as_int(value, span, what, 1)
+        n = V.as_int(value, span, what, 1)
+        if n > MAX_CHANNELS:
+            raise InceptLimitError(f"{what} is {n:,}; the limit is {MAX_CHANNELS:,}", span)
+        return n
     if kind == "int":
         return V.as_int(value, span, what)
     if kind == "pair":
@@ -701,8 +775,12 @@ def _source_text(el: Any) -> str:
 
 def build_model(unit: Unit, model: str | None = None, params: Mapping[str, Any] | None = None,
                 input_shape: tuple[int, ...] | None = None) -> Graph:
-    """Elaborate one model of `unit` into a shape-checked IR graph."""
-    return Elaborator(unit, pick_model(unit, model), params, input_shape).build()
+    """Elaborate one model of `unit` into a shape-checked IR graph.
+
+    Every mistake raises an `InceptError`; independent mistakes (statements that do not read
+    each other's tensors, branches of one `concat`) are reported together as `InceptErrors`."""
+    with gc_paused():
+        return Elaborator(unit, pick_model(unit, model), params, input_shape).build()
 
 
 def pick_model(unit: Unit, model: str | None) -> ast.ModelDef:
