@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(kaiming, trunc_normal, torch)")
     p.add_argument("--explain", "-v", action="store_true",
                    help="report what each optimisation pass changed")
+    from incept_dsl.commands.render import add_figure_arguments
+
+    add_figure_arguments(p)  # --block, --expand, --depth, --shapes, ... for --to dot|svg|pdf|png
 
 
 def _emitter(target: str) -> Emitter:

@@ -1,0 +1,133 @@
+"""Box labels in the papers' style: "1×1 Conv, 64", "3×3 MaxPool /2 V", "Inception (3a)".
+
+Every IR op has an entry in `LABELS` (a test checks it). A label function takes the op's attrs and
+returns the text of one line. "V" marks valid (zero) padding on a kernel larger than 1×1, as the
+Inception papers do; "same" padding is the unmarked default; any other padding is spelled out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from incept_dsl.ir.ops import ACTIVATIONS
+
+#: Words whose capitalisation `pretty` cannot guess.
+_WORDS = {
+    "resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "bn": "BN", "fc": "FC", "se": "SE",
+    "alexnet": "AlexNet", "zfnet": "ZFNet", "googlenet": "GoogLeNet", "mlp": "MLP",
+}
+
+#: Display names of the activations.
+ACT_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "gelu": "GELU", "silu": "SiLU",
+             "sigmoid": "Sigmoid", "tanh": "Tanh"}
+
+
+def pretty(name: str) -> str:
+    """A scope or block name as a reader would write it: `inception_a` -> "Inception-A",
+    `inception_resnet_b` -> "Inception-ResNet-B", `aux_head` -> "Aux head"."""
+    words = [w for w in name.split("_") if w]
+    if not words:
+        return name
+    out = ""
+    for i, w in enumerate(words):
+        low = w.lower()
+        if low in _WORDS:
+            text = _WORDS[low]
+        elif len(w) == 1 and w.isalpha():
+            text = w.upper()
+        elif i == 0:
+            text = w[:1].upper() + w[1:]
+        else:
+            text = w
+        if i == 0:
+            out = text
+        elif len(w) == 1 or low in _WORDS:
+            out += "-" + text
+        else:
+            out += " " + text
+    return out
+
+
+_SUFFIX = re.compile(r"^(?P<stem>[A-Za-z][A-Za-z_]*?)_?(?P<tag>\d+[A-Za-z]?)$")
+
+
+def instance_title(instance: str, block: str) -> str:
+    """The title of one applied block: "Inception (3a)" for `inception(...) as inception_3a`.
+
+    An unnamed instance (`inception_2`) is titled by its block; a named one by its own name, with
+    a trailing tag such as `3a` or `5b` set in parentheses as the GoogLeNet paper does, and the
+    block's own name after it when the two are unrelated.
+    """
+    if instance == block or re.fullmatch(re.escape(block) + r"_\d+", instance):
+        return pretty(block)
+    m = _SUFFIX.match(instance)
+    title = f"{pretty(m['stem'])} ({m['tag']})" if m else pretty(instance)
+    stem = (m["stem"] if m else instance).lower().replace("_", "")
+    kind = block.lower().replace("_", "")
+    if not (kind.startswith(stem) or stem.startswith(kind)):
+        title += f" · {pretty(block)}"  # `inception_a(...) as mixed_5b`: "Mixed (5b) · Inception-A"
+    return title
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def _pair(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
+
+
+def _window(kind: str, a: dict[str, Any], dilation: tuple[int, int] = (1, 1),
+            width: int | None = None) -> str:
+    """ "3×3 MaxPool /2 V", "3×3 Conv, 64 /2": kernel, name, width, the stride when not 1, the
+    padding when not "same"."""
+    k, s, p = a["kernel"], a["stride"], a["padding"]
+    text = f"{k[0]}×{k[1]} {kind}" + (f", {width}" if width is not None else "")
+    if s != (1, 1):
+        text += f" /{_pair(s)}"
+    same = ((k[0] - 1) // 2 * dilation[0], (k[1] - 1) // 2 * dilation[1])
+    if tuple(p) != same:
+        text += " V" if tuple(p) == (0, 0) else f" pad {_pair(p)}"
+    return text
+
+
+def _conv(a: dict[str, Any]) -> str:
+    text = _window("Conv", a, a["dilation"], a["out_channels"])
+    if a["dilation"] != (1, 1):
+        text += f", dilation {_pair(a['dilation'])}"
+    if a["groups"] > 1:
+        text += f", groups {a['groups']}"
+    return text
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "input": lambda a: str(a["name"]),
+    "conv": _conv,
+    "batchnorm": lambda a: "BatchNorm",
+    "linear": lambda a: f"FC, {a['out_features']}",
+    "maxpool": lambda a: _window("MaxPool", a),
+    "avgpool": lambda a: _window("AvgPool", a),
+    "global_avgpool": lambda a: "Global AvgPool",
+    "adaptive_avgpool": lambda a: f"Adaptive AvgPool {_pair(tuple(a['size']))}",
+    "lrn": lambda a: "LocalRespNorm",
+    **{act: (lambda a, _n=ACT_NAMES[act]: _n) for act in ACTIVATIONS},
+    "softmax": lambda a: "Softmax",
+    "dropout": lambda a: f"Dropout {_num(a['p'])}",
+    "flatten": lambda a: "Flatten",
+    "scale": lambda a: f"× {_num(a['s'])}",
+    "concat": lambda a: "Filter concat",
+    "add": lambda a: "+",
+    "slice": lambda a: f"Slice [{a['start']}:{a['end']}]",
+}
+
+
+def op_label(op: str, attrs: dict[str, Any]) -> str:
+    """The one-line label of an IR op (its name, for an op this table does not know)."""
+    fn = LABELS.get(op)
+    return fn(attrs) if fn is not None else op
