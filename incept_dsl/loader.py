@@ -12,7 +12,13 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from incept_dsl.errors import InceptError, InceptImportError, InceptNameError, Note
+from incept_dsl.errors import (
+    InceptError,
+    InceptErrors,
+    InceptImportError,
+    InceptNameError,
+    Note,
+)
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.parser import parse_source
 from incept_dsl.ir.ops import canonical_op
@@ -100,6 +106,9 @@ def read_source(path: Path, span: Span | None = None) -> SourceFile:
         raise InceptImportError(f"{path} is a directory, not an .incept file", span) from None
     except OSError as exc:
         raise InceptImportError(f"cannot read {path}: {exc.strerror}", span) from None
+    except ValueError:  # a NUL byte in the path
+        raise InceptImportError(f"cannot read {str(path)!r}: not a valid file name", span) \
+            from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -123,7 +132,11 @@ class Loader:
         self.stack: list[tuple[Path, Span | None]] = []
 
     def load_path(self, path: Path, span: Span | None = None) -> Unit:
-        key = path.resolve()
+        try:
+            key = path.resolve()
+        except (OSError, ValueError):
+            raise InceptImportError(f"cannot read {str(path)!r}: not a valid file name",
+                                    span) from None
         for i, (p, _) in enumerate(self.stack):
             if p == key:
                 chain = [q.name for q, _ in self.stack[i:]] + [key.name]
@@ -150,7 +163,7 @@ class Loader:
         try:
             imported = BlockTable()
             for imp in program.imports:
-                unit = self.load_path(base_dir / imp.path, imp.span)
+                unit = self.load_path(_import_path(base_dir, imp), imp.span)
                 for name, entry in unit.blocks.table.items():
                     known = imported.table.get(name)
                     if known is not None and known.key == entry.key:
@@ -162,12 +175,44 @@ class Loader:
                         raise err
                     imported.table[name] = entry  # keeps its own lexical scope
             blocks = BlockTable(imported)
-            for b in program.blocks:
-                blocks.define(b)
+            errors: list[InceptError] = []
+            for b in program.blocks:  # independent definitions: report every bad one
+                try:
+                    blocks.define(b)
+                except InceptError as err:
+                    errors.append(err)
+            if errors:
+                raise InceptErrors.of(errors)
         finally:
             if key is not None:
                 self.stack.pop()
+        _check_model_names(program)
         unit = Unit(src, program, blocks, hashlib.sha256(src.text.encode()).hexdigest())
         if key is not None:
             self.units[key] = unit
         return unit
+
+
+def _import_path(base_dir: Path, imp: ast.Import) -> Path:
+    """The file an `import` names: a path relative to the importing file's folder."""
+    if not imp.path.strip():
+        raise InceptImportError("the import names no file", imp.span,
+                                hint='write the path of an .incept file: import "blocks.incept"')
+    if "\0" in imp.path:
+        raise InceptImportError("the import path contains a NUL character", imp.span)
+    if Path(imp.path).is_absolute() or imp.path.startswith("~"):
+        raise InceptImportError(
+            f"import paths are relative to the importing file; got {imp.path!r}", imp.span,
+            hint="write the path from this file's folder, e.g. \"../blocks/inception.incept\"")
+    return base_dir / imp.path
+
+
+def _check_model_names(program: ast.Program) -> None:
+    """Two models of one file with the same name are an error (located at the second)."""
+    seen: dict[str, ast.ModelDef] = {}
+    for m in program.models:
+        if m.name in seen:
+            err = InceptNameError(f"model '{m.name}' is defined twice", m.name_span)
+            err.notes.append(Note("first defined here", seen[m.name].name_span))
+            raise err
+        seen[m.name] = m

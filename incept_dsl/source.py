@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Widest source excerpt an error shows; longer lines are cut to a window around the caret.
 EXCERPT_WIDTH = 100
+
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,11 +23,9 @@ class SourceFile:
     _line_starts: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        starts = [0]
-        for i, ch in enumerate(self.text):
-            if ch == "\n":
-                starts.append(i + 1)
-        self._line_starts.extend(starts)
+        # a line ends at \n, \r\n or a lone \r (old Mac files), so no excerpt shows two lines
+        self._line_starts.append(0)
+        self._line_starts.extend(m.end() for m in _LINE_END.finditer(self.text))
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset; offsets past the end clamp to it."""
@@ -37,8 +38,8 @@ class SourceFile:
         if line < 1 or line > len(self._line_starts):
             return ""
         start = self._line_starts[line - 1]
-        end = self.text.find("\n", start)
-        return self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
+        m = _LINE_END.search(self.text, start)
+        return self.text[start : m.start() if m else len(self.text)]
 
     def span(self, start: int, end: int | None = None) -> Span:
         return Span(self, start, start if end is None else end)

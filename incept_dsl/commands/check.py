@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
             print(err.render(), file=sys.stderr)
             failed += 1
             continue
+        if not models:
+            print(f"{file}: no model (a file of blocks for `import`)")
         for m in models:
             print(f"{m.source_path}: model {m.name}")
             print("  inputs:  " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in m.inputs.items()))

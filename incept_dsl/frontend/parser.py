@@ -1,7 +1,10 @@
 """Parse `.incept` text into the AST with lark's LALR parser (grammar: `grammars/incept.lark`).
 
 `parse` guarantees: it returns a `Program` whose every node carries a span into `source`, or raises
-`InceptSyntaxError` located at the offending token, saying in words what was expected there.
+`InceptSyntaxError` located at the offending token, saying in words what was expected there
+(`syntax_errors.py`), or `InceptLimitError` for a program past a documented limit (file size,
+bracket nesting, operator nesting, size of a number). Parsing never recurses: lark's LALR parser
+builds the AST bottom-up, so no input can exhaust Python's stack here.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Any
 
 import lark
 from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
-from incept_dsl.errors import InceptLimitError, InceptSyntaxError
+from incept_dsl.errors import InceptLimitError
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.syntax_errors import syntax_error
 from incept_dsl.perf import gc_paused
 from incept_dsl.resources import grammar_path
 from incept_dsl.source import SourceFile, Span
@@ -77,76 +81,6 @@ def _parser() -> Lark:
         return Lark(text, **options)
 
 
-_WORDS = {
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "SHAPE": "a shape such as 3x224x224",
-    "STRING": 'a quoted path such as "blocks.incept"',
-    "$END": "the end of the file",
-}
-
-
-@functools.cache
-def _terminal_words() -> dict[str, str]:
-    words = dict(_WORDS)
-    for term in _parser().terminals:
-        if term.name not in words and term.pattern.type == "str":
-            words[term.name] = f"'{term.pattern.value}'"
-    return words
-
-
-def _describe(expected: set[str] | frozenset[str]) -> str:
-    words = _terminal_words()
-    names = sorted({words.get(t, t.lower()) for t in expected if not t.startswith("__ANON")} | {
-        words.get(t, t) for t in expected if t.startswith("__ANON")
-    })
-    if not names:
-        return "something else"
-    if len(names) > 8:
-        keep = [n for n in names if n in ("a name", "a number", "'->'", "'}'", "')'", "'{'")]
-        names = keep or names[:8]
-        return "one of " + ", ".join(names) + ", …"
-    if len(names) == 1:
-        return names[0]
-    return "one of " + ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _token_text(tok: Token) -> str:
-    if tok.type == "$END":
-        return "the end of the file"
-    return f"'{tok.value}'"
-
-
-def _syntax_error(src: SourceFile, exc: UnexpectedInput) -> InceptSyntaxError:
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        at_end = tok.type == "$END" or tok.start_pos is None
-        start = len(src.text.rstrip()) if at_end else tok.start_pos
-        end = tok.end_pos if tok.end_pos is not None else start
-        span = src.span(start, max(end, start + (1 if start < len(src.text) else 0)))
-        expected = _describe(exc.accepts or exc.expected)
-        err = InceptSyntaxError(f"unexpected {_token_text(tok)}; expected {expected}", span)
-        if tok.value in ("=",) and "COLON" in (exc.accepts or exc.expected):
-            err.hint = "an input is declared as `input NAME: CxHxW`"
-        return err
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
-        ch = src.text[pos] if pos < len(src.text) else ""
-        what = f"character {ch!r}" if ch.strip() else "whitespace"
-        err = InceptSyntaxError(f"unexpected {what}", src.span(pos, pos + 1))
-        if ch == '"':
-            err.hint = "strings are only used by `import \"file.incept\"` and must end on their line"
-        elif ch in "[]":
-            err.hint = "use parentheses for tuples, e.g. (1, 7), or a kernel literal such as 1x7"
-        return err
-    if isinstance(exc, UnexpectedEOF):
-        return InceptSyntaxError(
-            f"unexpected end of file; expected {_describe(set(exc.expected))}",
-            src.span(len(src.text), len(src.text)),
-        )
-    return InceptSyntaxError(str(exc).splitlines()[0], src.span(0, 0))
-
-
 _BRACKETS = re.compile(r'[(){}]|#[^\n]*|"[^"\n]*"?')
 
 
@@ -196,7 +130,7 @@ def _run(src: SourceFile, start: str) -> Any:
         with gc_paused():
             return parser.parse(src.text, start=start)
     except UnexpectedInput as exc:
-        raise _syntax_error(src, exc) from None
+        raise syntax_error(src, exc, parser) from None
     finally:
         _STATE.src, _STATE.depths = previous
 

@@ -209,7 +209,10 @@ class Elaborator:
 
     def _add_defaults(self, st: ast.Defaults, env: Mapping[str, Any]) -> None:
         op = canonical_op(st.op)
-        if op is None or op == "expect":
+        if op == "expect":
+            raise InceptTypeError("`expect` takes no defaults: it asserts one shape where it is "
+                                  "written", st.op_span)
+        if op is None:
             hint = did_you_mean(st.op, surface_op_names())
             raise InceptNameError(f"unknown op '{st.op}' in defaults", st.op_span,
                                   hint=hint or "defaults apply to built-in ops")
@@ -249,6 +252,7 @@ class Elaborator:
             raise InceptTypeError(
                 f"an input is C×H×W (an image) or F (a flat vector); got {fmt_shape(shape)}",
                 st.shape.span)
+        _check_size("input", {}, shape, st.shape.span)
         scope = root.name("input", st.name, st.name_span)
         node = self.g.add_node("input", {"name": st.name, "shape": shape}, [], shape, scope,
                                st.span)
@@ -370,6 +374,9 @@ class Elaborator:
 
     def _expect(self, call: ast.Call, x: int, ctx: Ctx) -> None:
         args = self._bind_args(SIGNATURES["expect"].args, call, ctx, "expect")
+        if "shape" not in args:
+            raise InceptTypeError("expect needs the shape it asserts, e.g. expect(64x56x56)",
+                                  call.span)
         value, span = args["shape"]
         dims = value if isinstance(value, tuple) else (value,)
         want = tuple(V.as_int(d, span, "an expected dimension", 1) for d in dims)
@@ -426,11 +433,15 @@ class Elaborator:
     def _inline(self, entry: BlockEntry, call: ast.Call, x: int, ctx: Ctx, name: str | None,
                 name_span: Span | None) -> int:
         defn = entry.defn
-        for key, bname, bspan in ctx.stack:
+        for i, (key, _, _) in enumerate(ctx.stack):
             if key == entry.key:
-                err = InceptTypeError(f"block '{defn.name}' applies itself (recursive blocks are "
-                                      "not allowed)", call.name_span)
-                err.notes.append(Note(f"'{bname}' is applied here", bspan))
+                chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
+                err = InceptTypeError(
+                    f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
+                    "blocks are not allowed)", call.name_span,
+                    hint="write the repetition out, or use repeat(n) { ... }")
+                for _, bname, bspan in reversed(ctx.stack[i:]):
+                    err.notes.append(Note(f"in block '{bname}' applied here", bspan))
                 raise err
         if len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise InceptLimitError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", call.span)
@@ -680,8 +691,9 @@ def _check_size(op: str, attrs: dict[str, Any], shape: tuple[int, ...], span: Sp
             f"linear produces {shape[0]:,} features; the limit is {MAX_CHANNELS:,}", span)
     elements = math.prod(shape)
     if elements > MAX_TENSOR_ELEMENTS:
+        what = "the input is" if op == "input" else f"{op} produces"
         raise InceptLimitError(
-            f"{op} produces a {fmt_shape(shape)} tensor: {elements:,} elements per sample; the "
+            f"{what} a {fmt_shape(shape)} tensor: {elements:,} elements per sample; the "
             f"limit is {MAX_TENSOR_ELEMENTS:,}", span)
     params = param_count(op, attrs)[0]
     if params > MAX_LAYER_PARAMS:
