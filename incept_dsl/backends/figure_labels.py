@@ -62,13 +62,20 @@ def instance_title(instance: str, block: str) -> str:
     """
     if instance == block or re.fullmatch(re.escape(block) + r"_\d+", instance):
         return pretty(block)
+    title = name_title(instance)
     m = _SUFFIX.match(instance)
-    title = f"{pretty(m['stem'])} ({m['tag']})" if m else pretty(instance)
     stem = (m["stem"] if m else instance).lower().replace("_", "")
     kind = block.lower().replace("_", "")
     if not (kind.startswith(stem) or stem.startswith(kind)):
         title += f" · {pretty(block)}"  # `inception_a(...) as mixed_5b`: "Mixed (5b) · Inception-A"
     return title
+
+
+def name_title(name: str) -> str:
+    """A name given with `as`, with a trailing tag in parentheses: `layer1` -> "Layer (1)",
+    `mixed_5b` -> "Mixed (5b)"."""
+    m = _SUFFIX.match(name)
+    return f"{pretty(m['stem'])} ({m['tag']})" if m else pretty(name)
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:

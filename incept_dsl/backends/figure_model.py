@@ -301,8 +301,8 @@ def layout(graph: Graph, units: list[Unit], root: Container, by_path: dict[str, 
             items[key] = Item(key, "head", head=h, nodes=[h.node], aux_only=h.kind == "aux")
             for p in sources(h.node):
                 edges.append(Edge(item_of[p], key, p))
-    for it in items.values():
-        if it.kind != "head" and all(n not in main for n in it.nodes):
+    for it in items.values():  # (in the block view, the block is all there is)
+        if block is None and it.kind != "head" and all(n not in main for n in it.nodes):
             it.aux_only = True
     for e in edges:  # an arrow into what only aux heads use is training-only too
         e.aux_only = items[e.dst].aux_only

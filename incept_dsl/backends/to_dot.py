@@ -35,6 +35,7 @@ from incept_dsl.backends.figure_labels import (
     ACT_NAMES,
     fmt_shape,
     instance_title,
+    name_title,
     op_label,
     pretty,
 )
@@ -168,9 +169,10 @@ class _Labeler:
             copies = c.copies
             body = copies[0] if copies else c
             lines = self.contents(body)
+            name = _repeat_name(c)
             if len(lines) == 1:
-                return [f"{lines[0]} ×{len(copies)}"]
-            return [*lines, f"×{len(copies)}"]
+                return [(f"{name} · " if name else "") + f"{lines[0]} ×{len(copies)}"]
+            return [*([name] if name else []), *lines, f"×{len(copies)}"]
         return [pretty(c.name)]
 
     def contents(self, c: Container) -> list[str]:
@@ -190,8 +192,16 @@ class _Labeler:
         if c.kind == "block":
             return instance_title(c.name, c.block or c.name)
         if c.kind == "repeat":
-            return f"×{len(c.copies)}"
+            name = _repeat_name(c)
+            return (f"{name} " if name else "") + f"×{len(c.copies)}"
         return ""
+
+
+def _repeat_name(c: Container) -> str | None:
+    """The title of a repeat named with `as` (`repeat(2) { ... } as layer1`: "Layer (1)")."""
+    if re.fullmatch(r"repeat(_\w+)?", c.name):  # unnamed, or named just "repeat_a"
+        return None
+    return name_title(c.name)
 
 
 def _activation(g: Graph, conv: int) -> str | None:
@@ -227,6 +237,7 @@ class _Writer:
         self.theme = THEMES[options.theme]
         self.labels = _Labeler(fig)
         self.network = fig.view == "network" and options.view_depth == 1
+        self.rankdir = options.rankdir or ("BT" if fig.view == "block" else "TB")
         #: arrows leaving each box: a tensor read by several boxes gets its shape written once,
         #: under the box that makes it, instead of on every arrow
         self.fanout = {k: 0 for k in fig.items}
@@ -239,13 +250,13 @@ class _Writer:
         import graphviz
 
         fig, opt, theme = self.fig, self.opt, self.theme
-        rankdir = opt.rankdir or ("BT" if fig.view == "block" else "TB")
+        rankdir = self.rankdir
         dot = graphviz.Digraph(
             name=fig.graph.name,
             graph_attr={
                 "rankdir": rankdir, "ordering": "out", "newrank": "true", "bgcolor": "white",
                 "fontname": opt.font, "fontsize": "10", "nodesep": "0.22", "ranksep": "0.28",
-                "margin": "0.1",
+                "pad": "0.15",
             },
             node_attr={
                 "fontname": opt.font, "fontsize": "11", "shape": "box", "style": "filled",
@@ -268,9 +279,9 @@ class _Writer:
             self._node(dot, self.fig.items[key])
         for sub in cl.clusters:
             c = sub.container
-            if c.kind not in ("block", "repeat"):
-                # branches and copies get no frame: Graphviz keeps the branches' source order
-                # (ordering=out) only between nodes that are not in clusters of their own
+            if c.kind not in ("block", "repeat") or is_trivial(c):
+                # branches, copies and one-op blocks get no frame: Graphviz keeps the branches'
+                # source order (ordering=out) only between nodes not in clusters of their own
                 self._cluster(dot, sub)
                 continue
             with dot.subgraph(name=f"cluster_{c.path}") as s:
@@ -279,14 +290,16 @@ class _Writer:
 
     def _cluster_attrs(self, c: Container) -> dict[str, str]:
         theme = self.theme
+        top = "b" if self.rankdir == "BT" else "t"  # Graphviz flips labelloc with the ranks
         if c.kind == "block":
             return {"label": self.labels.cluster(c), "style": "rounded,filled",
                     "fillcolor": theme.cluster_fill, "color": theme.cluster_border,
-                    "labeljust": "l", "fontcolor": theme.detail, "penwidth": "0.8"}
+                    "labeljust": "l", "labelloc": top, "fontcolor": theme.detail,
+                    "penwidth": "0.8"}
         if c.kind == "repeat":
             return {"label": self.labels.cluster(c), "style": "rounded,dashed",
-                    "color": theme.cluster_border, "labeljust": "r", "fontcolor": theme.detail,
-                    "penwidth": "0.8"}
+                    "color": theme.cluster_border, "labeljust": "r", "labelloc": top,
+                    "fontcolor": theme.detail, "penwidth": "0.8"}
         raise AssertionError(c.kind)  # pragma: no cover - only blocks and repeats are framed
 
     def _node(self, dot: Any, it: Item) -> None:

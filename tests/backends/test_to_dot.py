@@ -174,6 +174,22 @@ def test_depth_opens_outer_blocks_only():
     assert to_dot(_load(RESIDUAL), collapse=True) == to_dot(_load(RESIDUAL))
 
 
+def test_one_op_blocks_are_drawn_as_their_op_and_named_repeats_keep_their_name():
+    m = _load("""
+    block cbr(c) = conv(c, 3, bn = true, act = relu)
+    block pair(c) = cbr(c) -> cbr(c)
+    model m { input x: 3x16x16
+        output y = x -> cbr(8) -> repeat(2) { cbr(8) } as layer1 -> pair(8) }
+    """)
+    dot = to_dot(m, expand=True)
+    assert "cluster_cbr" not in dot and "cluster_pair_1" in dot
+    assert "3×3 Conv, 8" in _nodes(dot)["cbr_1.conv_1"]
+    nodes = _nodes(to_dot(m))
+    assert "Layer (1) · 3×3 Conv, 8 ×2" in nodes["layer1"]
+    assert "3×3 Conv, 8<" in nodes["cbr_1.conv_1"]  # a one-op block is its op, also when collapsed
+    assert "Pair<" in nodes["pair_1"]
+
+
 # ---- the block view -----------------------------------------------------------------------------
 def test_block_view_draws_the_first_instance_bottom_to_top():
     dot = to_dot(_load(SMALL), block="mixed")
@@ -199,6 +215,11 @@ def test_block_view_residual_sum_on_top_and_nested_concat_flattened():
     edges = _edges(dot)
     assert ("input@1", "repeat_1.0.res_1.add_1") in edges  # the identity shortcut
     assert ("repeat_1.0.res_1.add_1", "repeat_1.0.res_1.relu_1") in edges
+
+
+def test_block_view_of_an_aux_head_is_not_dashed():
+    dot = to_dot(_load("googlenet"), block="aux_head")
+    assert "dashed" not in dot and "5×5 AvgPool /3 V" in dot
 
 
 def test_unknown_block_is_a_usage_error_listing_the_blocks():
