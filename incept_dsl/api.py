@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from incept_dsl.errors import InceptError, InceptErrors, UsageError
+from incept_dsl.errors import InceptError, InceptErrors, UsageError, did_you_mean
 from incept_dsl.frontend.parser import parse_expr
 from incept_dsl.ir.build import build_model
 from incept_dsl.ir.values import evaluate
@@ -106,7 +106,9 @@ def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[
     known = {q.name for m in prog.models for q in m.params}
     unknown = sorted(set(params or {}) - known)
     if unknown and prog.models:
-        raise UsageError(f"no model of {unit.source.name} has a parameter '{unknown[0]}'")
+        hint = did_you_mean(unknown[0], known)
+        raise UsageError(f"no model of {unit.source.name} has a parameter '{unknown[0]}'"
+                         + (f"; {hint}" if hint else ""))
     out, errors = [], []
     for m in prog.models:
         names = {q.name for q in m.params}

@@ -80,7 +80,12 @@ class Span:
         line, col = self.source.line_col(self.start)
         text = self.source.line_text(line)
         end_line, end_col = self.source.line_col(max(self.start, self.end - 1))
-        width = (end_col - col + 1) if end_line == line and self.end > self.start else 1
+        if self.end <= self.start:
+            width = 1
+        elif end_line == line:
+            width = end_col - col + 1
+        else:  # a span over several lines: underline the rest of its first line
+            width = len(text.rstrip()) - col + 1
         width = max(1, min(width, max(1, len(text) - col + 1)))
         if len(text) > EXCERPT_WIDTH:
             first = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))

@@ -130,7 +130,8 @@ def _run(src: SourceFile, start: str) -> Any:
         with gc_paused():
             return parser.parse(src.text, start=start)
     except UnexpectedInput as exc:
-        raise syntax_error(src, exc, parser) from None
+        end = "end of the file" if start == "start" else "end of the value"
+        raise syntax_error(src, exc, parser, end) from None
     finally:
         _STATE.src, _STATE.depths = previous
 
@@ -377,7 +378,7 @@ class _ToAst(Transformer):
             value = 0 if too_big else int(text)
         if too_big:
             raise InceptLimitError(
-                f"the number {_clip(text)} is too large (the limit is {MAX_LITERAL:.0e})",
+                f"the number {_clip(text)} is too large; the limit is {MAX_LITERAL:,}",
                 _tok_span(src, tok))
         return ast.Num(value, _tok_span(src, tok))
 
@@ -388,7 +389,7 @@ class _ToAst(Transformer):
         for d in dims:
             if len(d.lstrip("0")) > 13 or int(d) > MAX_LITERAL:
                 raise InceptLimitError(
-                    f"the dimension {_clip(d)} is too large (the limit is {MAX_LITERAL:.0e})",
+                    f"the dimension {_clip(d)} is too large; the limit is {MAX_LITERAL:,}",
                     _tok_span(src, tok))
         return ast.ShapeLit(tuple(int(d) for d in dims), _tok_span(src, tok))
 

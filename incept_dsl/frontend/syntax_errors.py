@@ -8,6 +8,7 @@ token when what is missing belongs at the end of an earlier line; common slips g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 
 from lark import Lark, Token
@@ -76,16 +77,18 @@ def _found(tok: Token) -> str:
     return f"'{text}'"
 
 
-def syntax_error(src: SourceFile, exc: UnexpectedInput, parser: Lark) -> InceptSyntaxError:
-    """The located error for lark's `exc` while parsing `src` with `parser`."""
+def syntax_error(src: SourceFile, exc: UnexpectedInput, parser: Lark,
+                 end_words: str = "end of the file") -> InceptSyntaxError:
+    """The located error for lark's `exc` while parsing `src` with `parser` (`end_words` names
+    the end of the input: the end of a file, or of a `--set` value)."""
     if isinstance(exc, UnexpectedToken):
-        return _unexpected_token(src, exc, parser)
+        return _unexpected_token(src, exc, parser, end_words)
     if isinstance(exc, UnexpectedCharacters):
         return _unexpected_character(src, exc.pos_in_stream)
     if isinstance(exc, UnexpectedEOF):
         end = len(src.text.rstrip())
         return InceptSyntaxError(
-            f"unexpected end of the file; expected "
+            f"unexpected {end_words}; expected "
             f"{describe_expected(exc.expected, _texts(parser))}", src.span(end, end))
     return InceptSyntaxError(str(exc).splitlines()[0], src.span(0, 0))  # pragma: no cover
 
@@ -112,7 +115,8 @@ def _previous_tokens(src: SourceFile, pos: int, parser: Lark, n: int = 2) -> lis
     return tokens[-n:]
 
 
-def _unexpected_token(src: SourceFile, exc: UnexpectedToken, parser: Lark) -> InceptSyntaxError:
+def _unexpected_token(src: SourceFile, exc: UnexpectedToken, parser: Lark,
+                      end_words: str) -> InceptSyntaxError:
     tok = exc.token
     texts = _texts(parser)
     expected_terms: Collection[str] = exc.accepts or exc.expected
@@ -121,9 +125,12 @@ def _unexpected_token(src: SourceFile, exc: UnexpectedToken, parser: Lark) -> In
     start = len(src.text.rstrip()) if at_end else tok.start_pos
     before = _previous_tokens(src, start, parser)
     prev = before[-1] if before else None
+    missing_arrow = _missing_arrow(src, before, {texts.get(t, t) for t in expected_terms})
     if at_end:
-        err = InceptSyntaxError(f"unexpected end of the file; expected {expected}",
+        err = InceptSyntaxError(f"unexpected {end_words}; expected {expected}",
                                 src.span(start, start))
+    elif missing_arrow is not None:
+        return missing_arrow
     elif prev is not None and src.line_col(prev.end_pos)[0] < src.line_col(start)[0]:
         # what is missing belongs at the end of an earlier line: point there
         err = InceptSyntaxError(f"expected {expected} after {_found(prev)}, found {_found(tok)}",
@@ -141,12 +148,6 @@ def _token_hint(tok: Token, expected: set[str], before: list[Token],
     value = tok.value if tok.type != "$END" else ""
     if value == "=" and ":" in expected:
         return "an input is declared as `input NAME: CxHxW`"
-    if expected == {"="} and len(before) == 2:
-        a, b = before
-        same_line = src.line_col(a.end_pos)[0] == src.line_col(b.start_pos)[0]
-        if b.type == "NAME" and same_line and (a.type in ("NAME", "NUMBER", "SHAPE")
-                                               or a.value in (")", "}")):
-            return f"elements of a pipeline are joined by '->': is one missing before '{b.value}'?"
     spaced = tok.start_pos and src.text[tok.start_pos - 1].isspace()
     if {",", ")"} <= expected and tok.type in ("NUMBER", "NAME", "SHAPE") and spaced:
         return "separate arguments with ','"
@@ -161,8 +162,33 @@ def _token_hint(tok: Token, expected: set[str], before: list[Token],
     return None
 
 
+def _missing_arrow(src: SourceFile, before: list[Token],
+                   expected: set[str]) -> InceptSyntaxError | None:
+    """`x -> conv(8, 3) relu`: the parser read `relu` as the start of a new binding and then
+    wanted '='. When that name follows an element on the same line, say what is missing."""
+    if expected != {"="} or len(before) != 2:
+        return None
+    a, b = before
+    if b.type != "NAME" or src.line_col(a.end_pos)[0] != src.line_col(b.start_pos)[0]:
+        return None
+    if not (a.type in ("NAME", "NUMBER", "SHAPE") or a.value in (")", "}")):
+        return None
+    return InceptSyntaxError(
+        f"expected '->' before '{b.value}'", src.span(b.start_pos, b.end_pos),
+        hint="elements of a pipeline are joined by '->'; a new binding starts on its own "
+             "statement: NAME = ...")
+
+
 def _unexpected_character(src: SourceFile, pos: int) -> InceptSyntaxError:
     ch = src.text[pos] if pos < len(src.text) else ""
+    if ch == ">" and pos > 0 and src.text[pos - 1] == "-":
+        # the contextual lexer read '-' as minus because '->' cannot come here
+        err = InceptSyntaxError("'->' cannot appear here", src.span(pos - 1, pos + 1))
+        if _open_parens(src.text[:pos]) > 0:
+            err.hint = "is a ')' missing before it?"
+        return err
+    # no "expected ...": the character starts no token here, and the lexer's view of what may
+    # follow is wider than the parser's, so listing it would mislead
     what = f"character {ch!r}" if ch.strip() else f"whitespace character {ch!r}"
     err = InceptSyntaxError(f"unexpected {what}", src.span(pos, pos + 1))
     if ch == '"':
@@ -177,8 +203,23 @@ def _unexpected_character(src: SourceFile, pos: int) -> InceptSyntaxError:
         err.hint = "write arrows as ->"
     elif ch == ".":
         err.hint = "a number needs a digit next to its point: 0.5, .5 or 5."
-    elif ch == ">" and pos > 0 and src.text[pos - 1] in "=-":
+    elif ch == ">" and pos > 0 and src.text[pos - 1] == "=":
         err.hint = "write arrows as ->"
     elif ch and not ch.isascii() and ch.isalpha():
         err.hint = "names use ASCII letters, digits and _"
     return err
+
+
+def _open_parens(text: str) -> int:
+    """How many '(' are open at the end of `text` (comments and strings skipped)."""
+    depth = 0
+    for m in _BRACKET.finditer(text):
+        c = m.group()
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(0, depth - 1)
+    return depth
+
+
+_BRACKET = re.compile(r'[()]|#[^\n]*|"[^"\n]*"?')

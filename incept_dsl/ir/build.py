@@ -53,9 +53,9 @@ from incept_dsl.source import Span
 
 #: Largest `repeat` count.
 MAX_REPEAT = 10_000
-#: Most IR nodes one model may elaborate to (the largest shipped architecture has ~1,000;
-#: elaboration runs at roughly 10-40 µs per node, so the limit is reached in seconds).
-MAX_NODES = 200_000
+#: Most IR nodes one model may elaborate to (the largest shipped architecture has 823;
+#: elaboration takes roughly 10-50 µs per node, so even a blow-up stops within seconds).
+MAX_NODES = 100_000
 #: Most channels (or features) of one tensor: a typo such as conv(10**12) is caught before
 #: anything could try to allocate it.
 MAX_CHANNELS = 1 << 20
@@ -228,6 +228,8 @@ class Elaborator:
             if kw.name in table:
                 raise InceptTypeError(f"keyword '{kw.name}' is given twice", kw.name_span)
             table[kw.name] = (V.evaluate(kw.value, env), kw.value.span)
+            kind = sig.args[sig.arg_names.index(kw.name)].kind
+            _convert(kind, *table[kw.name], f"{sig.name}'s '{kw.name}'")  # a bad value: say so here
         self.defaults[op] = table
         self.defaults_span[op] = st.span
 
@@ -554,8 +556,14 @@ class Elaborator:
             return x
         scope = ctx.scope.child(ctx.scope.name("repeat", name, name_span))
         for i in range(n):
+            before = len(self.g)
             copy = scope.child(scope.name("copy", str(i), None))
             x = self._pipeline(el.body, x, replace(ctx, scope=copy))
+            total = len(self.g) + (len(self.g) - before) * (n - 1 - i)
+            if i == 0 and total > MAX_NODES:  # fail now, not after building MAX_NODES nodes
+                raise InceptLimitError(
+                    f"repeat({n}) makes {total:,} ops; the limit for a model is {MAX_NODES:,}",
+                    given["n"][1])
         return x
 
     # ---- ops -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from incept_dsl.errors import InceptNameError, InceptTypeError, did_you_mean
+from incept_dsl.errors import InceptLimitError, InceptNameError, InceptTypeError, did_you_mean
 from incept_dsl.frontend import ast
 from incept_dsl.source import Span
 
@@ -107,7 +107,9 @@ def _check_size(value: int | float, span: Span) -> int | float:
     if isinstance(value, float) and not math.isfinite(value):
         raise InceptTypeError("the expression is not a finite number", span)
     if abs(value) > MAX_VALUE:
-        raise InceptTypeError(f"the value {value:g} is too large (limit {MAX_VALUE:g})", span)
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+        raise InceptLimitError(f"the value {shown} is too large; the limit is {MAX_VALUE:,}",
+                               span, hint="arithmetic values are bounded to catch blow-ups")
     return value
 
 
