@@ -160,3 +160,15 @@ def test_copy_weights_names_the_first_mismatching_layer(pair, resnet_v1_module) 
     assert f"'{theirs}'" in str(info.value) and f"'{ours}'" in str(info.value)
     after = resnet_v1_module.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # left unchanged
+
+
+def test_copy_weights_from_a_checkpoint_state_dict(pair) -> None:
+    """A timm checkpoint is a bare state_dict: it pairs by key order and loads the same tensors."""
+    import torch
+
+    case, ref, ours = pair
+    fresh = incept_dsl.load(case.file, input_shape=TRACE).to_torch()
+    incept_dsl.copy_weights(ref.state_dict(), fresh)
+    want, got = ours.state_dict(), fresh.state_dict()
+    assert want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want)
