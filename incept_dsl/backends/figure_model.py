@@ -47,7 +47,8 @@ class Unit:
 
 
 def fuse_units(graph: Graph) -> list[Unit]:
-    """The units of `graph` in deterministic order (see the module docstring)."""
+    """The units of `graph` in deterministic order (see the module docstring). A fused unit is
+    named by the scope its nodes share (`conv_1` for `conv_1.conv`, `conv_1.bn`, `conv_1.relu`)."""
     heads = set(graph.head_nodes())
     units: list[Unit] = []
     unit_of: dict[int, Unit] = {}
@@ -57,16 +58,20 @@ def fuse_units(graph: Graph) -> list[Unit]:
             unit = Unit(graph.scope(n), [n])
             units.append(unit)
         else:
-            if graph.op(n) == "batchnorm":  # `<s>.conv` + `<s>.bn`: the unit is the scope `<s>`
-                unit.scope = unit.scope.rsplit(".", 1)[0]
             unit.nodes.append(n)
+            unit.scope = _parent(graph.scope(n))
         unit_of[n] = unit
     return units
 
 
+def _parent(scope: str) -> str:
+    return scope.rsplit(".", 1)[0] if "." in scope else ""
+
+
 def _fusable_into(graph: Graph, n: int, unit_of: dict[int, Unit], heads: set[int]) -> Unit | None:
-    """The unit that node `n` completes, or None: a bn or activation that elaboration attached to
-    the conv/linear before it (same scope), reading a tensor nothing else reads."""
+    """The unit that node `n` completes, or None: the batch norm or activation that elaboration
+    (or a pass) attached to the conv/linear before it, reading a tensor nothing else reads. Their
+    scopes tell: `<s>.conv` -> `<s>.bn` -> `<s>.relu`, or `<s>` -> `<s>.relu`."""
     ins = graph.inputs(n)
     if len(ins) != 1:
         return None
@@ -74,14 +79,15 @@ def _fusable_into(graph: Graph, n: int, unit_of: dict[int, Unit], heads: set[int
     unit = unit_of.get(p)
     if unit is None or unit.last != p or p in heads or len(graph.users(p)) != 1:
         return None
-    op, first, scope = graph.op(n), graph.op(unit.first), graph.scope(n)
+    op, first, parent = graph.op(n), graph.op(unit.first), _parent(graph.scope(n))
+    lone_conv = first == "conv" and len(unit.nodes) == 1 and unit.scope.endswith(".conv")
     if op == "batchnorm":
-        base = unit.scope.rsplit(".", 1)[0] if unit.scope.endswith(".conv") else None
-        ok = first == "conv" and len(unit.nodes) == 1 and base is not None
-        return unit if ok and scope == f"{base}.bn" else None
+        return unit if lone_conv and parent == _parent(unit.scope) else None
     if op in ACTIVATIONS and first in ("conv", "linear"):
-        has_act = any(graph.op(m) in ACTIVATIONS for m in unit.nodes)
-        return unit if not has_act and scope == f"{unit.scope}.{op}" else None
+        if any(graph.op(m) in ACTIVATIONS for m in unit.nodes):
+            return None
+        same = parent == unit.scope or (lone_conv and parent == _parent(unit.scope))
+        return unit if same else None
     return None
 
 

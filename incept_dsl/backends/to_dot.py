@@ -71,7 +71,8 @@ INSTALL_HINT = ("install Graphviz: `sudo apt-get install graphviz` (Debian/Ubunt
 class FigureOptions:
     """What to draw and how. `depth` counts nested blocks and repeats (1 = the network view);
     `expand` draws every op; `block` picks the block view. `rankdir` defaults to top-to-bottom,
-    and bottom-to-top (as the papers draw modules) in the block view."""
+    and bottom-to-top (as the papers draw modules) in the block view. `opt_level` draws the graph
+    the `-O1`/`-O2` passes make (merged sibling convs, folded batch norms)."""
 
     block: str | None = None
     expand: bool = False
@@ -82,8 +83,11 @@ class FigureOptions:
     font: str = "Helvetica"
     theme: str = "default"
     aux: bool = True
+    opt_level: int = 0
 
     def __post_init__(self) -> None:
+        if self.opt_level not in (0, 1, 2):
+            raise UsageError(f"opt_level must be 0, 1 or 2; got {self.opt_level!r}")
         if sum((self.expand, self.collapse, self.depth is not None)) > 1:
             raise UsageError("choose one of expand, collapse and depth")
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
@@ -109,8 +113,13 @@ class FigureOptions:
 
 
 def figure(model_or_graph: Any, options: FigureOptions) -> Figure:
-    """The `Figure` (boxes, clusters, arrows) of a model or IR graph under `options`."""
+    """The `Figure` (boxes, clusters, arrows) of a model or IR graph under `options` (drawn after
+    the `-O<opt_level>` passes when `opt_level` is not 0)."""
     graph: Graph = getattr(model_or_graph, "graph", model_or_graph)
+    if options.opt_level:
+        from incept_dsl.passes import run_pipeline
+
+        graph = run_pipeline(graph, options.opt_level)
     if not options.aux:
         graph = graph.copy()
         graph.eliminate_dead_code(keep_kinds=("output",))
@@ -379,7 +388,7 @@ def to_dot(model: Any, **options: Any) -> str:
     """The DOT text of a figure of `model` (a `Model` or an IR `Graph`); no Graphviz binary needed.
 
     Options (see `FigureOptions`): `block`, `expand`, `collapse`, `depth`, `shapes`, `rankdir`,
-    `font`, `theme`, `aux`. Unknown options and bad values raise `UsageError`.
+    `font`, `theme`, `aux`, `opt_level`. Unknown options and bad values raise `UsageError`.
     """
     return _write(model, _options(options))
 
@@ -467,7 +476,7 @@ def options_from_args(args: argparse.Namespace) -> FigureOptions:
         collapse=bool(get("collapse", False)), depth=get("depth", None),
         shapes=True if shapes is None else shapes, rankdir=get("rankdir", None),
         font=get("font", None) or "Helvetica", theme=get("theme", None) or "default",
-        aux=not get("no_aux", False),
+        aux=not get("no_aux", False), opt_level=get("opt_level", None) or 0,
     )
 
 

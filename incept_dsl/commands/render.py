@@ -39,7 +39,7 @@ def add_figure_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p, opt_levels=False)
+    add_model_arguments(p)  # -O1/-O2 draw the optimised graph (merged convs, folded BN)
     p.add_argument("-o", "--output", metavar="FIG",
                    help="the figure file: .svg, .pdf, .png or .dot (default: MODEL.svg)")
     add_figure_arguments(p)

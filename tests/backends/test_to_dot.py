@@ -190,6 +190,26 @@ def test_one_op_blocks_are_drawn_as_their_op_and_named_repeats_keep_their_name()
     assert "Pair<" in nodes["pair_1"]
 
 
+def test_fused_units_are_named_by_their_shared_scope():
+    from incept_dsl.backends.figure_model import fuse_units
+
+    m = _load("model m { input x: 3x8x8\n output y = x -> conv(8, 3, act = relu) as conv "
+              "-> conv(8, 3, bn = true, act = relu) as c2 -> flatten -> linear(4, act = relu) }")
+    units = [(u.scope, [m.graph.op(n) for n in u.nodes]) for u in fuse_units(m.graph)]
+    assert units == [("x", ["input"]), ("conv", ["conv", "relu"]),
+                     ("c2", ["conv", "batchnorm", "relu"]), ("flatten_1", ["flatten"]),
+                     ("linear_1", ["linear", "relu"])]
+
+
+def test_opt_level_draws_the_optimised_graph():
+    dot = to_dot(_load("googlenet"), block="inception", opt_level=1)
+    nodes = _nodes(dot)
+    assert "1×1 Conv, 176" in nodes["inception_3a.merged_1"]  # 64 + 96 + 16 merged, its ReLU
+    assert sum("Slice [" in v for v in nodes.values()) == 3
+    with pytest.raises(UsageError, match="opt_level"):
+        to_dot(_load(SMALL), opt_level=3)
+
+
 # ---- the block view -----------------------------------------------------------------------------
 def test_block_view_draws_the_first_instance_bottom_to_top():
     dot = to_dot(_load(SMALL), block="mixed")
