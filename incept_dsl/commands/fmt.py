@@ -1,0 +1,61 @@
+"""`incept-dsl fmt FILE... [--check | --diff | --stdout]`: canonical formatting (`incept_dsl.fmt`).
+
+Without options each file is rewritten in place when its formatting changes. `--check` writes
+nothing and exits 1 when a file would change; `--diff` prints a unified diff instead of writing;
+`--stdout` prints the formatted text. A file that does not parse is reported like `check` does
+(exit 1) and left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+HELP = "format .incept files canonically (in place; --check to only verify)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="+", metavar="FILE", help="an .incept file")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 if a file is not formatted")
+    mode.add_argument("--diff", action="store_true", help="print a diff instead of writing")
+    mode.add_argument("--stdout", action="store_true", help="print the formatted text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from incept_dsl.errors import InceptError, UsageError
+    from incept_dsl.fmt import format_text
+    from incept_dsl.loader import read_source
+
+    status = 0
+    for name in args.file:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"no such file: {name}")
+        try:
+            src = read_source(path)
+            new = format_text(src.text, name)
+        except InceptError as err:
+            print(err.render(), file=sys.stderr)
+            status = 1
+            continue
+        old = path.read_text(encoding="utf-8")
+        if args.stdout:
+            sys.stdout.write(new)
+        elif new == old:
+            if not args.check and not args.diff:
+                print(f"{name}: already formatted", file=sys.stderr)
+        elif args.check:
+            print(f"{name}: would reformat", file=sys.stderr)
+            status = 1
+        elif args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True),
+                f"{name} (original)", f"{name} (formatted)"))
+        else:
+            path.write_text(new, encoding="utf-8")
+            print(f"{name}: reformatted", file=sys.stderr)
+    return status
