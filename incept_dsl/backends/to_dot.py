@@ -336,7 +336,8 @@ class _Writer:
             h = it.head
             lines = [h.name if h.kind == "output" else f"{h.name} (aux, weight {h.weight:g})"]
             tooltip = f"{h.kind} {h.name}"
-        if opt.shapes and out is not None and (self.network or it.kind != "unit" or it.exits
+        exits = it.exits and self.fig.view == "block"  # elsewhere a head box shows the shape
+        if opt.shapes and out is not None and (self.network or it.kind != "unit" or exits
                                                or self.fanout[it.key] > 1):
             detail = fmt_shape(g.shape(out))
         shape, style = SHAPES[family]
@@ -352,8 +353,9 @@ class _Writer:
         if it.kind == "unit" and it.unit is not None and g.op(it.unit.first) == "add":
             attrs.update(shape="circle", width="0.3", height="0.3", fixedsize="true",
                          fontsize="14", margin="0")
-            if detail:
-                attrs["xlabel"] = detail
+            if detail:  # beside the circle, in the small grey of the other shape lines
+                attrs["xlabel"] = (f'<<FONT POINT-SIZE="9" COLOR="{theme.detail}">'
+                                   f"{html.escape(detail, quote=False)}</FONT>>")
                 detail = None
         if it.aux_only:
             attrs["style"] += ",dashed"
