@@ -12,10 +12,12 @@ Views (`FigureOptions`):
   side by side, "Filter concat" or the residual sum on top.
 
 A box is an op as a reader counts layers: a conv with the batch norm and activation it was written
-with is one box ("3×3 Conv, 192"); its tooltip (SVG) lists the IR ops it stands for. Tensor shapes
-(`shapes=True`) are shown once per tensor: under the box that produces it in the network view, on
-the arrows in the other views. Colours per op family come from a colour-blind-safe palette
-(Okabe–Ito), or grey levels with `theme="grayscale"`.
+with is one box ("3×3 Conv, 192"); its tooltip (SVG) lists the IR ops it stands for. A dropout
+with p = 0 is left out, and a concat feeding a concat of the same module is drawn as one "Filter
+concat", as the papers do. Tensor shapes (`shapes=True`) are shown once per tensor: under the box
+that produces it in the network view, and in the other views on its arrow, or under the box when
+several arrows carry it. Colours per op family come from a colour-blind-safe palette (Okabe–Ito),
+or grey levels with `theme="grayscale"`. `depth` and `expand` apply inside the block view too.
 
 Guarantees: `to_dot` needs no Graphviz binary; the same model and options give byte-identical DOT
 text, and `dot` turns that into byte-identical SVG. `render` raises `UsageError` naming how to
