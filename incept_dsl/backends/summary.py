@@ -49,7 +49,9 @@ SUFFIX_FORMATS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".tex": "lat
 
 CONVENTIONS = {
     "macs": "multiply-adds per sample; FLOPs = 2 × MACs",
-    "memory": "each layer's output tensor in fp32: elements × 4 bytes; KB = 1024 bytes",
+    "memory": "each layer's output tensor in fp32: elements × 4 bytes; KB = 1024 bytes; "
+              "totals count the outputs of views (flatten, slice) once, with the tensor they "
+              "view",
     "params": "trainable parameters: weights + biases + batch-norm affine",
     "buffers": "batch-norm running mean, variance and batch count: counted apart from params",
     "shapes": "without the batch dimension: C×H×W or F",
@@ -161,7 +163,8 @@ class Summary:
             out.append("MACs by op: " + "; ".join(f"{op} {m:,} ({m / whole:.1%})"
                                                  for op, m in by_op.items()) + ".")
         out.append("Conventions: MACs are multiply-adds per sample (FLOPs = 2 × MACs); memory is "
-                   "each layer's fp32 output (4 bytes per element, KB = 1024 bytes); params are "
+                   "each layer's fp32 output (4 bytes per element, KB = 1024 bytes; a view's, "
+                   "in parentheses, is not added to the total again); params are "
                    "weights + biases + BN affine, BN running statistics are buffers counted "
                    "apart; shapes exclude the batch dimension.")
         out.append("Cost rules: " + "; ".join(f"{op} {rule}" for op, rule in self.rules.items())
@@ -180,9 +183,10 @@ class Summary:
             aligns += "r"
         rows = []
         for r in self.rows:
+            memory = f"({_kb(r.memory_bytes)})" if r.view else _kb(r.memory_bytes)
             cells = [r.name, r.op, _inputs_text(r.input_shapes), _pair(r.kernel, single=False),
-                     _pair(r.stride), _pair(r.padding), _shape(r.output_shape),
-                     _kb(r.memory_bytes), _n(r.params), _n(r.macs)]
+                     _pair(r.stride), _pair(r.padding), _shape(r.output_shape), memory,
+                     _n(r.params), _n(r.macs)]
             rows.append(cells)
         t = self.total
         total = ["total", f"{t.layers:,} layers", "", "", "", "", "", _kb(t.memory_bytes),
@@ -262,10 +266,10 @@ class Summary:
                      b.memory_bytes, b.params, b.buffers, b.macs, b.flops] for b in self.rows]
         else:
             head = ["name", "op", "part", "input_shape", "kernel", "stride", "padding",
-                    "output_shape", "memory_bytes", "params", "buffers", "macs", "flops"]
+                    "output_shape", "memory_bytes", "view", "params", "buffers", "macs", "flops"]
             body = [[r.name, r.op, r.part, ";".join(sh(s) for s in r.input_shapes), sh(r.kernel),
-                     sh(r.stride), sh(r.padding), sh(r.output_shape), r.memory_bytes, r.params,
-                     r.buffers, r.macs, r.flops] for r in self.rows]
+                     sh(r.stride), sh(r.padding), sh(r.output_shape), r.memory_bytes,
+                     int(r.view), r.params, r.buffers, r.macs, r.flops] for r in self.rows]
         return tables.to_csv(head, body)
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,8 +306,14 @@ class Summary:
         return self.to_markdown()
 
 
-def _totals(g: Graph) -> tuple[Totals, Totals]:
-    rows = layer_rows(g, node_parts(g))
+def _analyse(g: Graph) -> tuple[list[Row], list[BlockRow]]:
+    parts = node_parts(g)
+    rows = layer_rows(g, parts)
+    return rows, block_rows(g, parts, rows)
+
+
+def _split(rows: list[Row]) -> tuple[Totals, Totals]:
+    """(totals without aux heads, with them) of one graph's rows."""
     return Totals.of([r for r in rows if r.part == "main"]), Totals.of(rows)
 
 
@@ -312,7 +322,10 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
     """The cost table of `model` (an `incept_dsl.Model`) after the `-O<opt_level>` pipeline.
 
     Rows only aux heads (or no head) need are shown when `keep_aux`; `by` is "layer" or "block";
-    `flops` adds FLOP columns. Raises `UsageError` for an unknown `by` or level.
+    `flops` adds FLOP columns. At `opt_level > 0` the totals without aux heads are those of the
+    inference graph (`model.optimized(level)`, aux heads pruned before optimising), the totals
+    with them those of `model.optimized(level, keep_aux=True)`, and the -O0 totals come along as
+    the baseline. Raises `UsageError` for an unknown `by` or level.
     """
     from incept_dsl.passes import PIPELINES
 
@@ -320,29 +333,35 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
         raise UsageError(f"--by takes {' or '.join(VIEWS)}; got {by!r}")
     if opt_level not in PIPELINES:
         raise UsageError(f"unknown optimisation level -O{opt_level}")
-    g = model.graph if opt_level == 0 else model.optimized(opt_level, keep_aux=True)
-    parts = node_parts(g)
-    rows = layer_rows(g, parts)
-    blocks = block_rows(g, parts, rows)
+    baseline = None
+    if opt_level == 0:
+        g = model.graph
+        rows, blocks = _analyse(g)
+        without_aux, with_aux = _split(rows)
+    else:
+        g_aux = model.optimized(opt_level, keep_aux=True)
+        g_inf = model.optimized(opt_level, keep_aux=False)
+        g = g_aux if keep_aux else g_inf
+        rows, blocks = _analyse(g)
+        with_aux = _split(layer_rows(g_aux, node_parts(g_aux)))[1] if not keep_aux else \
+            _split(rows)[1]
+        without_aux = _split(rows if not keep_aux else
+                             layer_rows(g_inf, node_parts(g_inf)))[0]
+        base_without, base_with = _split(layer_rows(model.graph, node_parts(model.graph)))
+        baseline = {"without_aux": base_without, "with_aux": base_with}
 
     def shown(part: str) -> bool:
         return keep_aux or part == "main"
 
-    main_rows = [r for r in rows if r.part == "main"]
     present = {r.op for r in rows if shown(r.part)}
     rules = {op: COSTS[op].formula for op in COSTS if op in present}
-    baseline = None
-    if opt_level != 0:
-        without, with_ = _totals(model.graph)
-        baseline = {"without_aux": without, "with_aux": with_}
     source = model.source_path.name if getattr(model, "source_path", None) else None
     return Summary(
         model=g.name, source=source, inputs={g.attrs(n)["name"]: g.shape(n)
                                              for n in g.input_nodes()},
         opt_level=opt_level, keep_aux=keep_aux, by=by, flops=flops,
         layers=[r for r in rows if shown(r.part)], blocks=[b for b in blocks if shown(b.part)],
-        without_aux=Totals.of(main_rows), with_aux=Totals.of(rows), baseline=baseline,
-        rules=rules)
+        without_aux=without_aux, with_aux=with_aux, baseline=baseline, rules=rules)
 
 
 def format_for(path: Path, fmt: str | None = None) -> str:

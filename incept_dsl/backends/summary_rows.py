@@ -1,6 +1,7 @@
 """The rows of the cost tables: one `Row` per IR node and one `BlockRow` per top-level block,
 with exact integer counts (parameters and buffers by `ir.ops.param_count`, MACs by the rules of
-`ir.costs`, memory = output elements × 4 bytes), and `Totals` over any set of them.
+`ir.costs`, memory = output elements × 4 bytes), and `Totals` over any set of them (which count
+the memory of views, `ir.costs.VIEW_OPS`, once: with the tensor they view).
 
 An analysis of the IR: it reads the graph and never changes it.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import networkx as nx
 
-from incept_dsl.ir.costs import macs, memory_bytes
+from incept_dsl.ir.costs import VIEW_OPS, macs, memory_bytes
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import ACTIVATIONS, param_count
 
@@ -42,7 +43,7 @@ class Totals:
     def of(cls, rows: list[Any]) -> Totals:
         return cls(sum(getattr(r, "layers", 1) for r in rows), sum(r.params for r in rows),
                    sum(r.buffers for r in rows), sum(r.macs for r in rows),
-                   sum(r.memory_bytes for r in rows))
+                   sum(r.memory_bytes for r in rows if not getattr(r, "view", False)))
 
     def to_dict(self) -> dict[str, int]:
         return {"layers": self.layers, "params": self.params, "buffers": self.buffers,
@@ -76,6 +77,11 @@ class Row:
     def input_shape(self) -> Shape:
         return self.input_shapes[0] if self.input_shapes else ()
 
+    @property
+    def view(self) -> bool:
+        """The output is a view of the input (its memory is counted with the input's)."""
+        return self.op in VIEW_OPS
+
     def to_dict(self) -> dict[str, Any]:
         def pair(p: Pair | None) -> list[int] | None:
             return list(p) if p is not None else None
@@ -86,7 +92,7 @@ class Row:
                 "output_shape": list(self.output_shape), "kernel": pair(self.kernel),
                 "stride": pair(self.stride), "padding": pair(self.padding),
                 "params": self.params, "buffers": self.buffers, "macs": self.macs,
-                "flops": self.flops, "memory_bytes": self.memory_bytes}
+                "flops": self.flops, "memory_bytes": self.memory_bytes, "view": self.view}
 
 
 @dataclass(frozen=True)
@@ -179,11 +185,26 @@ def _kernel(g: Graph, n: int) -> str:
     return "×".join(map(str, g.attrs(n)["kernel"]))
 
 
+def _conv_like(g: Graph, n: int, shared: set[int]) -> tuple[str, int] | None:
+    """(kernel, output channels) of a branch's own conv, or of a slice of a conv that several
+    branches share (sibling convs merged by -O1), else None."""
+    if g.op(n) == "conv" and n not in shared:
+        return _kernel(g, n), g.attrs(n)["out_channels"]
+    if g.op(n) == "slice":
+        src = g.inputs(n)[0]
+        while g.op(src) != "conv" and len(g.inputs(src)) == 1:
+            src = g.inputs(src)[0]
+        if g.op(src) == "conv":
+            return _kernel(g, src), g.attrs(n)["end"] - g.attrs(n)["start"]
+    return None
+
+
 def _branch_channels(g: Graph, nodes: list[int]) -> dict[str, str]:
     """Role -> channels for a block whose last concat joins branches (GoogLeNet's Table 1
     columns): a lone 1×1 conv is `#1×1`; a pool then a conv is `pool proj`; otherwise the branch's
     last conv gives `#K×K` and each 1×1 before it is `#K×K reduce` (other kernels keep their own
-    `#K×K`). Convs that several branches share (merged by an optimisation) are left out."""
+    `#K×K`). A conv that several branches share (merged by -O1) counts in each branch by the
+    slice that branch takes of it."""
     inside = set(nodes)
     joins = [n for n in nodes if g.op(n) == "concat"]
     if not joins:
@@ -193,23 +214,24 @@ def _branch_channels(g: Graph, nodes: list[int]) -> dict[str, str]:
     for br in branches:
         for n in br:
             seen[n] = seen.get(n, 0) + 1
+    shared = {n for n, k in seen.items() if k > 1}
     roles: dict[str, list[str]] = {}
     for br in branches:
-        seq = [n for n in nodes if n in br and seen[n] == 1]
-        convs = [n for n in seq if g.op(n) == "conv"]
+        seq = [n for n in nodes if n in br and n not in shared]
+        convs = [c for c in (_conv_like(g, n, shared) for n in seq) if c is not None]
         if not convs:
             continue
         pooled = g.op(seq[0]) in ("maxpool", "avgpool")
         if pooled and len(convs) == 1:
-            named = [("pool proj", convs[0])]
-        elif len(convs) == 1 and _kernel(g, convs[0]) == "1×1":
-            named = [("#1×1", convs[0])]
+            named = [("pool proj", convs[0][1])]
+        elif len(convs) == 1 and convs[0][0] == "1×1":
+            named = [("#1×1", convs[0][1])]
         else:
-            last = f"#{_kernel(g, convs[-1])}"
-            named = [(f"{last} reduce" if _kernel(g, c) == "1×1" else f"#{_kernel(g, c)}", c)
-                     for c in convs[:-1]] + [(last, convs[-1])]
-        for role, c in named:
-            roles.setdefault(role, []).append(str(g.attrs(c)["out_channels"]))
+            last = f"#{convs[-1][0]}"
+            named = [(f"{last} reduce" if k == "1×1" else f"#{k}", c) for k, c in convs[:-1]]
+            named.append((last, convs[-1][1]))
+        for role, channels in named:
+            roles.setdefault(role, []).append(str(channels))
     return {role: "/".join(vals) for role, vals in roles.items()}
 
 

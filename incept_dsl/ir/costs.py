@@ -13,6 +13,8 @@ and returns the multiply-adds of one sample. Conventions (the lecture's; stated 
 - activations, softmax, dropout, flatten, slice and concat cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
+The outputs of `VIEW_OPS` are views of their input in PyTorch: tables list their size, but totals
+do not count that memory a second time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ MacRule = Callable[[dict[str, Any], list[Shape], Shape], int]
 
 #: bytes per activation element (fp32)
 BYTES_PER_ELEMENT = 4
+
+#: ops whose output shares its input's memory (a reshape or a channel range: views in PyTorch)
+VIEW_OPS = frozenset({"flatten", "slice"})
 
 
 @dataclass(frozen=True)

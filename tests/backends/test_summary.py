@@ -342,8 +342,10 @@ def test_json_schema():
         assert {"name", "op", "input_shape", "output_shape", "params", "macs",
                 "memory_bytes"} <= set(layer)
         assert layer["flops"] == 2 * layer["macs"]
-    for key in ("params", "macs", "memory_bytes"):
+    for key in ("params", "macs"):
         assert data["total"][key] == sum(layer[key] for layer in data["layers"])
+    assert data["total"]["memory_bytes"] == sum(layer["memory_bytes"] for layer in data["layers"]
+                                                if not layer["view"])  # flatten: a view
     assert data["totals"]["with_aux"]["params"] == data["total"]["params"]
     assert data["layers"][0]["output_shape"] == [16, 16, 16]  # no batch dimension
 
@@ -368,6 +370,22 @@ def test_opt_level_reports_the_change():
     assert s.baseline is not None and s.baseline["without_aux"] == summarize(_load(TINY)).total
     assert any(n.startswith("-O0 → -O1: layers ") for n in s.notes())
     assert json.loads(s.to_json())["baseline"]["opt_level"] == 0
+
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_tv"])
+def test_opt_level_1_table_describes_the_optimised_module(name):
+    """-O1 (sibling 1×1s merged, BN folded): the table's totals are those of the -O1 PyTorch
+    module, counted with hooks; Table 1's channel columns survive the merge."""
+    pytest.importorskip("incept_dsl.backends.optimize_weights")
+    model = incept_dsl.load("googlenet.incept", model=name)
+    s = summarize(model, opt_level=1)
+    module = model.to_torch(opt_level=1).to("meta")
+    assert sum(p.numel() for p in module.parameters()) == s.without_aux.params
+    macs, _ = _hooked_run(model, module, train=False)
+    assert macs == _conv_linear(s, ("main",))
+    o0 = {b.name: b.channels for b in summarize(model, by="block").blocks}
+    o1 = {b.name: b.channels for b in summarize(model, opt_level=1, by="block").blocks}
+    assert o1 == o0
 
 
 def test_conventions_are_stated_in_every_format():
