@@ -49,6 +49,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from incept_dsl.commands.render import add_figure_arguments
 
     add_figure_arguments(p)  # --block, --expand, --depth, --shapes, ... for --to dot|svg|pdf|png
+    onnx = p.add_argument_group("ONNX (--to onnx)")
+    onnx.add_argument("--opset", type=int, default=None, metavar="N",
+                      help="ONNX opset to target (default 18)")
+    onnx.add_argument("--weights", metavar="CKPT", default=None,
+                      help="state_dict of the -O0 module (.pt, or .npz without torch); default: "
+                           "fresh weights (--init)")
+    onnx.add_argument("--functions", action="store_true",
+                      help="emit each block instance as an ONNX local function")
 
 
 def _emitter(target: str) -> Emitter:
