@@ -60,22 +60,29 @@ class Model:
         return f"<Model {self.name} ({ins}) -> ({outs})>"
 
     # ---- optimisation
-    def optimized(self, opt_level: int = 0, keep_aux: bool = True) -> Graph:
-        """The IR after the `-O<opt_level>` pipeline (a copy; `self.graph` is never changed)."""
+    def optimized(self, opt_level: int = 0, keep_aux: bool | None = None) -> Graph:
+        """The IR after the `-O<opt_level>` pipeline (a copy; `self.graph` is never changed).
+
+        Aux heads are kept at -O0 (the trainable form) and pruned at -O1/-O2 (inference forms)
+        unless `keep_aux` says otherwise.
+        """
         from incept_dsl.passes import run_pipeline
 
-        g = run_pipeline(self.graph, opt_level)
+        keep_aux = opt_level == 0 if keep_aux is None else keep_aux
+        g = run_pipeline(self.graph, opt_level, keep_aux=keep_aux)
         if not keep_aux:
             g.eliminate_dead_code(keep_kinds=("output",))
         return g
 
     # ---- backends
-    def torch_source(self, opt_level: int = 0, init: str | None = None) -> str:
+    def torch_source(self, opt_level: int = 0, init: str | None = None,
+                     keep_aux: bool | None = None) -> str:
         """The standalone Python source of this model's module (imports only torch)."""
         from incept_dsl.backends.to_torch import DEFAULT_INIT, torch_source
 
         origin = self.source_path.name if self.source_path else None
-        return torch_source(self.optimized(opt_level), init or DEFAULT_INIT, origin=origin)
+        return torch_source(self.optimized(opt_level, keep_aux), init or DEFAULT_INIT,
+                            origin=origin)
 
     def to_torch(self, opt_level: int = 0, state_dict: Mapping[str, Any] | None = None,
                  init: str | None = None):

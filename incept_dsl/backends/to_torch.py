@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from incept_dsl import __version__
+from incept_dsl.backends import torch_kernels as kernels
 from incept_dsl.ir.graph import Graph
 
 #: Weight initialisation schemes (`init=` of `to_torch`, `--init` of the CLI).
@@ -255,6 +256,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
                     else "nn.Module()")
             init_lines.append(f"{_attr_path(path)} = {ctor}")
         ctor, _ = _LOWER[op](graph.attrs(n), graph.shape(n), ["x"], "")
+        ctor = kernels.module_ctor(graph, n, ctor)  # -O2 kernel choice, if any
         span = graph.span(n)
         where = f"  # {span.file.split('/')[-1]}:{span.line}" if span else ""
         init_lines.append(f"{_attr_path(graph.scope(n))} = {ctor}{where}")
@@ -263,6 +265,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         op = graph.op(n)
         ins = [var[i] for i in graph.inputs(n)]
         _, expr = _LOWER[op](graph.attrs(n), graph.shape(n), ins, _attr_path(graph.scope(n)))
+        expr = kernels.forward_expr(graph, n, ins, expr)  # -O2 kernel choice, if any
         return f"{var[n]} = {expr}  # {_fmt(graph.shape(n))}"
 
     # free a tensor after its last use in the main sequence (unless a head or aux needs it)
@@ -276,7 +279,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         if t not in keep:
             frees.setdefault(idx, []).append(var[t])
 
-    fwd: list[str] = []
+    fwd: list[str] = kernels.input_lines(graph, [(var[n], graph.shape(n)) for n in inputs])
     for idx, n in enumerate(main):
         fwd.append(stmt(n))
         if idx in frees:
@@ -329,6 +332,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
     src.append("        super().__init__()")
     src.extend("        " + line for line in init_lines)
     src.append("        self.reset_parameters()")
+    src.extend("        " + line for line in kernels.init_lines(graph))
     src.append("")
     src.append("    def reset_parameters(self) -> None:")
     src.extend("        " + line for line in _init_lines(init))
@@ -376,6 +380,8 @@ def torch_source(graphs: Graph | list[Graph], init: str = DEFAULT_INIT,
         "from torch import nn",
         "",
     ]
+    if any(kernels.uses_fused_conv(g) for g in graphs):
+        body += [*kernels.FUSED_CONV_SOURCE.rstrip().split("\n"), ""]
     for g in graphs:
         _, cls = class_source(g, init)
         body += ["", cls, ""]

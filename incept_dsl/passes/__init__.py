@@ -11,34 +11,68 @@ from collections.abc import Callable
 
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.verify import verify
+from incept_dsl.passes.cancel_split_concat import cancel_split_concat
+from incept_dsl.passes.channels_last import channels_last
+from incept_dsl.passes.common import take_notes
+from incept_dsl.passes.eliminate_dead_code import eliminate_dead_code
+from incept_dsl.passes.fold_batchnorm import fold_batchnorm
+from incept_dsl.passes.fold_scale import fold_scale
 from incept_dsl.passes.infer_shapes import infer_shapes
+from incept_dsl.passes.merge_sibling_convs import merge_sibling_convs
+from incept_dsl.passes.prune_aux import prune_aux
+from incept_dsl.passes.select_kernels import select_kernels
 
 PassFn = Callable[[Graph], bool]
 
 PASSES: dict[str, PassFn] = {
     "infer-shapes": infer_shapes,
+    "prune-aux": prune_aux,
+    "fold-batchnorm": fold_batchnorm,
+    "fold-scale": fold_scale,
+    "merge-sibling-convs": merge_sibling_convs,
+    "cancel-split-concat": cancel_split_concat,
+    "eliminate-dead-code": eliminate_dead_code,
+    "channels-last": channels_last,
+    "select-kernels": select_kernels,
 }
+
+#: -O1: exact structural rewrites for inference. -O2: also layouts and kernel choices (fp32 results
+#: within 1e-4 of -O0). Lower precision is never implied by a level.
+_O1 = ("prune-aux", "fold-batchnorm", "fold-scale", "merge-sibling-convs", "cancel-split-concat",
+       "eliminate-dead-code")
 
 PIPELINES: dict[int, tuple[str, ...]] = {
     0: (),
-    1: (),
-    2: (),
+    1: _O1,
+    2: (*_O1, "channels-last", "select-kernels"),
 }
+
+#: Passes that remove training-only parts; `keep_aux=True` skips them.
+AUX_PASSES = ("prune-aux",)
+
+Log = Callable[[str, bool, Graph, list[str]], None]
 
 
 def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = None,
-                 log: Callable[[str, bool, Graph], None] | None = None) -> Graph:
+                 log: Log | None = None, keep_aux: bool = False) -> Graph:
     """Run `passes` (default: the `-O<level>` pipeline) on a copy of `graph`; return the copy.
 
-    `log(name, changed, graph)` is called after each pass (for `--explain` / `--print-after-all`).
+    The IR is verified after every pass (a failure names the pass and those before it).
+    `keep_aux` skips `AUX_PASSES`. `log(name, changed, graph, notes)` is called after each pass
+    (for `--explain` / `--print-after-all`); `notes` are the pass's own lines saying what it
+    changed and what it left and why.
     """
     names = PIPELINES[level] if passes is None else passes
+    if keep_aux:
+        names = tuple(n for n in names if n not in AUX_PASSES)
     g = graph.copy()
     ran: list[str] = []
     for name in names:
+        take_notes(g)
         changed = PASSES[name](g)
+        notes = take_notes(g)
         ran.append(name)
         verify(g, after=name, ran=tuple(ran[:-1]))
         if log is not None:
-            log(name, changed, g)
+            log(name, changed, g, notes)
     return g

@@ -1,0 +1,99 @@
+"""The PyTorch backend's kernel choices at -O2: what `to_torch` emits for the annotations of the
+`channels-last` and `select-kernels` passes. A graph without them (-O0, -O1) is untouched.
+
+- ``meta["kernel"] == "onednn"`` on a conv: the module is a `FusedConv2d` (source below, emitted
+  into the generated file, which still imports only torch): an `nn.Conv2d` with the same parameters
+  and state_dict that, on the CPU without autograd, runs oneDNN's fused convolution
+  (``torch.ops.mkldnn._convolution_pointwise``, the kernel `torch.compile` uses on CPU) on weights
+  packed once and repacked when they change, with its activation ``meta["fused_act"]`` fused.
+- ``meta["fused_into"]`` on an activation: it costs nothing (its conv applied it).
+- ``meta["inplace"]`` on an activation: it runs in place.
+- ``graph.data["memory_format"] == "channels_last"``: image inputs and 4-D parameters are converted
+  to channels-last.
+"""
+
+from __future__ import annotations
+
+from incept_dsl.ir.graph import Graph
+
+FUSED_CONV = "FusedConv2d"
+
+FUSED_CONV_SOURCE = '''
+def _onednn_available() -> bool:
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN = _onednn_available()
+_ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid,
+                "tanh": torch.tanh}
+
+
+class FusedConv2d(nn.Conv2d):
+    """nn.Conv2d followed by the activation `act` (same parameters and state_dict as nn.Conv2d).
+
+    On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
+    packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`.
+    """
+
+    def __init__(self, *args, act: str = "none", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.act = act
+        self._packed: tuple = (None, None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        if (not _ONEDNN or x.device.type != "cpu" or x.dtype != w.dtype
+                or x.dtype not in (torch.float32, torch.bfloat16)
+                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
+            return _ACTIVATIONS[self.act](super().forward(x))
+        args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+        key = (w.data_ptr(), w._version, x.dtype, tuple(x.shape[1:]))
+        if self._packed[0] != key:
+            packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach(), *args, list(x.shape))
+            self._packed = (key, packed)
+        return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], self.bias, *args,
+                                                      self.act, [], "")
+'''
+
+
+def uses_fused_conv(graph: Graph) -> bool:
+    return any(graph.meta(n).get("kernel") == "onednn" for n in graph.nx)
+
+
+def channels_last(graph: Graph) -> bool:
+    return graph.data.get("memory_format") == "channels_last"
+
+
+def module_ctor(graph: Graph, n: int, ctor: str) -> str:
+    """The constructor text of node `n`'s module: `ctor`, or the kernel the annotations choose."""
+    meta = graph.meta(n)
+    if meta.get("kernel") == "onednn" and ctor.startswith("nn.Conv2d(") and ctor.endswith(")"):
+        return f"{FUSED_CONV}({ctor[len('nn.Conv2d('):-1]}, act={meta['fused_act']!r})"
+    return ctor
+
+
+def forward_expr(graph: Graph, n: int, ins: list[str], expr: str) -> str:
+    """The forward expression of node `n`: `expr`, or the kernel the annotations choose."""
+    meta = graph.meta(n)
+    if "fused_into" in meta:
+        return ins[0]
+    if meta.get("inplace") and expr.endswith(")"):
+        return f"{expr[:-1]}, inplace=True)"
+    return expr
+
+
+def input_lines(graph: Graph, names: list[tuple[str, tuple[int, ...]]]) -> list[str]:
+    """Forward's first lines: image inputs to channels-last when the layout asks for it."""
+    if not channels_last(graph):
+        return []
+    return [f"{v} = {v}.contiguous(memory_format=torch.channels_last)"
+            for v, shape in names if len(shape) == 3]
+
+
+def init_lines(graph: Graph) -> list[str]:
+    """__init__'s last lines: 4-D parameters to channels-last when the layout asks for it."""
+    return ["self.to(memory_format=torch.channels_last)"] if channels_last(graph) else []

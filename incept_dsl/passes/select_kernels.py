@@ -1,0 +1,63 @@
+"""select-kernels: choose the PyTorch kernels for inference (-O2); the function is unchanged.
+
+- Every convolution runs as one oneDNN convolution on weights packed once for the CPU (packing
+  costs a reorder of every filter on every call otherwise), with the activation that follows it
+  fused in when the conv's output has no other reader: ``meta["kernel"] = "onednn"`` and
+  ``meta["fused_act"] = "relu"`` on the conv, ``meta["fused_into"] = <conv>`` on the activation,
+  which then costs nothing.
+- An activation whose input nobody else reads, and which is a fresh tensor (not a view, not a
+  model input), runs in place: ``meta["inplace"] = True``.
+
+These are annotations that only the PyTorch backend reads: the IR's ops, attributes and edges
+stay as they are, so every other backend sees the same graph. Returns whether any annotation
+changed (a second run returns False).
+"""
+
+from __future__ import annotations
+
+from incept_dsl.ir.graph import Graph
+from incept_dsl.passes.common import note, sole_user
+
+#: Activations oneDNN's fused convolution implements exactly as PyTorch does.
+FUSABLE = ("relu", "sigmoid", "tanh")
+
+#: Activations with an in-place PyTorch form.
+INPLACE = ("relu", "relu6", "silu")
+
+#: Ops whose output is always a fresh tensor (never a view or alias of an input).
+FRESH = ("conv", "batchnorm", "linear", "maxpool", "avgpool", "global_avgpool",
+         "adaptive_avgpool", "lrn", "concat", "scale", "softmax", "relu", "relu6", "gelu", "silu",
+         "sigmoid", "tanh")
+
+
+def _set(graph: Graph, n: int, **values: object) -> bool:
+    meta = graph.meta(n)
+    if all(meta.get(k) == v for k, v in values.items()):
+        return False
+    meta.update(values)
+    return True
+
+
+def select_kernels(graph: Graph) -> bool:
+    changed = False
+    convs = fused = inplace = 0
+    for n in graph.order():
+        op = graph.op(n)
+        if op == "conv":
+            user = sole_user(graph, n)
+            act = graph.op(user) if user is not None and graph.op(user) in FUSABLE else "none"
+            changed |= _set(graph, n, kernel="onednn", fused_act=act)
+            if act != "none":
+                changed |= _set(graph, user, fused_into=n)
+                fused += 1
+            convs += 1
+        elif op in INPLACE and "fused_into" not in graph.meta(n):
+            (src,) = graph.inputs(n)
+            fresh = graph.op(src) in FRESH or (graph.op(src) == "add" and len(graph.inputs(src)) > 1)
+            if fresh and sole_user(graph, src) == n:
+                changed |= _set(graph, n, inplace=True)
+                inplace += 1
+    if convs:
+        note(graph, f"{convs} convolutions on packed oneDNN weights, {fused} with their "
+                    f"activation fused; {inplace} activations in place")
+    return changed
