@@ -264,33 +264,37 @@ def _adaptive_avgpool(c: _Ctx, ins: list[str]) -> None:
         c.emit("MatMul", [c.const("pool_h", _adaptive_matrix(h, oh).T), cols])
 
 
+def _lrn_window(channels: int, size: int, scale: float) -> np.ndarray:
+    """(C, C, 1, 1): row i sums channels [i - size//2, i + (size-1)//2] (PyTorch's window, for odd
+    and even sizes), times `scale`."""
+    i = np.arange(channels)
+    d = i[None, :] - i[:, None]  # input channel j minus output channel i
+    band = (d >= -(size // 2)) & (d <= (size - 1) // 2)
+    return (band * np.float32(scale)).astype(np.float32).reshape(channels, channels, 1, 1)
+
+
 def _lrn(c: _Ctx, ins: list[str]) -> None:
+    """x / (k + alpha/size * sum of x^2 over the channel window)^beta, the window sum as a 1x1
+    Conv with a band matrix (k its bias). onnxruntime runs that several times faster than its
+    LRN kernel, and the window is PyTorch's for even sizes too (ONNX's LRN pads the other way)."""
     a = c.a
-    size = a["size"]
-    if size % 2 == 1:  # ONNX's LRN pads (size-1)/2 channels each side, as PyTorch does
-        c.emit("LRN", [ins[0]], size=size, alpha=float(a["alpha"]), beta=float(a["beta"]),
-               bias=float(a["k"]))
-        return
-    # even sizes: PyTorch pads size//2 channels before and (size-1)//2 after; ONNX the reverse,
-    # so spell out PyTorch's definition (x / (k + alpha * avg(x^2 over the window))^beta)
-    ch, h, w = c.shape
+    ch = c.shape[0]
     x = ins[0]
-    names = {s: c.tmp(s) for s in ("sq", "sq5", "pad", "avg5", "avg", "scaled", "base", "den")}
-    c.emit("Mul", [x, x], [names["sq"]], suffix="sq")
-    c.emit("Reshape", [names["sq"], c.const("shape5", [0, 1, ch, h, w], np.int64)],
-           [names["sq5"]], [(1, ch, h, w)], suffix="sq5")
-    pads = [0, 0, size // 2, 0, 0, 0, 0, (size - 1) // 2, 0, 0]
-    c.emit("Pad", [names["sq5"], c.const("pads", pads, np.int64)], [names["pad"]],
-           [(1, ch + size - 1, h, w)], suffix="pad")
-    c.emit("AveragePool", [names["pad"]], [names["avg5"]], [(1, ch, h, w)], suffix="avg5",
-           kernel_shape=[size, 1, 1], strides=[1, 1, 1])
-    c.emit("Reshape", [names["avg5"], c.const("shape4", [0, ch, h, w], np.int64)],
-           [names["avg"]], suffix="avg")
-    c.emit("Mul", [names["avg"], c.const("alpha", a["alpha"])], [names["scaled"]],
-           suffix="scaled")
-    c.emit("Add", [names["scaled"], c.const("k", a["k"])], [names["base"]], suffix="base")
-    c.emit("Pow", [names["base"], c.const("beta", a["beta"])], [names["den"]], suffix="den")
-    c.emit("Div", [x, names["den"]])
+    t = {s: c.tmp(s) for s in ("sq", "den", "root", "root4", "pow")}
+    c.emit("Mul", [x, x], [t["sq"]], suffix="sq")
+    window = c.const("window", _lrn_window(ch, a["size"], a["alpha"] / a["size"]))
+    c.emit("Conv", [t["sq"], window, c.const("k", np.full(ch, a["k"]))], [t["den"]],
+           suffix="den", kernel_shape=[1, 1])
+    beta = float(a["beta"])
+    if beta == 0.75:  # den^0.75 = sqrt(den) * sqrt(sqrt(den)): much cheaper than Pow
+        c.emit("Sqrt", [t["den"]], [t["root"]], suffix="root")
+        c.emit("Sqrt", [t["root"]], [t["root4"]], suffix="root4")
+        c.emit("Mul", [t["root"], t["root4"]], [t["pow"]], suffix="pow")
+    elif beta == 0.5:
+        c.emit("Sqrt", [t["den"]], [t["pow"]], suffix="pow")
+    else:
+        c.emit("Pow", [t["den"], c.const("beta", beta)], [t["pow"]], suffix="pow")
+    c.emit("Div", [x, t["pow"]])
 
 
 def _unary(op_type: str) -> Lowering:

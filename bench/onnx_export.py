@@ -1,0 +1,317 @@
+"""ONNX benchmark: our IR-to-ONNX export against torch.onnx.export of the reference network.
+
+    python bench/onnx_export.py                                   # every model, then latency
+    python bench/onnx_export.py --models googlenet --rounds 3 --no-dynamo   # a quick run
+
+1. Export time. For each model the reference (torchvision googlenet, inception_v3, resnet50;
+   timm inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics;
+   `incept_dsl.copy_weights` copies them into our -O0 module. Timed, interleaved round by round
+   after one untimed warm-up each: `to_onnx(model, path, opt_level=L, state_dict=...)` (the -O0
+   state_dict carried through the optimiser, serialised and written), our export with fresh numpy
+   weights (no state_dict), and `torch.onnx.export` of the reference, legacy (`dynamo=False`) and
+   dynamo. Every file is then run in onnxruntime and compared with the reference's eager output.
+2. onnxruntime latency for GoogLeNet, batch 1, 2 intra-op threads, ORT_ENABLE_ALL: our -O1/-O2
+   exports against the reference's legacy and dynamo exports, interleaved, medians.
+
+Absolute times on a shared machine drift; compare the ratios, which come from interleaved runs
+in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _torchvision_shim() -> None:
+    """The torchvision 0.28.0 wheel is CUDA-built: on CPU torch its ops need these schemas first
+    (the same shim as tests/conftest.py)."""
+    import torch
+
+    try:
+        torch.ops.torchvision.nms  # noqa: B018 - probe
+    except (AttributeError, RuntimeError):
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _torchvision_shim.lib = lib  # type: ignore[attr-defined]  # keep it alive
+
+
+@dataclass(frozen=True)
+class Spec:
+    file: str
+    model: str
+    reference: str
+    build: Callable[[], Any]
+    size: int
+
+
+def _tv(name: str, **kwargs: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        import torchvision.models as tvm
+
+        return getattr(tvm, name)(weights=None, **kwargs)
+
+    return build
+
+
+def _timm(name: str) -> Callable[[], Any]:
+    def build() -> Any:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+
+    return build
+
+
+SPECS: dict[str, Spec] = {
+    "googlenet": Spec("googlenet.incept", "googlenet_tv", "torchvision googlenet",
+                      _tv("googlenet", aux_logits=True, init_weights=True), 224),
+    "inception_v3": Spec("inception_v3.incept", "inception_v3", "torchvision inception_v3",
+                         _tv("inception_v3", aux_logits=True, init_weights=True), 299),
+    "resnet50": Spec("resnet.incept", "resnet50", "torchvision resnet50", _tv("resnet50"), 224),
+    "inception_resnet_v2": Spec("inception_resnet_v2.incept", "inception_resnet_v2",
+                                "timm inception_resnet_v2", _timm("inception_resnet_v2"), 299),
+}
+
+
+def realistic(net: Any, seed: int = 0) -> Any:
+    """Kaiming-normal conv weights, random BN affine and running statistics, eval mode."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+                m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=gen)
+                m.bias.uniform_(-0.2, 0.2, generator=gen)
+                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+    return net.eval()
+
+
+@dataclass
+class Exporter:
+    """One way to produce the ONNX file; `times` are seconds per timed round."""
+
+    name: str
+    run: Callable[[Path], None]
+    rounds: int
+    times: list[float] = field(default_factory=list)
+    error: float | None = None
+    nodes: int | None = None
+
+
+def _legacy(ref: Any, x: Any) -> Callable[[Path], None]:
+    import torch
+
+    def run(path: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(ref, (x,), str(path), dynamo=False, input_names=["image"],
+                              output_names=["logits"], dynamic_axes={"image": {0: "N"}})
+
+    return run
+
+
+def _dynamo(ref: Any, x: Any) -> Callable[[Path], None]:
+    import torch
+
+    def run(path: Path) -> None:
+        with warnings.catch_warnings(), _quiet():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(ref, (x,), str(path), dynamo=True, input_names=["image"],
+                              output_names=["logits"])
+
+    return run
+
+
+class _quiet:
+    """Silences the dynamo exporter's progress prints."""
+
+    def __enter__(self) -> None:
+        self.saved = sys.stdout
+        sys.stdout = io.StringIO()
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self.saved
+
+
+def _ours(model: Any, level: int, state: Any) -> Callable[[Path], None]:
+    def run(path: Path) -> None:
+        model.to_onnx(path, opt_level=level, state_dict=state)
+
+    return run
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _rel(a: Any, b: Any) -> float:
+    import numpy as np
+
+    return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-12))
+
+
+def export_times(spec: Spec, args: argparse.Namespace, workdir: Path) -> list[Exporter]:
+    import onnx
+    import torch
+
+    import incept_dsl
+
+    model = incept_dsl.load(spec.file, model=spec.model)
+    ref = realistic(spec.build())
+    ours0 = model.to_torch()
+    incept_dsl.copy_weights(ref, ours0)
+    state = ours0.state_dict()
+    x = torch.randn(1, 3, spec.size, spec.size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = ref(x).numpy()
+    cands = [Exporter(f"incept-dsl -O{lv}", _ours(model, lv, state), args.rounds)
+             for lv in args.levels]
+    cands.append(Exporter("incept-dsl -O1, fresh weights", _ours(model, 1, None), args.rounds))
+    cands.append(Exporter("torch.onnx.export legacy", _legacy(ref, x), args.rounds))
+    if not args.no_dynamo:
+        cands.append(Exporter("torch.onnx.export dynamo", _dynamo(ref, x), args.dynamo_rounds))
+    paths = {c.name: workdir / f"{spec.model}-{i}.onnx" for i, c in enumerate(cands)}
+    for c in cands:  # warm-up: imports, caches, the dynamo exporter's first compile
+        c.run(paths[c.name])
+    for r in range(max(c.rounds for c in cands)):
+        for c in cands:
+            if r < c.rounds:
+                t0 = time.perf_counter()
+                c.run(paths[c.name])
+                c.times.append(time.perf_counter() - t0)
+    for c in cands:
+        c.nodes = len(onnx.load(str(paths[c.name]), load_external_data=False).graph.node)
+        if "fresh" not in c.name:
+            got = _session(paths[c.name], args.threads).run(None, {"image": x.numpy()})[0]
+            c.error = _rel(got, want)
+    return cands
+
+
+def export_table(spec: Spec, cands: list[Exporter]) -> str:
+    legacy = next(c for c in cands if "legacy" in c.name)
+    base = statistics.median(legacy.times)
+    lines = [f"## export: {spec.model} ({spec.reference} as reference), input {spec.size}",
+             "", "| exporter | median s | rounds | × faster than legacy | nodes | "
+             "max rel. error vs reference |", "|---|---:|---:|---:|---:|---:|"]
+    for c in cands:
+        med = statistics.median(c.times)
+        err = "–" if c.error is None else f"{c.error:.1e}"
+        lines.append(f"| {c.name} | {med:.3f} | {len(c.times)} | {base / med:.2f} | {c.nodes} | "
+                     f"{err} |")
+    return "\n".join(lines)
+
+
+def latency(args: argparse.Namespace, workdir: Path) -> str:
+    """onnxruntime latency of our GoogLeNet exports against the reference's, interleaved."""
+    import numpy as np
+    import torch
+
+    import incept_dsl
+
+    spec = SPECS["googlenet"]
+    model = incept_dsl.load(spec.file, model=spec.model)
+    ref = realistic(spec.build())
+    ours0 = model.to_torch()
+    incept_dsl.copy_weights(ref, ours0)
+    state = ours0.state_dict()
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = ref(x).numpy()
+    files: dict[str, Path] = {}
+    files["reference, legacy export"] = workdir / "ref-legacy.onnx"
+    _legacy(ref, x)(files["reference, legacy export"])
+    if not args.no_dynamo:
+        files["reference, dynamo export"] = workdir / "ref-dynamo.onnx"
+        _dynamo(ref, x)(files["reference, dynamo export"])
+    for lv in args.levels:
+        files[f"incept-dsl -O{lv}"] = workdir / f"ours-O{lv}.onnx"
+        model.to_onnx(files[f"incept-dsl -O{lv}"], opt_level=lv, state_dict=state)
+    sessions = {k: _session(p, args.threads) for k, p in files.items()}
+    feed = {"image": x.numpy()}
+    errors = {k: _rel(s.run(None, feed)[0], want) for k, s in sessions.items()}
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(args.warmup):
+        for s in sessions.values():
+            s.run(None, feed)
+    for _ in range(args.latency_rounds):
+        for k, s in sessions.items():
+            for _ in range(args.runs_per_round):
+                t0 = time.perf_counter()
+                s.run(None, feed)
+                times[k].append(time.perf_counter() - t0)
+    base = statistics.median(times["reference, legacy export"])
+    lines = [f"## onnxruntime latency: googlenet, batch 1, {args.threads} threads, "
+             f"{args.latency_rounds} interleaved rounds × {args.runs_per_round} runs", "",
+             "| model file | median ms | p10 ms | p90 ms | speed-up vs legacy export | "
+             "max rel. error vs torch |", "|---|---:|---:|---:|---:|---:|"]
+    for k, ts in times.items():
+        q = np.percentile(np.array(ts) * 1e3, [10, 90])
+        med = statistics.median(ts)
+        lines.append(f"| {k} | {med * 1e3:.2f} | {q[0]:.2f} | {q[1]:.2f} | {base / med:.3f} | "
+                     f"{errors[k]:.1e} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", choices=sorted(SPECS), default=list(SPECS))
+    p.add_argument("--levels", type=int, nargs="+", choices=(0, 1, 2), default=[0, 1])
+    p.add_argument("--rounds", type=int, default=5, help="timed export rounds (default 5)")
+    p.add_argument("--dynamo-rounds", type=int, default=2,
+                   help="timed rounds of the (slow) dynamo exporter (default 2)")
+    p.add_argument("--no-dynamo", action="store_true", help="skip the dynamo exporter")
+    p.add_argument("--no-latency", action="store_true", help="skip the latency part")
+    p.add_argument("--latency-rounds", type=int, default=40)
+    p.add_argument("--runs-per-round", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    _torchvision_shim()
+    import onnxruntime
+    import torch
+
+    import incept_dsl
+
+    torch.set_num_threads(args.threads)
+    print(f"# incept-dsl {incept_dsl.__version__}, torch {torch.__version__}, onnxruntime "
+          f"{onnxruntime.__version__}, {args.threads} threads; medians of interleaved rounds\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in args.models:
+            spec = SPECS[name]
+            print(export_table(spec, export_times(spec, args, work)), end="\n\n", flush=True)
+        if not args.no_latency:
+            print(latency(args, work), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
