@@ -1,6 +1,6 @@
-"""Every model of every `architectures/*.incept` file, found when the tests are collected, and
-helpers to run them small: the smallest input side that elaborates, random weights with
-non-trivial batch-norm statistics."""
+"""Helpers for the optimiser's tests: every model of every `architectures/*.incept` file (found
+when the tests are collected), the smallest input each accepts, random weights with non-trivial
+batch-norm statistics, and modules built from any pass list with the -O0 weights carried."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from incept_dsl.frontend.parser import parse
 ARCH = Path(__file__).resolve().parents[1] / "architectures"
 
 #: Input sides tried, smallest first (a model's own size is the fallback).
-SIDES = (64, 75, 96, 128, 160, 224, 299)
+SIDES = (64, 75, 96, 128, 160, 193, 224, 299)
 
 
 def arch_models() -> list[tuple[str, str]]:
@@ -67,3 +67,35 @@ def randomize(module, seed: int = 0):
 def rel_err(out, ref) -> float:
     """max |out - ref| / max |ref| (the 1e-4 criterion)."""
     return float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30))
+
+
+def carried(m: incept_dsl.Model, passes: tuple[str, ...], seed: int = 0):
+    """(-O0 module, module of the graph after `passes` with the -O0 weights carried, that graph).
+
+    Both modules are in eval mode; the -O0 weights are random (`randomize`).
+    """
+    import torch
+
+    from incept_dsl.backends.optimize_weights import carry_weights
+    from incept_dsl.backends.to_torch import build_module
+    from incept_dsl.passes import run_pipeline
+
+    torch.manual_seed(seed)
+    net0 = randomize(m.to_torch(), seed).eval()
+    graph = run_pipeline(m.graph, passes=passes)
+    state = {k: v.numpy() for k, v in net0.state_dict().items()}
+    tensors = {k: torch.from_numpy(v) for k, v in carry_weights(graph, state).items()}
+    return net0, build_module(graph, tensors).eval(), graph
+
+
+def outputs_agree(net0, net, m: incept_dsl.Model, batch: int = 2, tol: float = 1e-4) -> float:
+    """The largest relative error over every output of `net` against `net0` on a random input."""
+    import torch
+
+    xs = [torch.randn(batch, *s) for s in m.inputs.values()]
+    with torch.no_grad():
+        a, b = net0(*xs), net(*xs)
+    pairs = [(a, b)] if isinstance(a, torch.Tensor) else list(zip(a, b, strict=True))
+    worst = max(rel_err(y, x) for x, y in pairs)
+    assert worst < tol, worst
+    return worst

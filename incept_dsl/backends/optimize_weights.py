@@ -118,6 +118,12 @@ def optimize(model: Model, opt_level: int, state: dict[str, np.ndarray] | None,
     if state is None:
         return graph, None
     _check_keys(model, state)
+    return graph, carry_weights(graph, state)
+
+
+def carry_weights(graph: Graph, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The state_dict of `graph`'s module (an optimised graph of a model), computed from the -O0
+    `state` by every parametric node's recipe; keys in the graph's order."""
     out: dict[str, np.ndarray] = {}
     for n in graph.order():
         if graph.op(n) not in PARAMETRIC:
@@ -128,7 +134,7 @@ def optimize(model: Model, opt_level: int, state: dict[str, np.ndarray] | None,
             raise CompilerBug(f"the weight recipe of {graph.scope(n)} disagrees with its bias")
         for name, value in tensors.items():
             out[f"{graph.scope(n)}.{name}"] = value
-    return graph, out
+    return out
 
 
 def to_torch_optimized(model: Model, opt_level: int, state_dict: Mapping[str, Any] | None,

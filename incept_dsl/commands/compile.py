@@ -66,6 +66,10 @@ def _emitter(target: str) -> Emitter:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args)
+    if args.explain:
+        from incept_dsl.passes.report import explain
+
+        print(explain(model.graph, args.opt_level or 0, args.keep_aux))
     out = output_path(args, model.name, TARGETS[args.to][0])
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +85,7 @@ def emit_torch(model: Any, args: argparse.Namespace, out: Path) -> str:
     if args.init is not None and args.init not in INIT_SCHEMES:
         raise UsageError(f"--init must be one of {', '.join(INIT_SCHEMES)}; got {args.init!r}")
     level = args.opt_level or 0
-    source = model.torch_source(opt_level=level, init=args.init)
+    source = model.torch_source(opt_level=level, init=args.init, keep_aux=args.keep_aux or None)
     out.write_text(source, encoding="utf-8")
     return f"PyTorch module {model.name}, -O{level}, {model.param_count():,} parameters"
 
@@ -90,5 +94,6 @@ def emit_json(model: Any, args: argparse.Namespace, out: Path) -> str:
     from incept_dsl.backends.to_json import to_json
 
     level = args.opt_level or 0
-    out.write_text(to_json(model.optimized(level)), encoding="utf-8")
+    out.write_text(to_json(model.optimized(level, keep_aux=args.keep_aux or None)),
+                   encoding="utf-8")
     return f"IR of {model.name} as JSON, -O{level}"

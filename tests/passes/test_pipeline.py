@@ -6,7 +6,7 @@ statistics; every pass is idempotent; the IR verifies after every pass (run_pipe
 from __future__ import annotations
 
 import pytest
-from arch_models import arch_models, ids, load_small, randomize, rel_err
+from optimizer_helpers import arch_models, ids, load_small, randomize, rel_err
 
 import incept_dsl
 from incept_dsl.ir.verify import verify

@@ -1,0 +1,180 @@
+"""CPU benchmark: the compiled module at -O0/-O1/-O2 against the reference implementations.
+
+    python bench/cpu.py                                  # every model, batch 1 and 16
+    python bench/cpu.py --models googlenet --batch 1 --rounds 10     # a quick run
+
+For each model the reference (torchvision googlenet, inception_v3, resnet50; timm
+inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics (so no
+activation decays into denormals, which would slow every candidate alike and hide the
+differences); `incept_dsl.copy_weights` copies them into the compiled -O0 module, and -O1/-O2 get
+the -O0 state_dict carried through the passes. Everything runs in one process with
+`torch.set_num_threads(2)` (default), interleaved round by round; the tables give median
+latencies, throughput, speed-up over the reference's eager NCHW run, and each output's error
+relative to the reference's. Optional extra candidates: the reference in channels-last
+(`--channels-last`), under `torch.compile` (`--compile`, slow to compile) and in bfloat16
+(`--precision both`). Absolute times on a shared machine drift; compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from incept_dsl.commands.bench import (  # noqa: E402
+    Candidate,
+    level_candidates,
+    measure_errors,
+    run_interleaved,
+    synchronizer,
+    table,
+)
+
+
+def _torchvision_shim() -> None:
+    """The torchvision 0.28.0 wheel is CUDA-built: on CPU torch its ops need these schemas first
+    (the same shim as tests/conftest.py)."""
+    import torch
+
+    try:
+        torch.ops.torchvision.nms  # noqa: B018 - probe
+    except (AttributeError, RuntimeError):
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _torchvision_shim.lib = lib  # type: ignore[attr-defined]  # keep it alive
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A benchmarked model: our file and model, and how to build the reference."""
+
+    file: str
+    model: str
+    reference: str
+    build: Callable[[], Any]
+
+
+def _tv(name: str, **kwargs: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        import torchvision.models as tvm
+
+        return getattr(tvm, name)(weights=None, **kwargs)
+
+    return build
+
+
+def _timm(name: str) -> Callable[[], Any]:
+    def build() -> Any:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+
+    return build
+
+
+SPECS: dict[str, Spec] = {
+    "googlenet": Spec("googlenet.incept", "googlenet_tv", "torchvision googlenet",
+                      _tv("googlenet", aux_logits=True, init_weights=True)),
+    "inception_v3": Spec("inception_v3.incept", "inception_v3", "torchvision inception_v3",
+                         _tv("inception_v3", aux_logits=True, init_weights=True)),
+    "resnet50": Spec("resnet.incept", "resnet50", "torchvision resnet50", _tv("resnet50")),
+    "inception_resnet_v2": Spec("inception_resnet_v2.incept", "inception_resnet_v2",
+                                "timm inception_resnet_v2", _timm("inception_resnet_v2")),
+}
+
+
+def realistic(net: Any, seed: int = 0) -> Any:
+    """Kaiming-normal conv weights, random BN affine and running statistics, eval mode."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+                m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=gen)
+                m.bias.uniform_(-0.2, 0.2, generator=gen)
+                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+    return net.eval()
+
+
+def candidates(spec: Spec, batch: int, args: argparse.Namespace) -> list[Candidate]:
+    """Reference eager (first: the baseline), optional reference variants, then our levels."""
+    import copy
+
+    import torch
+
+    import incept_dsl
+
+    model = incept_dsl.load(spec.file, model=spec.model)
+    ref = realistic(spec.build())
+    ours0 = model.to_torch()
+    incept_dsl.copy_weights(ref, ours0)
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    ours = level_candidates(model, args.levels, batch, "cpu", precisions,
+                            state_dict=ours0.state_dict())
+    x = ours[0].inputs
+    out = [Candidate(f"{spec.reference} eager", ref, x)]
+    if args.channels_last:
+        cl = copy.deepcopy(ref).to(memory_format=torch.channels_last)
+        out.append(Candidate(f"{spec.reference} channels_last", cl,
+                             tuple(t.contiguous(memory_format=torch.channels_last) for t in x)))
+    if args.compile:
+        compiled = torch.compile(copy.deepcopy(ref))
+        out.append(Candidate(f"{spec.reference} torch.compile", compiled, x))
+    if "bf16" in precisions:
+        out.append(Candidate(f"{spec.reference} eager bf16",
+                             copy.deepcopy(ref).to(torch.bfloat16),
+                             tuple(t.to(torch.bfloat16) for t in x)))
+    return out + ours
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", choices=sorted(SPECS), default=list(SPECS))
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--levels", type=int, nargs="+", choices=(0, 1, 2), default=[0, 1, 2])
+    p.add_argument("--rounds", type=int, default=20, help="timed rounds at batch 1 (default 20)")
+    p.add_argument("--rounds-large", type=int, default=6,
+                   help="timed rounds at batch > 1 (default 6)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32")
+    p.add_argument("--channels-last", action="store_true",
+                   help="also time the reference in channels-last")
+    p.add_argument("--compile", action="store_true",
+                   help="also time torch.compile of the reference (compiles for a minute)")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    _torchvision_shim()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"# torch {torch.__version__}, {args.threads} threads, interleaved medians\n")
+    for name in args.models:
+        spec = SPECS[name]
+        for batch in args.batch:
+            cands = candidates(spec, batch, args)
+            measure_errors(cands, cands[0])
+            rounds = args.rounds if batch == 1 else args.rounds_large
+            run_interleaved(cands, rounds, args.warmup, synchronizer("cpu"))
+            print(table(f"## {name} ({spec.file}:{spec.model}), batch {batch}, median of "
+                        f"{rounds} rounds", cands, batch))
+            print(flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

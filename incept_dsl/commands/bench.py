@@ -1,0 +1,186 @@
+"""`incept-dsl bench FILE [--device cpu|cuda] [--batch N]`: time the compiled module per level.
+
+Every candidate (the module at each `-O` level, optionally in bfloat16) runs on the same input,
+interleaved round by round in one process (the starting candidate rotates), so machine noise
+falls on all of them alike; the table gives median latencies, throughput, the ratio to the first
+candidate (-O0) and each output's error relative to -O0's. `bench/cpu.py` uses the same timing
+core to add the reference implementations (torchvision, timm), which the package never imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from incept_dsl.commands.common import add_model_arguments, load_model
+from incept_dsl.errors import UsageError
+
+HELP = "time the compiled module at -O0/-O1/-O2 (interleaved; medians and ratios)"
+
+
+@dataclass
+class Candidate:
+    """One thing to time: `module(*inputs)` under `torch.no_grad()`."""
+
+    name: str
+    module: Any
+    inputs: tuple[Any, ...]
+    error: float | None = None  # output error relative to the reference candidate's
+    times: list[float] = field(default_factory=list)
+
+    def __call__(self) -> Any:
+        return self.module(*self.inputs)
+
+    @property
+    def median_ms(self) -> float:
+        return 1000 * statistics.median(self.times)
+
+
+def synchronizer(device: str) -> Callable[[], None]:
+    """A function that waits for queued device work (a no-op on the CPU)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def run_interleaved(candidates: Sequence[Candidate], rounds: int, warmup: int,
+                    sync: Callable[[], None] = lambda: None) -> None:
+    """Time every candidate `rounds` times, one call each per round, the first one rotating.
+
+    Each candidate first runs `warmup` times untimed (weight packing, allocator, caches).
+    """
+    import torch
+
+    with torch.no_grad():
+        for c in candidates:
+            for _ in range(warmup):
+                c()
+            sync()
+        n = len(candidates)
+        for r in range(rounds):
+            for c in [*candidates[r % n:], *candidates[:r % n]]:
+                start = time.perf_counter()
+                c()
+                sync()
+                c.times.append(time.perf_counter() - start)
+
+
+def relative_error(out: Any, ref: Any) -> float:
+    """max |out - ref| / max |ref| over the first output tensor, in float32."""
+    import torch
+
+    def first(t: Any) -> Any:
+        return t if isinstance(t, torch.Tensor) else t[0]
+
+    a, b = first(out).float(), first(ref).float()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+
+def measure_errors(candidates: Sequence[Candidate], reference: Candidate) -> None:
+    """Fill each candidate's `error` relative to `reference`'s output on the same input."""
+    import torch
+
+    with torch.no_grad():
+        ref = reference()
+        for c in candidates:
+            c.error = relative_error(c(), ref)
+
+
+def table(title: str, candidates: Sequence[Candidate], batch: int) -> str:
+    """A Markdown table: median ms, images/s, speed-up over the first candidate, error."""
+    base = candidates[0].median_ms
+    lines = [f"{title}", "",
+             "| candidate | median ms | images/s | speed-up vs first | rel. error |",
+             "|---|---:|---:|---:|---:|"]
+    for c in candidates:
+        err = "–" if c.error is None else f"{c.error:.1e}"
+        lines.append(f"| {c.name} | {c.median_ms:.2f} | {1000 * batch / c.median_ms:.1f} | "
+                     f"{base / c.median_ms:.2f}× | {err} |")
+    return "\n".join(lines)
+
+
+def level_candidates(model: Any, levels: Sequence[int], batch: int, device: str,
+                     precisions: Sequence[str], state_dict: Any = None, init: str | None = None,
+                     seed: int = 0) -> list[Candidate]:
+    """The compiled module at each level (and precision) with the -O0 weights, on one input.
+
+    `state_dict` is the -O0 module's (default: a fresh initialisation, seeded).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    net0 = model.to_torch(init=init)
+    if state_dict is not None:
+        net0.load_state_dict(state_dict)
+    state = net0.state_dict()
+    xs = tuple(torch.randn(batch, *shape) for shape in model.inputs.values())
+    out: list[Candidate] = []
+    for precision in precisions:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+        for level in levels:
+            if level == 0:
+                net = net0 if precision == "fp32" else copy.deepcopy(net0)
+            else:
+                net = model.to_torch(opt_level=level, state_dict=state)
+            net = net.eval().to(device=device, dtype=dtype)
+            inputs = tuple(x.to(device=device, dtype=dtype) for x in xs)
+            suffix = "" if precision == "fp32" else f" {precision}"
+            out.append(Candidate(f"incept-dsl -O{level}{suffix}", net, inputs))
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p, opt_levels=False)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
+    p.add_argument("--batch", type=int, action="append", metavar="N",
+                   help="batch size (repeatable; default 1)")
+    p.add_argument("--levels", default="0,1,2", metavar="L,L",
+                   help="optimisation levels to time (default 0,1,2)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
+                   help="bf16 is never implied by a level: ask for it here")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--rounds", type=int, default=20, help="timed calls per candidate")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per candidate first")
+    p.add_argument("--init", default=None, help="weight initialisation (kaiming, trunc_normal, "
+                   "torch)")
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(level not in (0, 1, 2) for level in levels):
+        raise UsageError(f"--levels takes levels 0, 1, 2 separated by commas; got {text!r}")
+    return levels
+
+
+def run(args: argparse.Namespace) -> int:
+    levels = _levels(args.levels)
+    batches = args.batch or [1]
+    if any(b < 1 for b in batches) or args.rounds < 1 or args.warmup < 0 or args.threads < 1:
+        raise UsageError("--batch, --rounds and --threads must be positive, --warmup >= 0")
+    model = load_model(args)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    torch.set_num_threads(args.threads)
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    for batch in batches:
+        cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
+        measure_errors(cands, cands[0])
+        run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
+        title = (f"{model.name}, batch {batch}, {args.device}"
+                 + (f", {args.threads} threads" if args.device == "cpu" else "")
+                 + f", median of {args.rounds} interleaved rounds")
+        print(table(title, cands, batch))
+        print()
+    return 0

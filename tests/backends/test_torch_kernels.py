@@ -1,0 +1,97 @@
+"""The -O2 kernel choices in the generated PyTorch source: FusedConv2d, channels-last, in place."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from helpers import model
+from optimizer_helpers import outputs_agree, randomize, rel_err
+
+import incept_dsl
+
+PROGRAM = """model t {
+    input x: 3x16x16
+    defaults conv(bn = true, act = relu, bias = false)
+    a = x -> conv(8, 3, stride = 2)
+    b = a -> concat { conv(4, 1); conv(4, 1) -> conv(6, 3); maxpool(3, stride = 1) -> conv(2, 1) }
+    c = b -> conv(12, 1, act = none)
+    output y = add(b, c) -> relu -> avgpool(global) -> flatten -> linear(5)
+}
+"""
+
+
+def test_only_O2_source_uses_the_kernels():
+    m = model(PROGRAM)
+    for level in (0, 1):
+        src = m.torch_source(level)
+        assert "FusedConv2d" not in src and "channels_last" not in src and "inplace" not in src
+    src = m.torch_source(2)
+    assert "class FusedConv2d(nn.Conv2d):" in src
+    assert "act='relu')" in src and "act='none')" in src
+    assert "x_2 = x_2.contiguous(memory_format=torch.channels_last)" in src
+    assert "self.to(memory_format=torch.channels_last)" in src
+    assert "F.relu(add_1, inplace=True)" in src
+    assert src == model(PROGRAM).torch_source(2)  # deterministic
+
+
+def test_the_O2_file_stands_alone(tmp_path):
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net2 = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+    path = tmp_path / "t_o2.py"
+    path.write_text(m.torch_source(2))
+    spec = importlib.util.spec_from_file_location("t_o2", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    standalone = mod.T()
+    standalone.load_state_dict(net2.state_dict())
+    outputs_agree(net0, standalone.eval(), m)
+
+
+def test_weights_are_repacked_when_they_change():
+
+    m = model(PROGRAM)
+    first = randomize(m.to_torch(), seed=1).eval()
+    second = randomize(m.to_torch(), seed=2).eval()
+    net = m.to_torch(opt_level=2, state_dict=first.state_dict())
+    outputs_agree(first, net, m)  # packs the first weights
+    net.load_state_dict(m.to_torch(opt_level=2, state_dict=second.state_dict()).state_dict())
+    outputs_agree(second, net, m)
+
+
+def test_autograd_falls_back_to_plain_conv():
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).requires_grad_(True)
+    x = torch.randn(2, 3, 16, 16)
+    out = net(x)
+    out.sum().backward()
+    assert net.conv_1.conv.weight.grad is not None
+    with torch.no_grad():
+        assert rel_err(out, net0(x)) < 1e-4
+
+
+def test_bfloat16_runs_close_to_float32():
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).to(torch.bfloat16)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert rel_err(net(x.to(torch.bfloat16)).float(), net0(x)) < 5e-2
+
+
+@pytest.mark.cuda
+def test_cuda_falls_back_to_cudnn():
+    import torch
+
+    m = incept_dsl.load("googlenet.incept", model="googlenet")
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).cuda()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert rel_err(net(x.cuda()).cpu(), net0(x)) < 1e-3  # TF32 may be on
