@@ -10,8 +10,11 @@
    state_dict carried through the optimiser, serialised and written), our export with fresh numpy
    weights (no state_dict), and `torch.onnx.export` of the reference, legacy (`dynamo=False`) and
    dynamo. Every file is then run in onnxruntime and compared with the reference's eager output.
-2. onnxruntime latency for GoogLeNet, batch 1, 2 intra-op threads, ORT_ENABLE_ALL: our -O1/-O2
-   exports against the reference's legacy and dynamo exports, interleaved, medians.
+2. onnxruntime latency for GoogLeNet, batch 1, 2 intra-op threads, ORT_ENABLE_ALL: our exports
+   against the reference's legacy and dynamo exports, interleaved, medians of the wall time and
+   of the process's CPU time per run. Twice: the torchvision layout (reference: torchvision
+   googlenet) and the paper's network with LRN (reference: our own -O0 PyTorch module exported
+   by torch.onnx.export, as torchvision has no paper GoogLeNet).
 
 Absolute times on a shared machine drift; compare the ratios, which come from interleaved runs
 in one process.
@@ -227,54 +230,69 @@ def export_table(spec: Spec, cands: list[Exporter]) -> str:
     return "\n".join(lines)
 
 
-def latency(args: argparse.Namespace, workdir: Path) -> str:
-    """onnxruntime latency of our GoogLeNet exports against the reference's, interleaved."""
-    import numpy as np
+def _latency_files(paper: bool, args: argparse.Namespace, workdir: Path
+                   ) -> tuple[dict[str, Path], Any, Any]:
+    """The model files to time, the input and the reference output. The torchvision layout's
+    reference is torchvision googlenet; the paper's (which torchvision lacks) is our own -O0
+    PyTorch module, exported by torch.onnx.export."""
     import torch
 
     import incept_dsl
 
     spec = SPECS["googlenet"]
-    model = incept_dsl.load(spec.file, model=spec.model)
-    ref = realistic(spec.build())
+    model = incept_dsl.load(spec.file, model="googlenet" if paper else spec.model)
     ours0 = model.to_torch()
+    ref = realistic(model.to_torch() if paper else spec.build())
     incept_dsl.copy_weights(ref, ours0)
     state = ours0.state_dict()
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         want = ref(x).numpy()
-    files: dict[str, Path] = {}
-    files["reference, legacy export"] = workdir / "ref-legacy.onnx"
+    tag = "paper" if paper else "tv"
+    files: dict[str, Path] = {"reference, legacy export": workdir / f"{tag}-legacy.onnx"}
     _legacy(ref, x)(files["reference, legacy export"])
     if not args.no_dynamo:
-        files["reference, dynamo export"] = workdir / "ref-dynamo.onnx"
+        files["reference, dynamo export"] = workdir / f"{tag}-dynamo.onnx"
         _dynamo(ref, x)(files["reference, dynamo export"])
     for lv in args.levels:
-        files[f"incept-dsl -O{lv}"] = workdir / f"ours-O{lv}.onnx"
+        files[f"incept-dsl -O{lv}"] = workdir / f"{tag}-O{lv}.onnx"
         model.to_onnx(files[f"incept-dsl -O{lv}"], opt_level=lv, state_dict=state)
+    return files, x.numpy(), want
+
+
+def latency(paper: bool, args: argparse.Namespace, workdir: Path) -> str:
+    """onnxruntime latency of our GoogLeNet exports against the reference's, interleaved: wall
+    time per run and the process's CPU time per run (steadier on a loaded machine)."""
+    import numpy as np
+
+    files, x, want = _latency_files(paper, args, workdir)
     sessions = {k: _session(p, args.threads) for k, p in files.items()}
-    feed = {"image": x.numpy()}
+    feed = {"image": x}
     errors = {k: _rel(s.run(None, feed)[0], want) for k, s in sessions.items()}
-    times: dict[str, list[float]] = {k: [] for k in sessions}
+    wall: dict[str, list[float]] = {k: [] for k in sessions}
+    cpu: dict[str, list[float]] = {k: [] for k in sessions}
     for _ in range(args.warmup):
         for s in sessions.values():
             s.run(None, feed)
     for _ in range(args.latency_rounds):
         for k, s in sessions.items():
             for _ in range(args.runs_per_round):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 s.run(None, feed)
-                times[k].append(time.perf_counter() - t0)
-    base = statistics.median(times["reference, legacy export"])
-    lines = [f"## onnxruntime latency: googlenet, batch 1, {args.threads} threads, "
+                wall[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.process_time() - c0)
+    base = "reference, legacy export"
+    bw, bc = statistics.median(wall[base]), statistics.median(cpu[base])
+    which = "paper GoogLeNet (LRN)" if paper else "googlenet_tv (torchvision layout)"
+    lines = [f"## onnxruntime latency: {which}, batch 1, {args.threads} threads, "
              f"{args.latency_rounds} interleaved rounds × {args.runs_per_round} runs", "",
-             "| model file | median ms | p10 ms | p90 ms | speed-up vs legacy export | "
-             "max rel. error vs torch |", "|---|---:|---:|---:|---:|---:|"]
-    for k, ts in times.items():
-        q = np.percentile(np.array(ts) * 1e3, [10, 90])
-        med = statistics.median(ts)
-        lines.append(f"| {k} | {med * 1e3:.2f} | {q[0]:.2f} | {q[1]:.2f} | {base / med:.3f} | "
-                     f"{errors[k]:.1e} |")
+             "| model file | median ms | p10–p90 ms | × vs legacy | CPU ms/run | × vs legacy "
+             "(CPU) | max rel. error |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for k in sessions:
+        q = np.percentile(np.array(wall[k]) * 1e3, [10, 90])
+        mw, mc = statistics.median(wall[k]), statistics.median(cpu[k])
+        lines.append(f"| {k} | {mw * 1e3:.2f} | {q[0]:.1f}–{q[1]:.1f} | {bw / mw:.3f} | "
+                     f"{mc * 1e3:.2f} | {bc / mc:.3f} | {errors[k]:.1e} |")
     return "\n".join(lines)
 
 
@@ -309,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             spec = SPECS[name]
             print(export_table(spec, export_times(spec, args, work)), end="\n\n", flush=True)
         if not args.no_latency:
-            print(latency(args, work), flush=True)
+            for paper in (False, True):
+                print(latency(paper, args, work), end="\n\n", flush=True)
     return 0
 
 

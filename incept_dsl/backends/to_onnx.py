@@ -458,12 +458,39 @@ def _split_partitions(graph: Graph, order: list[int], units: dict[int, Any]
 
 # ---- entry points --------------------------------------------------------------------------------
 def _numpy_state(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """numpy views of a state_dict's tensors (torch tensors or arrays; bfloat16 as float32)."""
     out = {}
     for k, v in state_dict.items():
         if hasattr(v, "detach"):  # a torch tensor
-            v = v.detach().cpu().numpy()
+            v = v.detach().cpu()
+            v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
         out[k] = np.asarray(v)
     return out
+
+
+def _check_state(model: Any, state: Mapping[str, np.ndarray]) -> None:
+    """The weights fit the -O0 module: every tensor present with its shape (else an error at the
+    layer's source line), and no key the module lacks (a `UsageError`, as strict loading)."""
+    from incept_dsl.backends.init_numpy import state_shapes
+
+    g = model.graph
+    expected = set()
+    for key, n, _, shape in state_shapes(g):
+        expected.add(key)
+        what = f"this {g.op(n)}"
+        if key not in state:
+            raise InceptExportError(
+                f"the weights have no tensor '{key}' for {what}", g.span(n),
+                hint="pass the state_dict of this program's -O0 module (Model.to_torch())")
+        if tuple(np.shape(state[key])) != shape:
+            raise InceptExportError(
+                f"the weight '{key}' has shape {tuple(np.shape(state[key]))}; {what} needs "
+                f"{shape}", g.span(n),
+                hint="the state_dict must come from a module compiled from this same program")
+    unknown = sorted(set(state) - expected)
+    if unknown:
+        raise UsageError(f"the weights have tensors {model.name} does not: "
+                         f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}")
 
 
 def prepared_graph(model: Any, opt_level: int, state: dict[str, np.ndarray] | None,
@@ -501,15 +528,24 @@ def _check_opset(opset: int | None) -> int:
     return opset
 
 
-def _fresh_state(model: Any, init: str | None, seed: int) -> dict[str, np.ndarray]:
-    """Fresh -O0 weights for every layer (aux heads too: the optimiser takes whole state_dicts;
-    per-layer seeds make the main path's weights the same either way)."""
-    from incept_dsl.backends.init_numpy import init_state
+def _fresh_state(model: Any, init: str | None, seed: int, keep_aux: bool
+                 ) -> dict[str, np.ndarray]:
+    """Fresh -O0 weights (the optimiser takes whole -O0 state_dicts). Layers the export prunes
+    (aux heads unless `keep_aux`) get zeros, which cost nothing; per-layer seeds make the other
+    layers' weights the same either way."""
+    from incept_dsl.backends.init_numpy import init_state, state_shapes
 
+    live = model.graph.copy()
+    if not keep_aux:
+        live.eliminate_dead_code(keep_kinds=("output",))
     try:
-        return init_state(model.graph, init or "kaiming", seed)
+        state = init_state(live, init or "kaiming", seed)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    for key, _, role, shape in state_shapes(model.graph):
+        if key not in state:
+            state[key] = np.zeros(shape, np.int64 if role == "num_batches_tracked" else np.float32)
+    return state
 
 
 def _lower(graph: Graph, weights: Mapping[str, np.ndarray], opset: int, functions: bool
@@ -615,9 +651,10 @@ def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
         raise UsageError(f"opt_level must be 0, 1 or 2; got {opt_level!r}")
     if state_dict is not None:
         state = _numpy_state(state_dict)
+        _check_state(model, state)
         origin = "state_dict"
     else:
-        state = _fresh_state(model, init, seed)
+        state = _fresh_state(model, init, seed, keep_aux)
         origin = f"fresh {init or 'kaiming'} initialisation, seed {seed}"
     graph, weights = prepared_graph(model, opt_level, state, keep_aux)
     ctx, main, protos = _lower(graph, weights or {}, opset, functions)

@@ -424,16 +424,32 @@ def test_an_opset_out_of_range_is_a_usage_error(opset):
         to_onnx(model("model s { input x: 3\n output y = x -> relu }"), opset=opset)
 
 
-def test_weights_that_do_not_fit_are_located():
+@pytest.mark.parametrize("level", [0, 1])
+def test_weights_that_do_not_fit_are_located(level):
     m = model("model w {\n input x: 3x4x4\n output y = x -> conv(8, 3)\n}")
     state = init_state(m.graph)
     with pytest.raises(InceptExportError) as err:
-        to_onnx(m, opt_level=0, state_dict={"conv_1.weight": state["conv_1.weight"]})
+        to_onnx(m, opt_level=level, state_dict={"conv_1.weight": state["conv_1.weight"]})
     assert err.value.span.line == 3 and "conv_1.bias" in err.value.message
+    with pytest.raises(UsageError, match="extra.weight"):
+        to_onnx(m, opt_level=level, state_dict={**state, "extra.weight": state["conv_1.bias"]})
     state["conv_1.weight"] = state["conv_1.weight"][:4]
     with pytest.raises(InceptExportError) as err:
-        to_onnx(m, opt_level=0, state_dict=state)
+        to_onnx(m, opt_level=level, state_dict=state)
     assert "(4, 3, 3, 3)" in err.value.message and err.value.span.line == 3
+
+
+def test_npz_weights_without_torch(tmp_path):
+    m = model("model w { input x: 3x4x4\n output y = x -> conv(8, 3, bn = true) }")
+    src = tmp_path / "w.incept"
+    src.write_text("model w { input x: 3x4x4\n output y = x -> conv(8, 3, bn = true) }")
+    state = _random_state(m.graph)
+    np.savez(tmp_path / "w.npz", **state)
+    out = tmp_path / "w.onnx"
+    assert main(["compile", str(src), "--to", "onnx", "-o", str(out), "--weights",
+                 str(tmp_path / "w.npz")]) == 0
+    x = _input(m)
+    _assert_close(_run(out.read_bytes(), {"x": x}), _torch_outputs(m.graph, state, x))
 
 
 def test_cli_reports_bad_options_without_traceback(tmp_path, capsys):
