@@ -24,6 +24,7 @@ from typing import Any
 
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.parser import _parser, parse
+from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.source import SourceFile, Span
 
 #: Preferred longest line; pipelines are broken before `->` to stay within it.
@@ -54,6 +55,7 @@ class _Comment:
 
 def format_text(text: str, name: str = "<string>") -> str:
     """`text` in canonical form. Raises `InceptSyntaxError` when it does not parse."""
+    ensure_recursion_limit()
     program = parse(text, name)
     src = program.span.source
     w = _Writer(src)

@@ -48,7 +48,7 @@ from incept_dsl.ir.ops import (
     surface_op_names,
 )
 from incept_dsl.loader import BlockEntry, BlockTable, Unit
-from incept_dsl.perf import gc_paused
+from incept_dsl.perf import ensure_recursion_limit, gc_paused
 from incept_dsl.source import Span
 
 #: Largest `repeat` count.
@@ -799,6 +799,7 @@ def build_model(unit: Unit, model: str | None = None, params: Mapping[str, Any] 
 
     Every mistake raises an `InceptError`; independent mistakes (statements that do not read
     each other's tensors, branches of one `concat`) are reported together as `InceptErrors`."""
+    ensure_recursion_limit()
     with gc_paused():
         return Elaborator(unit, pick_model(unit, model), params, input_shape).build()
 
