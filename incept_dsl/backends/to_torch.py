@@ -17,6 +17,8 @@ import hashlib
 import keyword
 import linecache
 import re
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -401,9 +403,12 @@ def module_class(graph: Graph, init: str = DEFAULT_INIT) -> type:
         return _CLASS_CACHE[key]
     filename = f"<incept-dsl:{graph.name}:{key[:12]}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__name__": f"incept_dsl.generated.{class_name(graph.name)}"}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-    cls = namespace[class_name(graph.name)]
+    module = types.ModuleType(f"incept_dsl.generated.{class_name(graph.name)}_{key[:12]}")
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own generated code
+    # importable by its name, as strict torch.export (dynamo) needs to resolve the code's globals
+    sys.modules[module.__name__] = module
+    cls = getattr(module, class_name(graph.name))
     _CLASS_CACHE[key] = cls
     return cls
 
