@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from incept_dsl import __version__
+from incept_dsl.backends.onnx_file import add_initializers, write_model
 from incept_dsl.backends.onnx_functions import FUNCTION_DOMAIN
 from incept_dsl.errors import InceptError, UsageError
 from incept_dsl.ir.graph import Graph
@@ -593,12 +594,9 @@ def _lower(graph: Graph, weights: Mapping[str, np.ndarray], opset: int, function
     return ctx, main, table.protos
 
 
-_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int64): 7}  # onnx.TensorProto data types
-
-
 def _assemble(model: Any, graph: Graph, ctx: _Ctx, main: list[Any], functions: list[Any],
               opset: int, meta: dict[str, str]) -> Any:
-    """The ModelProto, built in place (initializers are written once, never copied)."""
+    """The ModelProto without its initializers (`onnx_file` adds or writes them)."""
     import onnx
     from onnx import helper
 
@@ -623,12 +621,6 @@ def _assemble(model: Any, graph: Graph, ctx: _Ctx, main: list[Any], functions: l
     g.value_info.extend(helper.make_tensor_value_info(t, _FLOAT, ["N", *ctx.shapes[t]])
                         for nd in main for t in nd.output
                         if t not in outputs and t not in inputs and t in ctx.shapes)
-    for name, arr in ctx.inits.items():
-        t = g.initializer.add()
-        t.name = name
-        t.data_type = _DTYPES[arr.dtype]
-        t.dims.extend(arr.shape)
-        t.raw_data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
     proto.functions.extend(functions)
     helper.set_model_props(proto, meta)
     return proto
@@ -668,12 +660,13 @@ def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
         "incept.params": json.dumps(model.params, sort_keys=True, default=str),
         "incept.weights": origin,
     })
+    if path is not None:
+        write_model(proto, ctx.inits, path)
+    add_initializers(proto, ctx.inits)
     if check:
         import onnx
 
-        onnx.checker.check_model(proto)
-    if path is not None:
-        Path(path).write_bytes(proto.SerializeToString())
+        onnx.checker.check_model(str(path) if path is not None else proto)
     return proto
 
 
