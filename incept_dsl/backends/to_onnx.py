@@ -103,12 +103,12 @@ class _Ctx:
 
     def emit(self, op_type: str, inputs: list[str], outputs: list[str] | None = None,
              shapes: list[tuple[int, ...]] | None = None, suffix: str | None = None,
-             **attrs: Any) -> None:
+             node_name: str | None = None, **attrs: Any) -> None:
         """Append an ONNX node for the current IR node (named after its scope, `/suffix` for
-        the helpers of a decomposition) and record its outputs' shapes."""
+        the helpers of a decomposition, or `node_name`) and record its outputs' shapes."""
         outputs = [self.out] if outputs is None else outputs
         shapes = [self.shape] * len(outputs) if shapes is None else shapes
-        name = self.scope if suffix is None else f"{self.scope}/{suffix}"
+        name = node_name or (self.scope if suffix is None else f"{self.scope}/{suffix}")
         node = self.helper.make_node(op_type, inputs, outputs, name=name,
                                      doc_string=f"source: {self.loc}" if self.loc else None,
                                      **attrs)
@@ -377,10 +377,12 @@ def _slice(c: _Ctx, ins: list[str]) -> None:
     sizes = [c.g.attrs(s)["end"] - c.g.attrs(s)["start"] for s in group]
     outs = [c.names[s] for s in group]
     shapes = [c.g.shape(s) for s in group]
+    name = f"{c.g.scope(c.g.inputs(c.n)[0])}.split"  # after the tensor it cuts
     if c.opset >= 13:
-        c.emit("Split", [ins[0], c.const("split", sizes, np.int64)], outs, shapes, axis=1)
+        c.emit("Split", [ins[0], c.const("split", sizes, np.int64)], outs, shapes,
+               node_name=name, axis=1)
     else:
-        c.emit("Split", [ins[0]], outs, shapes, axis=1, split=sizes)
+        c.emit("Split", [ins[0]], outs, shapes, node_name=name, axis=1, split=sizes)
 
 
 _LOWER: dict[str, Lowering] = {
@@ -704,6 +706,7 @@ def emit(model: Any, args: argparse.Namespace, out_path: Path) -> str:
                     check=True)
     params = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
     opset = proto.opset_import[0].version
-    fn = f", {len(proto.functions)} functions" if proto.functions else ""
+    k = len(proto.functions)
+    fn = f", {k} local function{'s' if k > 1 else ''}" if k else ""
     return (f"ONNX opset {opset}, -O{level}, {len(proto.graph.node)} nodes{fn}, "
             f"{params:,} weights")
