@@ -267,7 +267,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         op = graph.op(n)
         ins = [var[i] for i in graph.inputs(n)]
         _, expr = _LOWER[op](graph.attrs(n), graph.shape(n), ins, _attr_path(graph.scope(n)))
-        expr = kernels.forward_expr(graph, n, ins, expr)  # -O2 kernel choice, if any
+        expr = kernels.forward_expr(graph, n, ins, expr, var)  # -O2 kernel choice, if any
         return f"{var[n]} = {expr}  # {_fmt(graph.shape(n))}"
 
     # free a tensor after its last use in the main sequence (unless a head or aux needs it)

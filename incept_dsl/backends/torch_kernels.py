@@ -6,7 +6,9 @@
   and state_dict that, on the CPU without autograd, runs oneDNN's fused convolution
   (``torch.ops.mkldnn._convolution_pointwise``, the kernel `torch.compile` uses on CPU) on weights
   packed once and repacked when they change, with its activation ``meta["fused_act"]`` fused.
-- ``meta["fused_into"]`` on an activation: it costs nothing (its conv applied it).
+- ``meta["fused_add"]`` on a conv: it is called with that node's tensor, which it adds before
+  its activation.
+- ``meta["fused_into"]`` on an add or an activation: it costs nothing (its conv applied it).
 - ``meta["inplace"]`` on an activation: it runs in place.
 - ``graph.data["memory_format"] == "channels_last"``: image inputs and 4-D parameters are converted
   to channels-last.
@@ -33,7 +35,8 @@ _ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoi
 
 
 class FusedConv2d(nn.Conv2d):
-    """nn.Conv2d followed by the activation `act` (same parameters and state_dict as nn.Conv2d).
+    """nn.Conv2d followed by the activation `act` (same parameters and state_dict as nn.Conv2d),
+    optionally adding a tensor (a residual) before the activation.
 
     On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
     packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`.
@@ -44,19 +47,27 @@ class FusedConv2d(nn.Conv2d):
         self.act = act
         self._packed: tuple = (None, None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        """act(conv(x)), or act(conv(x) + add) when `add` is given."""
         w = self.weight
         if (not _ONEDNN or x.device.type != "cpu" or x.dtype != w.dtype
                 or x.dtype not in (torch.float32, torch.bfloat16)
-                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
-            return _ACTIVATIONS[self.act](super().forward(x))
+                or (add is not None and add.dtype != x.dtype)
+                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
+                                                 or (add is not None and add.requires_grad)))):
+            y = super().forward(x)
+            return _ACTIVATIONS[self.act](y if add is None else y + add)
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         key = (w.data_ptr(), w._version, x.dtype, tuple(x.shape[1:]))
         if self._packed[0] != key:
             packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach(), *args, list(x.shape))
             self._packed = (key, packed)
-        return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], self.bias, *args,
-                                                      self.act, [], "")
+        if add is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], self.bias, *args,
+                                                          self.act, [], "")
+        return torch.ops.mkldnn._convolution_pointwise.binary(
+            x, add, self._packed[1], self.bias, *args, "add", None,
+            None if self.act == "none" else self.act, [], "")
 '''
 
 
@@ -76,11 +87,14 @@ def module_ctor(graph: Graph, n: int, ctor: str) -> str:
     return ctor
 
 
-def forward_expr(graph: Graph, n: int, ins: list[str], expr: str) -> str:
-    """The forward expression of node `n`: `expr`, or the kernel the annotations choose."""
+def forward_expr(graph: Graph, n: int, ins: list[str], expr: str, var: dict[int, str]) -> str:
+    """The forward expression of node `n`: `expr`, or the kernel the annotations choose
+    (`var` names every node's tensor)."""
     meta = graph.meta(n)
-    if "fused_into" in meta:
-        return ins[0]
+    if "fused_into" in meta:  # computed by that conv: the same tensor as its input's
+        return var[meta["fused_into"]] if graph.op(n) == "add" else ins[0]
+    if "fused_add" in meta and expr.endswith(")"):
+        return f"{expr[:-1]}, {var[meta['fused_add']]})"
     if meta.get("inplace") and expr.endswith(")"):
         return f"{expr[:-1]}, inplace=True)"
     return expr

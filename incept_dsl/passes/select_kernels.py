@@ -5,6 +5,9 @@
   fused in when the conv's output has no other reader: ``meta["kernel"] = "onednn"`` and
   ``meta["fused_act"] = "relu"`` on the conv, ``meta["fused_into"] = <conv>`` on the activation,
   which then costs nothing.
+- A conv whose only reader is a two-input `add` (a residual join) whose other input is computed
+  before the conv also adds it in the same kernel (``meta["fused_add"] = <other>``; the add gets
+  ``meta["fused_into"]``), and then fuses the activation after the add.
 - An activation whose input nobody else reads, and which is a fresh tensor (not a view, not a
   model input), runs in place: ``meta["inplace"] = True``.
 
@@ -38,13 +41,29 @@ def _set(graph: Graph, n: int, **values: object) -> bool:
     return True
 
 
+def _fusable_add(graph: Graph, conv: int, user: int | None, index: dict[int, int]) -> int | None:
+    """The other input of the two-input `add` that only `conv` feeds, when it is computed before
+    the conv (so the conv can add it as it writes its output), else None."""
+    if user is None or graph.op(user) != "add" or len(graph.inputs(user)) != 2:
+        return None
+    (other,) = [i for i in graph.inputs(user) if i != conv] or [None]
+    return other if other is not None and index[other] < index[conv] else None
+
+
 def select_kernels(graph: Graph) -> bool:
     changed = False
-    convs = fused = inplace = 0
-    for n in graph.order():
+    convs = fused = adds = inplace = 0
+    order = graph.order()
+    index = {n: i for i, n in enumerate(order)}
+    for n in order:
         op = graph.op(n)
         if op == "conv":
             user = sole_user(graph, n)
+            other = _fusable_add(graph, n, user, index)
+            if other is not None:  # conv -> add(other, .) [-> act]: one fused kernel
+                changed |= _set(graph, n, fused_add=other) | _set(graph, user, fused_into=n)
+                adds += 1
+                user = sole_user(graph, user)
             act = graph.op(user) if user is not None and graph.op(user) in FUSABLE else "none"
             changed |= _set(graph, n, kernel="onednn", fused_act=act)
             if act != "none":
@@ -59,5 +78,6 @@ def select_kernels(graph: Graph) -> bool:
                 inplace += 1
     if convs:
         note(graph, f"{convs} convolutions on packed oneDNN weights, {fused} with their "
-                    f"activation fused; {inplace} activations in place")
+                    f"activation fused, {adds} with the residual add after them fused; "
+                    f"{inplace} activations in place")
     return changed
