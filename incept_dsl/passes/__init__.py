@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from incept_dsl.errors import CompilerBug, InceptError
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.verify import verify
 from incept_dsl.passes.cancel_split_concat import cancel_split_concat
@@ -57,7 +58,8 @@ def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = 
                  log: Log | None = None, keep_aux: bool = False) -> Graph:
     """Run `passes` (default: the `-O<level>` pipeline) on a copy of `graph`; return the copy.
 
-    The IR is verified after every pass (a failure names the pass and those before it).
+    The IR is verified after every pass, and a pass that crashes raises `CompilerBug`; both name
+    the pass and those before it.
     `keep_aux` skips `AUX_PASSES`. `log(name, changed, graph, notes)` is called after each pass
     (for `--explain` / `--print-after-all`); `notes` are the pass's own lines saying what it
     changed and what it left and why.
@@ -69,7 +71,14 @@ def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = 
     ran: list[str] = []
     for name in names:
         take_notes(g)
-        changed = PASSES[name](g)
+        try:
+            changed = PASSES[name](g)
+        except InceptError:
+            raise
+        except Exception as err:  # a crash inside a pass is a compiler bug: name the pass
+            before = f" (passes run before it: {', '.join(ran)})" if ran else ""
+            raise CompilerBug(f"pass '{name}' failed{before}: {type(err).__name__}: {err}") \
+                from err
         notes = take_notes(g)
         ran.append(name)
         verify(g, after=name, ran=tuple(ran[:-1]))

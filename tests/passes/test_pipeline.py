@@ -43,3 +43,24 @@ def test_every_pass_is_idempotent_and_verifies(file: str, model: str) -> None:
         assert PASSES[name](g) is False, f"{name} changed the graph on its second run"
     again = run_pipeline(g, 2)
     assert again.dump() == g.dump()
+
+
+def test_a_broken_pass_is_named_with_the_passes_before_it(monkeypatch):
+    from incept_dsl.errors import CompilerBug
+
+    def breaks_shapes(g):
+        n = next(iter(g.nodes("conv")))
+        g.node(n)["shape"] = (1, 1, 1)
+        return True
+
+    def crashes(g):
+        raise KeyError("boom")
+
+    m = incept_dsl.load("googlenet.incept", model="googlenet")
+    monkeypatch.setitem(PASSES, "breaks-shapes", breaks_shapes)
+    monkeypatch.setitem(PASSES, "crashes", crashes)
+    with pytest.raises(CompilerBug, match=r"after pass 'breaks-shapes' \(passes run: prune-aux\)"):
+        run_pipeline(m.graph, passes=("prune-aux", "breaks-shapes"))
+    with pytest.raises(CompilerBug, match=r"pass 'crashes' failed \(passes run before it: "
+                                          r"prune-aux\): KeyError"):
+        run_pipeline(m.graph, passes=("prune-aux", "crashes"))
