@@ -15,6 +15,10 @@ statistics are per replica; DDP re-broadcasts rank 0's buffers before each forwa
 (`broadcast_buffers=True`), and the script averages them over the ranks after the last step,
 so the replicas end identical; `--sync-bn` (CUDA only) uses `SyncBatchNorm` instead.
 
+`--fsdp` shards instead (FSDP2 `fully_shard`, one group per top-level scope; see
+`fully_shard_by_scope`), for models whose parameters, gradients and optimiser state outgrow one
+device; `--out` then gathers the full tensors before saving.
+
 With `--out DIR` each rank writes `DIR/rank<r>.pt` (its state_dict, on the CPU) and rank 0 writes
 `DIR/metrics.json` (the evaluation-mode loss on a fixed held-out batch before and after
 training, the per-step training losses averaged over ranks); the tests compare the replicas.
@@ -77,6 +81,27 @@ def average_buffers(module: torch.nn.Module) -> None:
             buf.div_(world)
 
 
+def fully_shard_by_scope(net: torch.nn.Module, device: torch.device) -> None:
+    """Shard `net` with FSDP2 over all ranks: one group per top-level scope, then the root.
+
+    The generated `forward` calls the conv/bn/linear layers themselves, never the scope
+    containers (plain `nn.Module`s without a forward), so each group is the *list* of a scope's
+    layers: FSDP's hooks on them all-gather the group's parameters before the first one runs
+    and reduce-scatter its gradients in one collective. Optimisers must be made afterwards
+    (the parameters become `DTensor` shards).
+    """
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    layers = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d, torch.nn.Linear)
+    for scope in net.children():
+        group = [m for m in scope.modules() if isinstance(m, layers)]
+        if group:
+            fully_shard(group, mesh=mesh)
+    fully_shard(net, mesh=mesh)
+
+
 def setup(device_arg: str) -> tuple[int, int, torch.device]:
     """Join the process group torchrun describes; (rank, world size, this rank's device)."""
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -110,8 +135,12 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit("error: --sync-bn needs --device cuda (SyncBatchNorm is GPU-only)")
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
     find_unused = args.find_unused or bool(unused_layers(model))
-    ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
-                                  else None, find_unused_parameters=find_unused)
+    if args.fsdp:
+        fully_shard_by_scope(net, device)
+        ddp = net  # FSDP2 shards in place: `net` now all-gathers and reduce-scatters itself
+    else:
+        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                      else None, find_unused_parameters=find_unused)
     step_fn = torch.compile(ddp) if args.compile else ddp
 
     data = synthetic_dataset(args.train_size, shape, args.classes, args.seed)
@@ -128,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
 
     def held_out_loss() -> float:
         """Cross-entropy of the first output on a fixed batch, in evaluation mode."""
-        net.eval()  # the bare module: its replicas are identical, and no gradient sync is needed
+        net.eval()  # not through DDP: no gradient sync here (FSDP still all-gathers: every rank)
         with torch.no_grad(), autocast(device, amp):
             logits = first_output(net(held[0]), head)
         net.train()
@@ -137,7 +166,8 @@ def run(args: argparse.Namespace) -> None:
     before = held_out_loss()
     if rank == 0:
         print(f"{model!r} on {world} {device.type} processes ({dist.get_backend()}), "
-              f"find_unused_parameters={find_unused}; held-out loss {before:.3f}", flush=True)
+              + ("FSDP2" if args.fsdp else f"DDP, find_unused_parameters={find_unused}")
+              + f"; held-out loss {before:.3f}", flush=True)
     losses: list[float] = []
     start = time.perf_counter()
     step, epoch = 0, 0
@@ -170,13 +200,15 @@ def run(args: argparse.Namespace) -> None:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
-                   out / f"rank{rank}.pt")
+        state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v  # FSDP: a collective
+                 for k, v in net.state_dict().items()}
+        torch.save({k: v.detach().cpu() for k, v in state.items()}, out / f"rank{rank}.pt")
         if rank == 0:
             (out / "metrics.json").write_text(json.dumps(
                 {"world_size": world, "steps": step, "held_out_loss_before": before,
                  "held_out_loss_after": after, "step_losses": losses,
-                 "find_unused_parameters": find_unused, "seconds": seconds}, indent=1))
+                 "find_unused_parameters": find_unused, "fsdp": args.fsdp,
+                 "seconds": seconds}, indent=1))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -201,6 +233,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the DDP module")
     p.add_argument("--sync-bn", action="store_true",
                    help="batch-norm statistics over all GPUs (SyncBatchNorm; CUDA only)")
+    p.add_argument("--fsdp", action="store_true",
+                   help="shard parameters, gradients and optimiser state (FSDP2) instead of DDP")
     p.add_argument("--find-unused", action="store_true",
                    help="force find_unused_parameters=True")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per process")

@@ -1,6 +1,6 @@
 """`examples/train_ddp.py` under torchrun with 2 CPU processes (gloo): the replicas end with
-identical weights and buffers, they trained (the loss fell), and aux heads need no
-`find_unused_parameters`."""
+identical weights and buffers, they trained (the loss fell), aux heads need no
+`find_unused_parameters`, and `--fsdp` trains the same weights as DDP."""
 
 from __future__ import annotations
 
@@ -35,15 +35,26 @@ def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("ddp")
-    (tmp / "tiny.incept").write_text(TINY)
+def train(tmp: Path, *extra: str) -> Path:
+    """Train TINY on 2 CPU processes; the folder with the ranks' state_dicts and metrics."""
+    if not (tmp / "tiny.incept").exists():
+        (tmp / "tiny.incept").write_text(TINY)
+    out = tmp / ("out" + "".join(extra).replace("-", "_"))
     proc = torchrun(["--arch", str(tmp / "tiny.incept"), "--input", "3x16x16", "--steps", "16",
                      "--batch-size", "16", "--train-size", "512", "--lr", "0.05",
-                     "--threads", "1", "--out", str(tmp / "out")])
+                     "--threads", "1", "--out", str(out), *extra])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return tmp / "out"
+    return out
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ddp")
+
+
+@pytest.fixture(scope="module")
+def run(tmp: Path) -> Path:
+    return train(tmp)
 
 
 def test_replicas_are_identical_and_trained(run: Path):
@@ -66,6 +77,21 @@ def test_loss_fell(run: Path):
     losses = metrics["step_losses"]
     assert sum(losses[-4:]) < sum(losses[:4])
     assert metrics["held_out_loss_after"] < metrics["held_out_loss_before"]
+
+
+def test_fsdp_trains_the_same_weights_as_ddp(tmp: Path, run: Path):
+    # FSDP2 (one group per top-level scope) on the same shards computes the same averaged
+    # gradients as DDP; BN running statistics differ (DDP broadcasts rank 0's), so only the
+    # parameters are compared
+    sharded = train(tmp, "--fsdp")
+    assert json.loads((sharded / "metrics.json").read_text())["fsdp"] is True
+    ddp = torch.load(run / "rank0.pt")
+    fsdp0, fsdp1 = torch.load(sharded / "rank0.pt"), torch.load(sharded / "rank1.pt")
+    assert list(fsdp0) == list(ddp)
+    params = dict(incept_dsl.load(tmp / "tiny.incept").to_torch().named_parameters())
+    for key in params:
+        assert torch.equal(fsdp0[key], fsdp1[key]), key
+        torch.testing.assert_close(fsdp0[key], ddp[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_program_error_is_reported_not_a_traceback(tmp_path: Path):
