@@ -227,7 +227,7 @@ def test_strict_export_resolves_the_generated_module():
 
 
 @pytest.mark.cuda
-def test_cuda_bf16_channels_last_and_compile_match_cpu():
+def test_cuda_bf16_channels_last_and_compile_match_cpu(monkeypatch):
     model = incept_dsl.load("googlenet.incept", model="googlenet_tv", params={"classes": 10},
                             input_shape=(3, 64, 64))
     torch.manual_seed(0)
@@ -237,8 +237,8 @@ def test_cuda_bf16_channels_last_and_compile_match_cpu():
         ref = net(x)
         gpu = copy.deepcopy(net).cuda().to(memory_format=torch.channels_last)
         xg = x.cuda().to(memory_format=torch.channels_last)
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
         assert_same(gpu(xg).cpu(), ref, rtol=1e-3)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             half = gpu(xg)
