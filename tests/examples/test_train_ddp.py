@@ -35,14 +35,14 @@ def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
 
 
-def train(tmp: Path, *extra: str) -> Path:
-    """Train TINY on 2 CPU processes; the folder with the ranks' state_dicts and metrics."""
+def train(tmp: Path, *extra: str, nproc: int = 2) -> Path:
+    """Train TINY on `nproc` processes; the folder with the ranks' state_dicts and metrics."""
     if not (tmp / "tiny.incept").exists():
         (tmp / "tiny.incept").write_text(TINY)
     out = tmp / ("out" + "".join(extra).replace("-", "_"))
     proc = torchrun(["--arch", str(tmp / "tiny.incept"), "--input", "3x16x16", "--steps", "16",
                      "--batch-size", "16", "--train-size", "512", "--lr", "0.05",
-                     "--threads", "1", "--out", str(out), *extra])
+                     "--threads", "1", "--out", str(out), *extra], nproc=nproc)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return out
 
@@ -103,3 +103,15 @@ def test_program_error_is_reported_not_a_traceback(tmp_path: Path):
     assert proc.returncode == 1
     assert "bad.incept:3:" in proc.stderr and "covn" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.cuda
+def test_nccl_on_the_gpus(tmp: Path):
+    nproc = min(torch.cuda.device_count(), 2)
+    out = train(tmp, "--device", "cuda", "--amp", "--channels-last", nproc=nproc)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == nproc
+    assert metrics["held_out_loss_after"] < metrics["held_out_loss_before"]
+    states = [torch.load(out / f"rank{r}.pt") for r in range(nproc)]
+    for key in states[0]:
+        assert all(torch.equal(states[0][key], s[key]) for s in states), key
