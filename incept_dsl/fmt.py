@@ -9,8 +9,9 @@ Guarantees of `format_text`:
   operators spaced; a blank line before and after each model; other blank lines kept (at most
   one in a row, none right inside braces); a pipeline breaks before `->` where the
   source broke it, or where a line would pass `LINE_WIDTH`; `concat`/`add`/`residual`/`repeat`
-  bodies stay on one line if written so and they fit, else one branch per line; number literals
-  are kept as written; `;` is written only where the grammar needs it.
+  bodies stay on one line if written so and they fit, else one branch per line; the trailing
+  `-> expect(...)` checks of a statement's lines are aligned in one column; number literals are
+  kept as written; `;` is written only where the grammar needs it.
 
 Lark drops comments while parsing, so they are collected by lexing the text again with ignored
 tokens kept (`Lark.lex(dont_ignore=True)`) and re-attached by source line.
@@ -132,7 +133,9 @@ class _Writer:
                 self.write(f'import "{item.path}"')
             elif isinstance(item, ast.BlockDef):
                 ln = self.line(0, item.span)
+                start = len(self.out)
                 self.block_def(item, 0)
+                _align_expects(self.out[start - 1:], 0)
             else:
                 ln = self.line(0, item.span)
                 self.model(item)
@@ -146,7 +149,9 @@ class _Writer:
         self.out[-1].opener = True
         for st in m.body:
             self.line(INDENT, st.span)
+            start = len(self.out)
             self.statement(st, INDENT)
+            _align_expects(self.out[start - 1:], INDENT)
         self.line(0, self._end(m.span), closer=True)
         self.write("}")
 
@@ -341,6 +346,23 @@ class _Writer:
 
     def _end(self, span: Span) -> Span:
         return Span(span.source, max(span.start, span.end - 1), span.end)
+
+
+def _align_expects(lines: list[_Line], indent: int) -> None:
+    """Line up the trailing `-> expect(...)` of a statement's lines in one column, the way the
+    shipped architectures write their shape checks (only lines at the statement's own level)."""
+    ends = []
+    for ln in lines:
+        cut = ln.text.rfind(" -> expect(")
+        if cut > 0 and ln.indent <= indent + INDENT and ln.text.endswith(")") \
+                and ln.text[cut:].count("(") == ln.text[cut:].count(")"):
+            ends.append((ln, cut))
+    if len(ends) < 2:
+        return
+    column = max(ln.indent + cut for ln, cut in ends) + 1
+    for ln, cut in ends:
+        pad = column - (ln.indent + cut)
+        ln.text = ln.text[:cut] + " " * pad + ln.text[cut + 1:]
 
 
 def _prec(e: ast.Expr) -> int:

@@ -135,3 +135,22 @@ def test_fmt_command_reports_syntax_errors(tmp_path: Path,
     assert "bad.incept:1:19: error:" in capsys.readouterr().err
     assert path.read_text(encoding="utf-8") == "model m { input x 3x8x8 }\n"
     assert main(["fmt", str(tmp_path / "missing.incept")]) == 2
+
+
+def test_trailing_expects_of_a_statement_line_up() -> None:
+    text = """model m {
+    input x: 3x32x32
+    y = x
+        -> conv(8, 3) -> expect(8x32x32)
+        -> maxpool(2) -> conv(16, 3, stride = 2)      -> expect(16x8x8)
+        -> relu
+    output o = y -> flatten -> expect(1024)
+}
+"""
+    out = _check_properties(text)
+    assert """    y = x
+        -> conv(8, 3)                             -> expect(8x32x32)
+        -> maxpool(2) -> conv(16, 3, stride = 2) -> expect(16x8x8)
+        -> relu
+    output o = y -> flatten -> expect(1024)
+""" in out
