@@ -149,7 +149,7 @@ def test_trailing_expects_of_a_statement_line_up() -> None:
 """
     out = _check_properties(text)
     assert """    y = x
-        -> conv(8, 3)                             -> expect(8x32x32)
+        -> conv(8, 3)                            -> expect(8x32x32)
         -> maxpool(2) -> conv(16, 3, stride = 2) -> expect(16x8x8)
         -> relu
     output o = y -> flatten -> expect(1024)
