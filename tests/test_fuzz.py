@@ -30,10 +30,12 @@ from incept_dsl.fmt import ast_equal, format_text
 from incept_dsl.frontend.parser import _parser, parse
 from incept_dsl.ir.build import build_model
 from incept_dsl.loader import Loader
+from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
 from incept_dsl.source import Span
 
 _LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
+ensure_recursion_limit()  # what elaboration would do mid-test, which hypothesis warns about
 
 
 def _settings(examples: int) -> settings:
