@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> None:
 
     shape = next(iter(model.inputs.values()))
     net = model.to_torch(init=args.init).to(device)
-    if args.channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    if args.channels_last and not args.fsdp:  # FSDP2 shards contiguous parameters only; the
+        net = net.to(memory_format=torch.channels_last)  # NHWC batches still pick NHWC kernels
     if args.sync_bn:
         if device.type != "cuda":
             raise SystemExit("error: --sync-bn needs --device cuda (SyncBatchNorm is GPU-only)")

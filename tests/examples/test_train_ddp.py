@@ -83,7 +83,7 @@ def test_fsdp_trains_the_same_weights_as_ddp(tmp: Path, run: Path):
     # FSDP2 (one group per top-level scope) on the same shards computes the same averaged
     # gradients as DDP; BN running statistics differ (DDP broadcasts rank 0's), so only the
     # parameters are compared
-    sharded = train(tmp, "--fsdp")
+    sharded = train(tmp, "--fsdp", "--channels-last")  # NHWC batches, contiguous shards
     assert json.loads((sharded / "metrics.json").read_text())["fsdp"] is True
     ddp = torch.load(run / "rank0.pt")
     fsdp0, fsdp1 = torch.load(sharded / "rank0.pt"), torch.load(sharded / "rank1.pt")
