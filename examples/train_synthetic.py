@@ -110,6 +110,9 @@ def load_model(args: argparse.Namespace) -> incept_dsl.Model:
         params[key.strip()] = parse_value(value.strip())
     shape = parse_shape(args.input) if args.input else None
     model = incept_dsl.load(args.arch, model=name, params=params, input_shape=shape)
+    if len(model.inputs) != 1 or len(next(iter(model.inputs.values()))) != 3:
+        raise incept_dsl.UsageError(f"'{name}' must take one C×H×W image input to train on "
+                                    "the synthetic images")
     head, out = next(iter(model.outputs.items()))
     if out != (args.classes,):
         raise incept_dsl.UsageError(
