@@ -107,11 +107,20 @@ class Model:
 
         criterion = criterion if criterion is not None else F.cross_entropy
         weights = {h.name: h.weight for h in self.graph.heads}
+        heads = self.graph.heads
         if not isinstance(outputs, tuple):
-            first = next(h.name for h in self.graph.heads if h.kind == "output")
+            first = next(h.name for h in heads if h.kind == "output")
             outputs_d = {first: outputs}
-        else:
+        elif hasattr(outputs, "_asdict"):
             outputs_d = outputs._asdict()
+        else:  # a plain tuple (an exported program's output): every head, or the outputs only
+            names = [h.name for h in heads]
+            if len(outputs) != len(names):
+                names = [h.name for h in heads if h.kind == "output"]
+            if len(outputs) != len(names):
+                raise ValueError(f"{len(outputs)} outputs given; {self.name} has {len(heads)} "
+                                 f"heads ({sum(h.kind == 'output' for h in heads)} outputs)")
+            outputs_d = dict(zip(names, outputs, strict=True))
         parts = {h: criterion(out, target) for h, out in outputs_d.items()}
         total = sum(weights[h] * p for h, p in parts.items())
         return total, parts

@@ -57,3 +57,14 @@ def test_forward_and_backward(googlenet):
     net.eval()
     with torch.no_grad():
         assert net(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_loss_accepts_plain_tuples(googlenet):
+    net = googlenet.to_torch(init="trunc_normal").train()
+    out = net(torch.randn(2, 3, 224, 224))
+    target = torch.tensor([1, 2])
+    total, parts = googlenet.loss(out, target)
+    total_plain, parts_plain = googlenet.loss(tuple(out), target)
+    assert torch.equal(total, total_plain) and parts.keys() == parts_plain.keys()
+    with pytest.raises(ValueError, match="2 outputs given"):
+        googlenet.loss(tuple(out)[:2], target)
