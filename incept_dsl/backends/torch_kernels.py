@@ -47,6 +47,11 @@ class FusedConv2d(nn.Conv2d):
         self.act = act
         self._packed: tuple = (None, None)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_packed"] = (None, None)  # a cache of opaque tensors: rebuilt on the next call
+        return state
+
     def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         """act(conv(x)), or act(conv(x) + add) when `add` is given."""
         w = self.weight

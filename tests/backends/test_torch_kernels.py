@@ -60,6 +60,21 @@ def test_weights_are_repacked_when_they_change():
     outputs_agree(second, net, m)
 
 
+def test_a_used_module_can_be_copied_and_pickled():
+    import copy
+    import io
+
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+    outputs_agree(net0, net, m)  # packs weights (opaque oneDNN tensors)
+    outputs_agree(net0, copy.deepcopy(net), m)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+
+
 def test_autograd_falls_back_to_plain_conv():
     import torch
 
