@@ -39,17 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _torchvision_shim() -> None:
-    """The torchvision 0.28.0 wheel is CUDA-built: on CPU torch its ops need these schemas first
-    (the same shim as tests/conftest.py)."""
-    import torch
+    from _shim import torchvision_shim
 
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - probe
-    except (AttributeError, RuntimeError):
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _torchvision_shim.lib = lib  # type: ignore[attr-defined]  # keep it alive
+    torchvision_shim()
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,9 @@ import incept_dsl  # noqa: E402
 
 def _torchvision_googlenet(classes: int) -> torch.nn.Module:
     """torchvision's GoogLeNet with aux heads (CPU torch needs the nms schemas first)."""
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - probe
-    except (AttributeError, RuntimeError):
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _torchvision_googlenet.lib = lib  # type: ignore[attr-defined]  # keep it alive
+    from _shim import torchvision_shim
+
+    torchvision_shim()
     from torchvision.models import googlenet
 
     return googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=classes)

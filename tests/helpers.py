@@ -14,3 +14,30 @@ def shapes(m) -> dict[str, tuple[int, ...]]:
     """{scope: shape} of every IR node."""
     g = m.graph
     return {g.scope(n): g.shape(n) for n in g.order()}
+
+
+def randomize_batchnorm(net, size: tuple[int, ...], seed: int = 0) -> int:
+    """Give every BatchNorm2d of `net` random affine parameters and non-trivial running statistics.
+
+    The statistics are those of one training-mode pass over a random batch of `size` (momentum 1),
+    then perturbed: well scaled through deep networks, yet neither 0 nor 1. Leaves `net` in eval
+    mode; returns how many batch norms it changed.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if bns:
+        with torch.no_grad():
+            for bn in bns:
+                bn.weight.copy_(torch.rand(bn.weight.shape, generator=gen) + 0.5)
+                bn.bias.copy_(torch.randn(bn.bias.shape, generator=gen) * 0.1)
+                bn.momentum = 1.0
+            net.train()
+            net(torch.randn(2, *size, generator=gen))
+            for bn in bns:
+                bn.momentum = 0.1
+                bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=gen) * 0.05)
+                bn.running_var.mul_(torch.rand(bn.running_var.shape, generator=gen) * 0.5 + 0.75)
+    net.eval()
+    return len(bns)

@@ -87,7 +87,11 @@ def emit_torch(model: Any, args: argparse.Namespace, out: Path) -> str:
     level = args.opt_level or 0
     source = model.torch_source(opt_level=level, init=args.init, keep_aux=args.keep_aux or None)
     out.write_text(source, encoding="utf-8")
-    return f"PyTorch module {model.name}, -O{level}, {model.param_count():,} parameters"
+    from incept_dsl.ir.ops import param_count
+
+    g = model.optimized(level, keep_aux=args.keep_aux or None)
+    params = sum(param_count(g.op(n), g.attrs(n))[0] for n in g.nodes())
+    return f"PyTorch module {model.name}, -O{level}, {params:,} parameters"
 
 
 def emit_json(model: Any, args: argparse.Namespace, out: Path) -> str:

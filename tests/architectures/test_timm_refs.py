@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from helpers import randomize_batchnorm
 
 import incept_dsl
 
@@ -58,31 +59,6 @@ def conv_linear_macs(model: incept_dsl.Model) -> int:
     return by_op.get("conv", 0) + by_op.get("linear", 0)
 
 
-def randomize_batchnorm(net, seed: int = 0) -> None:
-    """Give every BatchNorm of `net` random affine parameters and data-driven running statistics.
-
-    The statistics come from one training-mode pass over a random batch (momentum 1, so they are
-    that batch's), then are perturbed; activations stay well scaled through the deep network
-    while neither the mean nor the variance is the trivial 0 / 1.
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    with torch.no_grad():
-        for bn in bns:
-            bn.weight.copy_(torch.rand(bn.weight.shape, generator=gen) + 0.5)
-            bn.bias.copy_(torch.randn(bn.bias.shape, generator=gen) * 0.1)
-            bn.momentum = 1.0
-        net.train()
-        net(torch.randn(2, *SMALL, generator=gen))
-        for bn in bns:
-            bn.momentum = 0.1
-            bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=gen) * 0.05)
-            bn.running_var.mul_(torch.rand(bn.running_var.shape, generator=gen) * 0.4 + 0.8)
-    net.eval()
-
-
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: c.model)
 def pair(request, timm):
     """(case, timm reference with randomised BatchNorm, our -O0 module at SMALL with its weights)."""
@@ -91,7 +67,7 @@ def pair(request, timm):
     case: Case = request.param
     torch.manual_seed(0)
     ref = timm.create_model(case.model, pretrained=False)
-    randomize_batchnorm(ref)
+    randomize_batchnorm(ref, SMALL)
     ours = incept_dsl.load(case.file, input_shape=SMALL).to_torch()
     incept_dsl.copy_weights(ref, ours, input_shape=TRACE)
     ours.eval()

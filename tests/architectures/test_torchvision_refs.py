@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import randomize_batchnorm
 
 import incept_dsl
 from incept_dsl.weights import WeightMismatch
@@ -87,30 +88,6 @@ def conv_linear_macs(model: incept_dsl.Model) -> int:
         elif g.op(n) == "linear":
             total += a["in_features"] * a["out_features"]
     return total
-
-
-def randomize_batchnorm(net: torch.nn.Module, size: tuple[int, ...], seed: int = 0) -> int:
-    """Give every BatchNorm of `net` random affine parameters and non-trivial running statistics.
-
-    The statistics are those of one training-mode pass over a random batch (momentum 1), then
-    perturbed: well scaled through deep networks, yet neither 0 nor 1. Returns how many BNs.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    if not bns:
-        return 0
-    with torch.no_grad():
-        for bn in bns:
-            bn.weight.copy_(torch.rand(bn.weight.shape, generator=gen) + 0.5)
-            bn.bias.copy_(torch.randn(bn.bias.shape, generator=gen) * 0.1)
-            bn.momentum = 1.0
-        net.train()
-        net(torch.randn(2, *size, generator=gen))
-        for bn in bns:
-            bn.momentum = 0.1
-            bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=gen) * 0.05)
-            bn.running_var.mul_(torch.rand(bn.running_var.shape, generator=gen) * 0.5 + 0.75)
-    return len(bns)
 
 
 def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
