@@ -26,6 +26,9 @@ def verify(graph: Graph, after: str | None = None, ran: tuple[str, ...] = ()) ->
     g = graph.nx
     if not nx.is_directed_acyclic_graph(g):
         raise bug("the graph has a cycle")
+    inputs: dict[int, list[tuple[int, int]]] = {n: [] for n in g}
+    for u, v, port in g.edges(data="port"):
+        inputs[v].append((port, u))
     scopes: dict[str, int] = {}
     for n, d in g.nodes(data=True):
         op = d.get("op")
@@ -34,7 +37,8 @@ def verify(graph: Graph, after: str | None = None, ran: tuple[str, ...] = ()) ->
         spec = OPS[op]
         if tuple(d["attrs"]) != spec.attrs:
             raise bug(f"{d['scope']}: attrs {tuple(d['attrs'])} != schema {spec.attrs}")
-        ports = sorted(p for _, _, p in g.in_edges(n, data="port"))
+        ins = sorted(inputs[n])
+        ports = [p for p, _ in ins]
         if ports != list(range(len(ports))):
             raise bug(f"{d['scope']}: input ports {ports} have gaps")
         if spec.arity is not None and len(ports) != spec.arity:
@@ -43,7 +47,7 @@ def verify(graph: Graph, after: str | None = None, ran: tuple[str, ...] = ()) ->
             raise bug(f"scope {d['scope']!r} is used by nodes {scopes[d['scope']]} and {n}")
         scopes[d["scope"]] = n
         try:
-            shape = infer_shape(op, d["attrs"], [graph.shape(i) for i in graph.inputs(n)])
+            shape = infer_shape(op, d["attrs"], [g.nodes[u]["shape"] for _, u in ins])
         except ShapeProblem as p:
             raise bug(f"{d['scope']}: {p.message}") from None
         if shape != d["shape"]:

@@ -58,8 +58,9 @@ def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = 
                  log: Log | None = None, keep_aux: bool = False) -> Graph:
     """Run `passes` (default: the `-O<level>` pipeline) on a copy of `graph`; return the copy.
 
-    The IR is verified after every pass, and a pass that crashes raises `CompilerBug`; both name
-    the pass and those before it.
+    The IR is verified after every pass that changed it (the input graph is verified by
+    elaboration), and a pass that crashes raises `CompilerBug`; both name the pass and those
+    before it.
     `keep_aux` skips `AUX_PASSES`. `log(name, changed, graph, notes)` is called after each pass
     (for `--explain` / `--print-after-all`); `notes` are the pass's own lines saying what it
     changed and what it left and why.
@@ -81,7 +82,8 @@ def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = 
                 from err
         notes = take_notes(g)
         ran.append(name)
-        verify(g, after=name, ran=tuple(ran[:-1]))
+        if changed:  # an unchanged graph is the one verified after the previous pass
+            verify(g, after=name, ran=tuple(ran[:-1]))
         if log is not None:
             log(name, changed, g, notes)
     return g
