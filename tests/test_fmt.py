@@ -36,8 +36,10 @@ def test_shipped_architectures_exist() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_files_format_idempotently_and_keep_their_meaning(path: Path) -> None:
-    out = _check_properties(path.read_text(encoding="utf-8"), path.name)
+    text = path.read_text(encoding="utf-8")
+    out = _check_properties(text, path.name)
     assert all(not line.endswith(" ") for line in out.splitlines())
+    assert out == text, f"{path.name} is not in canonical form: run `incept-dsl fmt {path}`"
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN.glob("*.incept")), ids=lambda p: p.stem)
