@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _references import SPECS, Spec, realistic, torchvision_shim  # noqa: E402
 
 from incept_dsl.commands.bench import (  # noqa: E402
     Candidate,
@@ -38,67 +38,7 @@ from incept_dsl.commands.bench import (  # noqa: E402
 
 
 def _torchvision_shim() -> None:
-    from _shim import torchvision_shim
-
     torchvision_shim()
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A benchmarked model: our file and model, and how to build the reference."""
-
-    file: str
-    model: str
-    reference: str
-    build: Callable[[], Any]
-
-
-def _tv(name: str, **kwargs: Any) -> Callable[[], Any]:
-    def build() -> Any:
-        import torchvision.models as tvm
-
-        return getattr(tvm, name)(weights=None, **kwargs)
-
-    return build
-
-
-def _timm(name: str) -> Callable[[], Any]:
-    def build() -> Any:
-        import timm
-
-        return timm.create_model(name, pretrained=False)
-
-    return build
-
-
-SPECS: dict[str, Spec] = {
-    "googlenet": Spec("googlenet.incept", "googlenet_tv", "torchvision googlenet",
-                      _tv("googlenet", aux_logits=True, init_weights=True)),
-    "inception_v3": Spec("inception_v3.incept", "inception_v3", "torchvision inception_v3",
-                         _tv("inception_v3", aux_logits=True, init_weights=True)),
-    "resnet50": Spec("resnet.incept", "resnet50", "torchvision resnet50", _tv("resnet50")),
-    "inception_resnet_v2": Spec("inception_resnet_v2.incept", "inception_resnet_v2",
-                                "timm inception_resnet_v2", _timm("inception_resnet_v2")),
-}
-
-
-def realistic(net: Any, seed: int = 0) -> Any:
-    """Kaiming-normal conv weights, random BN affine and running statistics, eval mode."""
-    import torch
-    from torch import nn
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
-                m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5, generator=gen)
-                m.bias.uniform_(-0.2, 0.2, generator=gen)
-                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
-                m.running_var.uniform_(0.5, 2.0, generator=gen)
-    return net.eval()
 
 
 def candidates(spec: Spec, batch: int, args: argparse.Namespace) -> list[Candidate]:

@@ -31,7 +31,7 @@ import incept_dsl  # noqa: E402
 
 def _torchvision_googlenet(classes: int) -> torch.nn.Module:
     """torchvision's GoogLeNet with aux heads (CPU torch needs the nms schemas first)."""
-    from _shim import torchvision_shim
+    from _references import torchvision_shim
 
     torchvision_shim()
     from torchvision.models import googlenet
