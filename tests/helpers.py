@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import incept_dsl
 
+#: A small trainable program with batch norm, a concat and an aux head (examples' smoke tests).
+TINY_AUX_PROGRAM = """
+model tiny(classes = 10) {
+    input image: 3x16x16
+    defaults conv(bn = true, act = relu)
+    x = image -> conv(16, 3) -> concat { conv(8, 1); conv(8, 1) -> conv(8, 3) } -> maxpool(2)
+    aux side = x -> avgpool(global) -> flatten -> linear(classes) weight 0.3
+    output logits = x -> conv(32, 3, stride = 2) -> avgpool(global) -> flatten -> linear(classes)
+}
+"""
+
 
 def model(text: str, **kw):
     """Elaborate `text` (one model) into a Model."""

@@ -171,16 +171,21 @@ class Summary:
                    + ".")
         return out
 
+    def _optional_columns(self, headers: list[str], aligns: str) -> tuple[list[str], str]:
+        """`headers`/`aligns` with the 'part' column (when aux heads are kept) and the 'FLOPs'
+        column (when asked for) added where `_finish` expects them."""
+        if self.keep_aux:
+            headers = [*headers[:2], "part", *headers[2:]]
+            aligns = aligns[:2] + "l" + aligns[2:]
+        if self.flops:
+            headers = [*headers, "FLOPs"]
+            aligns += "r"
+        return headers, aligns
+
     def _layer_table(self) -> tables.Table:
         headers = ["name", "op", "input", "kernel", "stride", "pad", "output", "memory (KB)",
                    "params", "MACs"]
-        aligns = "lllrrrlrrr"
-        if self.keep_aux:
-            headers.insert(2, "part")
-            aligns = aligns[:2] + "l" + aligns[2:]
-        if self.flops:
-            headers.append("FLOPs")
-            aligns += "r"
+        headers, aligns = self._optional_columns(headers, "lllrrrlrrr")
         rows = []
         for r in self.rows:
             memory = f"({_kb(r.memory_bytes)})" if r.view else _kb(r.memory_bytes)
@@ -203,13 +208,7 @@ class Summary:
         roles = self._block_roles()
         headers = ["name", "type", "patch size/stride", "output size", "depth", *roles,
                    "memory (KB)", "params", "MACs"]
-        aligns = "llrlr" + "r" * len(roles) + "rrr"
-        if self.keep_aux:
-            headers.insert(2, "part")
-            aligns = aligns[:2] + "l" + aligns[2:]
-        if self.flops:
-            headers.append("FLOPs")
-            aligns += "r"
+        headers, aligns = self._optional_columns(headers, "llrlr" + "r" * len(roles) + "rrr")
         rows = []
         for b in self.rows:
             rows.append([b.name, b.type, b.patch, _shape(b.output_shape), str(b.depth),

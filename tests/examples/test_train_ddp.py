@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_AUX_PROGRAM
 
 import incept_dsl
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "train_ddp.py"
 
-TINY = """
-model tiny(classes = 10) {
-    input image: 3x16x16
-    defaults conv(bn = true, act = relu)
-    x = image -> conv(16, 3) -> concat { conv(8, 1); conv(8, 1) -> conv(8, 3) } -> maxpool(2)
-    aux side = x -> avgpool(global) -> flatten -> linear(classes) weight 0.3
-    output logits = x -> conv(32, 3, stride = 2) -> avgpool(global) -> flatten -> linear(classes)
-}
-"""
+TINY = TINY_AUX_PROGRAM
 
 
 def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
