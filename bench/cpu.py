@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__}, {args.threads} threads, interleaved medians\n")
+    if args.precision != "fp32":
+        from incept_dsl.backends.cpu_features import onednn_bf16_reason
+
+        if reason := onednn_bf16_reason():  # an AVX2-only CPU: bf16 runs, but not natively
+            print(f"# bf16: {reason}; -O2 computes its convolutions in float32, the others run "
+                  "PyTorch's slow bfloat16 path\n")
     for name in args.models:
         spec = SPECS[name]
         for batch in args.batch:

@@ -220,7 +220,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V")
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--input", default="3x64x64", metavar="CxHxW")
-    p.add_argument("--init", default="kaiming", choices=("kaiming", "trunc_normal", "torch"))
+    p.add_argument("--init", default=None, choices=("fan_in", "kaiming", "trunc_normal", "torch"),
+                   help="weight initialisation (default: the compiler's, fan_in)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=16, help="per process")
     p.add_argument("--train-size", type=int, default=2048)

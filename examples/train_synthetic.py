@@ -308,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--input", default="3x64x64", metavar="CxHxW",
                    help="input shape (default: %(default)s; '' keeps the program's)")
-    p.add_argument("--init", default="kaiming", choices=("kaiming", "trunc_normal", "torch"))
+    p.add_argument("--init", default=None, choices=("fan_in", "kaiming", "trunc_normal", "torch"),
+                   help="weight initialisation (default: the compiler's, fan_in)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--steps", type=int, default=None,
                    help="stop after this many optimisation steps in all (overrides --epochs)")

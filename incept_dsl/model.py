@@ -15,13 +15,17 @@ class Model:
 
     `name`; `inputs` ({name: shape}, in declaration order); `outputs` ({name: shape} of the
     `output` heads, in order); `aux` ({name: (shape, weight)}); `heads` (every `Head`);
-    `graph` (the IR, at -O0); `source_path`; `params` (the model parameters' values).
+    `graph` (the IR, at -O0); `source_path`; `params` (the model parameters' values);
+    `source_files` (every file the program was read from: the main file and its imports, resolved;
+    outputs must never overwrite them).
     """
 
-    def __init__(self, graph: Graph, source_path: Path | None = None, source_sha256: str = ""):
+    def __init__(self, graph: Graph, source_path: Path | None = None, source_sha256: str = "",
+                 source_files: tuple[Path, ...] = ()):
         self.graph = graph
         self.source_path = source_path
         self.source_sha256 = source_sha256
+        self.source_files = source_files
 
     # ---- description
     @property
@@ -90,7 +94,8 @@ class Model:
 
         At `opt_level=0` it is the canonical, trainable form; `state_dict` (of the -O0 module)
         is loaded strictly. Initialisation when no `state_dict` is given: `init` (see
-        `incept_dsl.backends.to_torch.INIT_SCHEMES`; default Kaiming-normal).
+        `incept_dsl.backends.torch_init.INIT_SCHEMES`; default `fan_in`, which starts
+        every bundled model with logits of order 1).
         """
         from incept_dsl.backends.to_torch import DEFAULT_INIT, build_module
 

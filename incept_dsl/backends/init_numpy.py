@@ -20,9 +20,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from incept_dsl.backends.torch_init import residual_branch_ends
 from incept_dsl.ir.graph import Graph
 
-SCHEMES = ("kaiming", "trunc_normal", "torch")
+SCHEMES = ("fan_in", "kaiming", "trunc_normal", "torch")
 
 
 def state_shapes(graph: Graph) -> Iterator[tuple[str, int, str, tuple[int, ...]]]:
@@ -96,9 +97,10 @@ def _tensor(graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], s
             return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)
         return np.zeros(shape, dtype=np.float32)
     fan_in, fan_out = _fans(op, shape)
-    if scheme == "kaiming":
-        # conv: kaiming_normal_(mode="fan_out", nonlinearity="relu"); linear: N(0, 0.01)
-        std = (math.sqrt(2.0 / fan_out) if fan_out else 0.0) if op == "conv" else 0.01
+    if scheme in ("kaiming", "fan_in"):
+        # conv: kaiming_normal_(mode="fan_out" | "fan_in", nonlinearity="relu"); linear: N(0, 0.01)
+        fan = fan_out if scheme == "kaiming" else fan_in
+        std = (math.sqrt(2.0 / fan) if fan else 0.0) if op == "conv" else 0.01
         out = rng.standard_normal(shape, dtype=np.float32)
         out *= np.float32(std)
         return out
@@ -107,12 +109,15 @@ def _tensor(graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], s
     return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)  # a = sqrt(5)
 
 
-def init_state(graph: Graph, scheme: str = "kaiming", seed: int = 0) -> dict[str, np.ndarray]:
+def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh weights for every conv, batchnorm and linear node of `graph` (see the module doc).
 
     Raises ValueError for an unknown scheme.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
-    return {key: _tensor(graph, n, key, role, shape, scheme, seed)
+    zeroed = set(residual_branch_ends(graph)) if scheme == "fan_in" else set()
+    return {key: (np.zeros(shape, dtype=np.float32)
+                  if role == "weight" and graph.scope(n) in zeroed
+                  else _tensor(graph, n, key, role, shape, scheme, seed))
             for key, n, role, shape in state_shapes(graph)}

@@ -5,7 +5,11 @@
   into the generated file, which still imports only torch): an `nn.Conv2d` with the same parameters
   and state_dict that, on the CPU without autograd, runs oneDNN's fused convolution
   (``torch.ops.mkldnn._convolution_pointwise``, the kernel `torch.compile` uses on CPU) on weights
-  packed once and repacked when they change, with its activation ``meta["fused_act"]`` fused.
+  packed once and repacked when they change, with its activation ``meta["fused_act"]`` fused. In
+  bfloat16 that kernel needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT: the generated file probes for it
+  once at import (as `cpu_features.onednn_bf16_conv` does) and, where it is missing, runs the
+  float32 kernel on bfloat16 tensors (rounding the result to bfloat16), so the same source runs
+  on every x86-64 CPU.
 - ``meta["fused_add"]`` on a conv: it is called with that node's tensor, which it adds before
   its activation.
 - ``meta["fused_into"]`` on an add or an activation: it costs nothing (its conv applied it).
@@ -29,7 +33,21 @@ def _onednn_available() -> bool:
         return False
 
 
+def _onednn_bf16_available() -> bool:
+    """Whether oneDNN's bfloat16 convolution runs on this CPU (it needs AVX-512 BW/VL/DQ or
+    AVX-NE-CONVERT): tried once, at import, on a 1x1x1x1 tensor."""
+    try:
+        args = ([0, 0], [1, 1], [1, 1], 1)
+        x = torch.zeros(1, 1, 1, 1, dtype=torch.bfloat16)
+        w = torch.ops.mkldnn._reorder_convolution_weight(x, *args, [1, 1, 1, 1])
+        torch.ops.mkldnn._convolution_pointwise(x, w, None, *args, "none", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
 _ONEDNN = _onednn_available()
+_ONEDNN_BF16 = _ONEDNN and _onednn_bf16_available()  # else bfloat16 convs compute in float32
 _ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid,
                 "tanh": torch.tanh}
 
@@ -39,7 +57,9 @@ class FusedConv2d(nn.Conv2d):
     optionally adding a tensor (a residual) before the activation.
 
     On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
-    packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`.
+    packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`. A
+    bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
+    and rounds its result to bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:
@@ -62,16 +82,26 @@ class FusedConv2d(nn.Conv2d):
                                                  or (add is not None and add.requires_grad)))):
             y = super().forward(x)
             return _ACTIVATIONS[self.act](y if add is None else y + add)
+        if x.dtype == torch.bfloat16 and not _ONEDNN_BF16:
+            y = self._fused(x.float(), None if add is None else add.float())
+            return y.to(torch.bfloat16)
+        return self._fused(x, add)
+
+    def _fused(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""
+        w = self.weight
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         key = (w.data_ptr(), w._version, x.dtype, tuple(x.shape[1:]))
         if self._packed[0] != key:
-            packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach(), *args, list(x.shape))
+            packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach().to(x.dtype), *args,
+                                                                  list(x.shape))
             self._packed = (key, packed)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
         if add is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], self.bias, *args,
+            return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], bias, *args,
                                                           self.act, [], "")
         return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, add, self._packed[1], self.bias, *args, "add", None,
+            x, add, self._packed[1], bias, *args, "add", None,
             None if self.act == "none" else self.act, [], "")
 '''
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from incept_dsl.backends.torch_init import DEFAULT_INIT, INIT_SCHEMES
 from incept_dsl.commands.common import add_model_arguments, load_model
 from incept_dsl.errors import UsageError
 
@@ -148,8 +150,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--rounds", type=int, default=20, help="timed calls per candidate")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per candidate first")
-    p.add_argument("--init", default=None, help="weight initialisation (kaiming, trunc_normal, "
-                   "torch)")
+    p.add_argument("--init", default=None, choices=tuple(INIT_SCHEMES),
+                   help=f"weight initialisation (default {DEFAULT_INIT})")
 
 
 def _levels(text: str) -> list[int]:
@@ -160,6 +162,26 @@ def _levels(text: str) -> list[int]:
     if not levels or any(level not in (0, 1, 2) for level in levels):
         raise UsageError(f"--levels takes levels 0, 1, 2 separated by commas; got {text!r}")
     return levels
+
+
+def _precision_error(err: Exception, model: str, device: str,
+                     precisions: Sequence[str]) -> Exception:
+    """A `UsageError` for `--precision bf16` when `err` says that PyTorch has no bfloat16 kernel
+    for an op the model uses on `device` (or none for this CPU, naming the CPU features it lacks);
+    else `err` itself, which is then a bug."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "bf16" not in precisions:
+        return err
+    if "bf16 path needs the cpu support" in text:
+        from incept_dsl.backends.cpu_features import onednn_bf16_reason
+
+        why = onednn_bf16_reason() or text
+    elif "not implemented for 'BFloat16'" in text:
+        why = f"PyTorch has no bfloat16 kernel on {device} for an op it uses ({text})"
+    else:
+        return err
+    return UsageError(f"--precision bf16: {model} does not run in bfloat16 on {device}: {why}; "
+                      "use --precision fp32")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,9 +196,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    from incept_dsl.commands.batch_memory import check_batches_fit
+
+    check_batches_fit(model, batches, args.device, precisions)  # before any tensor exists
+    if "bf16" in precisions and args.device == "cpu" and 2 in levels:
+        from incept_dsl.backends.cpu_features import onednn_bf16_reason
+
+        if reason := onednn_bf16_reason():
+            print(f"note: {reason}: the -O2 bf16 candidates compute their convolutions in "
+                  "float32 (rounded to bfloat16); the others run PyTorch's slow bfloat16 path",
+                  file=sys.stderr)
     for batch in batches:
         cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
-        measure_errors(cands, cands[0])
+        try:
+            measure_errors(cands, cands[0])  # the first call of every candidate
+        except (NotImplementedError, RuntimeError) as err:
+            raise _precision_error(err, model.name, args.device, precisions) from err
         run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
         title = (f"{model.name}, batch {batch}, {args.device}"
                  + (f", {args.threads} threads" if args.device == "cpu" else "")

@@ -383,7 +383,7 @@ def test_fresh_export_does_not_import_torch(tmp_path):
 
 
 # ---- init_numpy -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("scheme", ["kaiming", "trunc_normal", "torch"])
+@pytest.mark.parametrize("scheme", ["fan_in", "kaiming", "trunc_normal", "torch"])
 def test_numpy_init_loads_strictly_into_the_torch_module(scheme):
     m = model(EVERYTHING)
     state = init_state(m.graph, scheme)
@@ -393,6 +393,15 @@ def test_numpy_init_loads_strictly_into_the_torch_module(scheme):
     for k, v in state.items():
         assert tuple(v.shape) == tuple(ref[k].shape) and str(v.dtype) in str(ref[k].dtype)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+
+
+def test_numpy_fan_in_zeroes_the_layers_torch_zeroes():
+    m = incept_dsl.load("resnet.incept", model="resnet18")
+    torch_zero = {k for k, v in build_module(m.graph).state_dict().items()
+                  if k.endswith("weight") and not v.any()}
+    numpy_zero = {k for k, v in init_state(m.graph, "fan_in").items()
+                  if k.endswith("weight") and not v.any()}
+    assert torch_zero == numpy_zero and len(torch_zero) == 8
 
 
 def test_numpy_init_distributions():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 from helpers import model
 from optimizer_helpers import outputs_agree, randomize, rel_err
 
 import incept_dsl
+from incept_dsl.backends.cpu_features import onednn_bf16_conv, onednn_bf16_reason
 
 PROGRAM = """model t {
     input x: 3x16x16
@@ -98,6 +100,51 @@ def test_bfloat16_runs_close_to_float32():
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         assert rel_err(net(x.to(torch.bfloat16)).float(), net0(x)) < 5e-2
+
+
+def _generated(net) -> object:
+    """The namespace of the generated file `net`'s class was compiled from."""
+    return sys.modules[type(net).__module__]
+
+
+def test_the_generated_file_probes_the_cpu_as_cpu_features_does():
+    net = model(PROGRAM).to_torch(opt_level=2)
+    assert onednn_bf16_conv() == _generated(net)._ONEDNN_BF16
+    assert onednn_bf16_conv() == (onednn_bf16_reason() == "")
+
+
+def _bf16_run(net0, net) -> None:
+    import torch
+
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = net(x.to(torch.bfloat16))
+        assert out.dtype == torch.bfloat16
+        assert rel_err(out.float(), net0(x)) < 5e-2
+
+
+def test_bfloat16_without_the_cpu_kernel_computes_in_float32(monkeypatch):
+    """What an AVX2-only CPU does (no oneDNN bfloat16 convolution), forced on any CPU."""
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).to(torch.bfloat16)
+    monkeypatch.setattr(_generated(net), "_ONEDNN_BF16", False)
+    _bf16_run(net0, net)
+    if _generated(net)._ONEDNN:  # the float32 kernel ran, on weights packed in float32
+        assert net.conv_1.conv._packed[0][2] == torch.float32
+
+
+@pytest.mark.skipif(not onednn_bf16_conv(), reason=onednn_bf16_reason() or "oneDNN bf16 runs")
+def test_bfloat16_runs_the_bfloat16_kernel_where_the_cpu_has_it():
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).to(torch.bfloat16)
+    _bf16_run(net0, net)
+    assert net.conv_1.conv._packed[0][2] == torch.bfloat16
 
 
 @pytest.mark.cuda

@@ -36,6 +36,54 @@ def test_bench_prints_one_table_per_batch(tiny, capsys):
     assert all(float(r.split("|")[5]) < 1e-4 for r in rows)  # fp32 -O2 error vs -O0
 
 
+def test_bf16_on_a_cpu_without_its_kernels_says_so(tiny, capsys, monkeypatch):
+    from incept_dsl.backends import cpu_features
+
+    monkeypatch.setattr(cpu_features, "onednn_bf16_reason", lambda: "this CPU lacks avx512bw")
+    assert main(["bench", str(tiny), "--levels", "2", "--rounds", "1", "--warmup", "0",
+                 "--precision", "bf16"]) == 0
+    captured = capsys.readouterr()
+    assert "| incept-dsl -O2 bf16 |" in captured.out
+    assert "note: this CPU lacks avx512bw" in captured.err and "float32" in captured.err
+
+
+def test_bf16_errors_of_pytorch_are_usage_errors():
+    from incept_dsl.commands.bench import _precision_error
+    from incept_dsl.errors import UsageError
+
+    gap = NotImplementedError("\"avg_pool3d_out_frame\" not implemented for 'BFloat16'")
+    err = _precision_error(gap, "googlenet", "cpu", ["fp32", "bf16"])
+    assert isinstance(err, UsageError) and "bfloat16" in str(err) and "avg_pool3d" in str(err)
+    cpu = RuntimeError("mkldnn_convolution: bf16 path needs the cpu support avx_ne_convert or "
+                       "avx512bw, avx512vl and avx512dq")
+    err = _precision_error(cpu, "m", "cpu", ["bf16"])
+    assert isinstance(err, UsageError) and "avx512bw" in str(err)
+    bug = RuntimeError("size mismatch")
+    assert _precision_error(bug, "m", "cpu", ["bf16"]) is bug  # a bug stays an internal error
+    assert _precision_error(gap, "m", "cpu", ["fp32"]) is gap
+
+
+def _lrn_runs_in_bf16() -> bool:
+    import torch
+    import torch.nn.functional as F
+
+    try:
+        F.local_response_norm(torch.ones(1, 4, 2, 2, dtype=torch.bfloat16), 3)
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True
+
+
+@pytest.mark.skipif(_lrn_runs_in_bf16(), reason="this PyTorch runs lrn in bfloat16 on the CPU")
+def test_bench_bf16_of_a_model_pytorch_cannot_run_in_bf16_exits_2(tmp_path, capsys):
+    p = tmp_path / "lrn.incept"
+    p.write_text("model lrn {\n    input image: 3x8x8\n    output y = image -> conv(4, 3) -> lrn "
+                 "-> avgpool(global) -> flatten -> linear(3)\n}\n")
+    assert main(["bench", str(p), "--rounds", "1", "--warmup", "0", "--precision", "bf16"]) == 2
+    err = capsys.readouterr().err
+    assert "--precision bf16" in err and "bfloat16" in err and "internal error" not in err
+
+
 def _has_cuda() -> bool:
     import torch
 
