@@ -9,10 +9,11 @@ from typing import Any
 
 from incept_dsl.errors import InceptError, InceptErrors, UsageError, did_you_mean
 from incept_dsl.frontend.parser import parse_expr
-from incept_dsl.ir.build import build_model
+from incept_dsl.ir.build import build_model, check_blocks
 from incept_dsl.ir.values import evaluate
 from incept_dsl.loader import Loader, Unit
 from incept_dsl.model import Model
+from incept_dsl.param_kinds import check_overrides
 from incept_dsl.resources import resolve_program_path
 
 #: Elaboration and the tree walkers recurse with the program's nesting (bounded by the parser's
@@ -57,11 +58,14 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: parse_value(v) if isinstance(v, str) else v for k, v in params.items()}
 
 
-def _model(unit: Unit, model: str | None, params, input_shape, path: Path | None) -> Model:
+def _model(unit: Unit, model: str | None, params, input_shape, path: Path | None,
+           loader: Loader) -> Model:
     shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
-    graph = build_model(unit, model, _params(params), shape)
+    values = _params(params)
+    check_overrides(unit, model, values)
+    graph = build_model(unit, model, values, shape)
     graph.data["source"] = str(path) if path else unit.source.name
-    return Model(graph, path, unit.sha256)
+    return Model(graph, path, unit.sha256, source_files=tuple(loader.units))
 
 
 def load(path: str | Path, model: str | None = None, params: Mapping[str, Any] | None = None,
@@ -75,8 +79,9 @@ def load(path: str | Path, model: str | None = None, params: Mapping[str, Any] |
     """
     _prepare()
     p = resolve_program_path(path)
-    unit = Loader().load_path(p)
-    return _model(unit, model, params, input_shape, p)
+    loader = Loader()
+    unit = loader.load_path(p)
+    return _model(unit, model, params, input_shape, p, loader)
 
 
 def loads(text: str, model: str | None = None, params: Mapping[str, Any] | None = None,
@@ -84,20 +89,23 @@ def loads(text: str, model: str | None = None, params: Mapping[str, Any] | None 
           base_dir: str | Path | None = None) -> Model:
     """Like `load`, from program text; imports resolve relative to `base_dir` (default: cwd)."""
     _prepare()
-    unit = Loader().load_text(text, name, Path(base_dir) if base_dir else Path.cwd())
-    return _model(unit, model, params, input_shape, None)
+    loader = Loader()
+    unit = loader.load_text(text, name, Path(base_dir) if base_dir else Path.cwd())
+    return _model(unit, model, params, input_shape, None, loader)
 
 
 def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[Model]:
     """Every model of a file, each with its default parameters (or `params` where they apply).
 
     Each model is checked even when another fails; the errors of all of them are raised together
-    (`InceptErrors`, in source order). An empty file is an error; a file of blocks only gives [].
-    A parameter in `params` that no model has is a `UsageError`.
+    (`InceptErrors`, in source order). An empty file is an error; a file of blocks only gives []
+    once its blocks' bodies pass the check without arguments (`check_blocks`). A parameter in
+    `params` that no model has is a `UsageError`.
     """
     _prepare()
     p = resolve_program_path(path)
-    unit = Loader().load_path(p)
+    loader = Loader()
+    unit = loader.load_path(p)
     prog = unit.program
     if not (prog.models or prog.blocks or prog.imports):
         raise InceptError(f"{unit.source.name} is empty: it defines no model",
@@ -109,12 +117,14 @@ def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[
         hint = did_you_mean(unknown[0], known)
         raise UsageError(f"no model of {unit.source.name} has a parameter '{unknown[0]}'"
                          + (f"; {hint}" if hint else ""))
+    if not prog.models:  # no model applies the blocks: check them on their own
+        check_blocks(unit)
     out, errors = [], []
     for m in prog.models:
         names = {q.name for q in m.params}
         own = {k: v for k, v in (params or {}).items() if k in names}
         try:
-            out.append(_model(unit, m.name, own, None, p))
+            out.append(_model(unit, m.name, own, None, p, loader))
         except InceptError as err:
             errors.append(err)
     if errors:

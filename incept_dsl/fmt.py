@@ -13,18 +13,22 @@ Guarantees of `format_text`:
   `-> expect(...)` checks of a statement's lines are aligned in one column; number literals are
   kept as written; `;` is written only where the grammar needs it.
 
-Lark drops comments while parsing, so they are collected by lexing the text again with ignored
-tokens kept (`Lark.lex(dont_ignore=True)`) and re-attached by source line.
+- time and memory are linear in the size of the text (the nesting depth is bounded by the
+  parser's `MAX_NESTING`); `\n`, `\r\n` and a lone `\r` all end a line, the output uses `\n`.
+
+Lark drops comments while parsing, so they are collected by one regular-expression scan of the
+text (the grammar's STRING and COMMENT terminals) and re-attached by source line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from incept_dsl.frontend import ast
-from incept_dsl.frontend.parser import _parser, parse
+from incept_dsl.frontend.parser import parse
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.source import SourceFile, Span
 
@@ -33,6 +37,9 @@ LINE_WIDTH = 100
 INDENT = 4
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+#: An import string or a comment (the grammar's STRING and COMMENT terminals).
+_STRING_OR_COMMENT = re.compile(r'"[^"\r\n]*"|#[^\r\n]*')
 
 
 @dataclass
@@ -82,14 +89,19 @@ def _strip(x: Any) -> Any:
 
 # ---- comments ----------------------------------------------------------------------------------
 def _comments(src: SourceFile) -> list[_Comment]:
+    """Every comment of `src` (text that parsed), in order; one linear scan.
+
+    In text that parsed, `"` only delimits import strings and `#` outside a string starts a
+    comment that runs to the line end (`\n`, `\r\n` or `\r`), as the grammar's terminals say.
+    """
     out = []
-    for tok in _parser().lex(src.text, dont_ignore=True):
-        if tok.type != "COMMENT":
+    for m in _STRING_OR_COMMENT.finditer(src.text):
+        if m.group().startswith('"'):
             continue
-        pos = tok.start_pos or 0
+        pos = m.start()
         line, col = src.line_col(pos)
-        before = src.line_text(line)[: col - 1]
-        out.append(_Comment(pos, line, tok.value.rstrip(), not before.strip()))
+        before = src.text[pos - col + 1 : pos]
+        out.append(_Comment(pos, line, m.group().rstrip(), not before.strip()))
     return out
 
 
@@ -100,6 +112,7 @@ class _Writer:
     def __init__(self, src: SourceFile) -> None:
         self.src = src
         self.out: list[_Line] = []
+        self._flat: dict[int, str] = {}
 
     # -- low level
     def line(self, indent: int, *spans: Span | None, closer: bool = False) -> _Line:
@@ -194,9 +207,10 @@ class _Writer:
         prev_end = None
         for i, el in enumerate(pipe.elements):
             if i > 0:
-                width = len(self.out[-1].text) + 4 + len(self.flat(el))
+                flat = self.flat(el)
+                width = len(self.out[-1].text) + 4 + len(flat)
                 if self.breaks_between(prev_end, _start(el)) or (
-                        width > LINE_WIDTH - self.out[-1].indent and "\n" not in self.flat(el)):
+                        width > LINE_WIDTH - self.out[-1].indent and "\n" not in flat):
                     self.line(indent + INDENT, el.span)
                     self.write("-> ")
                 else:
@@ -229,8 +243,8 @@ class _Writer:
     def body(self, el: Any, head: str, parts: list[Any], indent: int,
              args: ast.Args | None = None) -> None:
         """`head { ... }` with branches (`Branch`) or one pipeline, inline or one per line."""
-        inline = self.inline_body(el, head, parts)
-        if inline is not None and not self.breaks_between(el.span.start, el.span.end - 1):
+        inline = self.flat(el)  # "\n" when the body spans lines or cannot be one line
+        if "\n" not in inline and len(inline) + len(self.out[-1].text) <= LINE_WIDTH:
             self.write(inline, el.span, *self.arg_spans(args), *(p.span for p in parts))
             return
         self.write(head + " {", el.span, *self.arg_spans(args))
@@ -249,22 +263,6 @@ class _Writer:
         self.line(indent, self._end(el.span), closer=True)
         self.write("}")
 
-    def inline_body(self, el: Any, head: str, parts: list[Any]) -> str | None:
-        """`head { a; b }` on one line, or None when it cannot or should not be."""
-        texts = []
-        for part in parts:
-            pipe = part.pipeline if isinstance(part, ast.Branch) else part
-            text = self.flat_pipeline(pipe)
-            if text is None:
-                return None
-            label = f"{part.label}: " if isinstance(part, ast.Branch) and part.label else ""
-            texts.append(label + text)
-        inner = "; ".join(texts)
-        out = f"{head} {{ {inner} }}" if inner else f"{head} {{ }}"
-        if len(out) + len(self.out[-1].text) > LINE_WIDTH:
-            return None
-        return out
-
     def flat_pipeline(self, pipe: ast.Pipeline) -> str | None:
         parts = [self.flat(e) for e in pipe.elements]
         if any("\n" in p for p in parts):
@@ -272,7 +270,18 @@ class _Writer:
         return " -> ".join(parts)
 
     def flat(self, el: ast.Element) -> str:
-        """`el` on one line (a body that needs several lines yields a text with a newline)."""
+        """`el` on one line (a body that needs several lines yields a text with a newline).
+
+        Memoised per element: the layout asks for an element's flat text at every enclosing
+        level, so without the memo nested bodies would cost O(size × depth).
+        """
+        key = id(el)  # the AST outlives the writer, so ids stay unique
+        text = self._flat.get(key)
+        if text is None:
+            text = self._flat[key] = self._flatten(el)
+        return text
+
+    def _flatten(self, el: ast.Element) -> str:
         if isinstance(el, ast.Named):
             return f"{self.flat(el.element)} as {el.name}"
         if isinstance(el, ast.Call):
@@ -390,26 +399,33 @@ def _needs_semicolon(prev: ast.Branch, nxt: ast.Branch) -> bool:
 
 # ---- assembly: comments and blank lines --------------------------------------------------------
 def _assemble(lines: list[_Line], comments: list[_Comment], src: SourceFile) -> str:
+    """Interleave `comments` with the code `lines`; linear in lines + comments.
+
+    A trailing comment joins the last output line that holds code of its source line; an
+    own-line comment (or a trailing one whose line holds no code) goes above the first output
+    line whose code comes from a later source line.
+    """
+    last_holder: dict[int, int] = {}  # source line -> last output line holding its code
+    for i, ln in enumerate(lines):
+        for number in ln.lines:
+            last_holder[number] = i
     trailing: dict[int, list[str]] = {}
     own: list[_Comment] = []
     for c in comments:
-        target = None
-        if not c.own_line:
-            for i in range(len(lines) - 1, -1, -1):
-                if c.line in lines[i].lines:
-                    target = i
-                    break
+        target = None if c.own_line else last_holder.get(c.line)
         if target is None:
-            own.append(c) if c.own_line else own.append(dataclasses.replace(c, own_line=True))
+            own.append(c if c.own_line else dataclasses.replace(c, own_line=True))
         else:
             trailing.setdefault(target, []).append(c.text)
 
     out: list[_Line] = []
     pending = sorted(own, key=lambda c: c.pos)
+    k = 0  # pending[k:] are not placed yet
     for i, ln in enumerate(lines):
         first = min(ln.lines) if ln.lines else None
-        while pending and first is not None and pending[0].line < first:
-            c = pending.pop(0)  # an own-line comment goes above the code that followed it
+        while k < len(pending) and first is not None and pending[k].line < first:
+            c = pending[k]  # an own-line comment goes above the code that followed it
+            k += 1
             indent = ln.indent + INDENT if ln.closer else ln.indent
             out.append(_Line(indent, c.text, {c.line}, comment=True,
                              blank_before=ln.blank_before))
@@ -417,7 +433,7 @@ def _assemble(lines: list[_Line], comments: list[_Comment], src: SourceFile) -> 
         if i in trailing:
             ln.text += "  " + "  ".join(trailing[i])
         out.append(ln)
-    for c in pending:
+    for c in pending[k:]:
         out.append(_Line(0, c.text, {c.line}, comment=True))
 
     text_lines: list[str] = []

@@ -1,14 +1,18 @@
 """Loading programs: read, decode, parse, and resolve `import`s into a table of visible blocks.
 
 Guarantees: imports resolve relative to the importing file only (a string program resolves them
-relative to `base_dir`, default the working directory); an import cycle or a missing file is an
-`InceptImportError` located at the `import` line; a file that is not UTF-8 is an `InceptError`.
-Nothing in a program is executed.
+relative to `base_dir`, default the working directory); an import names a regular file whose name
+ends in `.incept` (also after following symbolic links), anything else is refused before it is
+read, so no other file's content is ever parsed or shown; an import cycle, a missing file, a
+symbolic-link loop or a file past the size limit is an `InceptImportError`/`InceptLimitError`
+located at the `import` line; a file that is not UTF-8 is an `InceptError`. Nothing in a program
+is executed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +24,17 @@ from incept_dsl.errors import (
     Note,
 )
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.names import check_names
 from incept_dsl.frontend.parser import parse_source
 from incept_dsl.ir.ops import canonical_op
+from incept_dsl.reading import read_regular_file
 from incept_dsl.source import SourceFile, Span
 
 #: Most files one program may pull in through imports.
 MAX_IMPORTED_FILES = 1000
+#: The file name ending every imported file must have (checked on the path as written and on
+#: the file a symbolic link leads to), so no other kind of file is ever parsed as an import.
+IMPORT_SUFFIX = ".incept"
 
 
 @dataclass
@@ -97,18 +106,12 @@ class Unit:
 
 
 def read_source(path: Path, span: Span | None = None) -> SourceFile:
-    """Read and decode one file; unreadable or non-UTF-8 files are located `InceptError`s."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InceptImportError(f"no such file: {path}", span) from None
-    except IsADirectoryError:
-        raise InceptImportError(f"{path} is a directory, not an .incept file", span) from None
-    except OSError as exc:
-        raise InceptImportError(f"cannot read {path}: {exc.strerror}", span) from None
-    except ValueError:  # a NUL byte in the path
-        raise InceptImportError(f"cannot read {str(path)!r}: not a valid file name", span) \
-            from None
+    """Read and decode one file; unreadable or non-UTF-8 files are located `InceptError`s.
+
+    Only a regular file is opened, and at most `MAX_SOURCE_BYTES` of it are read
+    (`incept_dsl.reading`): a FIFO, a device or a huge file is refused, never waited on.
+    """
+    data = read_regular_file(path, span)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -133,10 +136,14 @@ class Loader:
 
     def load_path(self, path: Path, span: Span | None = None) -> Unit:
         try:
-            key = path.resolve()
+            key = Path(os.path.realpath(path))  # a symlink loop stays a path; reading reports it
         except (OSError, ValueError):
             raise InceptImportError(f"cannot read {str(path)!r}: not a valid file name",
                                     span) from None
+        if span is not None and key.suffix != IMPORT_SUFFIX:
+            raise InceptImportError(
+                f"{path} is a link to {key}, which is not an {IMPORT_SUFFIX} file", span,
+                hint=f"an import must name an {IMPORT_SUFFIX} file")
         for i, (p, _) in enumerate(self.stack):
             if p == key:
                 chain = [q.name for q, _ in self.stack[i:]] + [key.name]
@@ -187,6 +194,7 @@ class Loader:
             if key is not None:
                 self.stack.pop()
         _check_model_names(program)
+        check_names(program)
         unit = Unit(src, program, blocks, hashlib.sha256(src.text.encode()).hexdigest())
         if key is not None:
             self.units[key] = unit
@@ -204,6 +212,10 @@ def _import_path(base_dir: Path, imp: ast.Import) -> Path:
         raise InceptImportError(
             f"import paths are relative to the importing file; got {imp.path!r}", imp.span,
             hint="write the path from this file's folder, e.g. \"../blocks/inception.incept\"")
+    if not imp.path.endswith(IMPORT_SUFFIX) or Path(imp.path).suffix != IMPORT_SUFFIX:
+        raise InceptImportError(
+            f"an import must name an {IMPORT_SUFFIX} file; got {imp.path!r}", imp.span,
+            hint=f'import another program file, e.g. import "blocks{IMPORT_SUFFIX}"')
     return base_dir / imp.path
 
 

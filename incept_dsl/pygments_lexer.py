@@ -66,8 +66,8 @@ class InceptLexer(RegexLexer):
         "common": [
             (r"\n", Whitespace),
             (r"[ \t\r\f]+", Whitespace),
-            (r"#[^\n]*", Comment.Single),
-            (r'"[^"\n]*"', String.Double),
+            (r"#[^\r\n]*", Comment.Single),
+            (r'"[^"\r\n]*"', String.Double),
             (rf"\b(model|block)(\s+)({_NAME})",
              bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (rf"\b(input|output|aux)(\s+)({_NAME})",

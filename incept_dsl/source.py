@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,16 @@ from pathlib import Path
 EXCERPT_WIDTH = 100
 
 _LINE_END = re.compile(r"\r\n?|\n")
+
+#: Characters an excerpt never prints raw: controls but tab (ESC sequences would drive the
+#: terminal), format characters (bidi overrides reorder what is shown) and line separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _printable(text: str) -> str:
+    """`text` with each unprintable character replaced by U+FFFD (one for one: carets stay)."""
+    return "".join("\ufffd" if c != "\t" and unicodedata.category(c) in _UNPRINTABLE else c
+                   for c in text)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +87,7 @@ class Span:
 
         A line longer than `EXCERPT_WIDTH` characters is cut to a window around the span, with
         `…` where text was left out, so one generated or minified line never floods the terminal.
+        Control and format characters show as U+FFFD, so an excerpt never drives the terminal.
         """
         line, col = self.source.line_col(self.start)
         text = self.source.line_text(line)
@@ -94,6 +106,7 @@ class Span:
             lead = "…" if first > 0 else ""
             text = lead + text[first:last] + ("…" if last < len(text) else "")
             col = col - first + len(lead)
+        text = _printable(text)
         gutter = f"{line:>4} | "
         pad = "".join("\t" if c == "\t" else " " for c in text[: col - 1])
         return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"

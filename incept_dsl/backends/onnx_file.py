@@ -71,7 +71,9 @@ def write_model(proto: Any, initializers: Mapping[str, np.ndarray], path: str | 
         pieces += [_field(_GRAPH_INITIALIZER, len(header) + len(raw) + data.nbytes), header, raw,
                    memoryview(data.reshape(-1).view(np.uint8))]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
-    with open(path, "wb") as f:
+    from incept_dsl.outputs import atomic_writer
+
+    with atomic_writer(Path(path)) as f:
         f.write(rest.SerializeToString())
         f.write(_field(_MODEL_GRAPH, graph_len))
         for p in pieces:

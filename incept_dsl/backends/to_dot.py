@@ -459,10 +459,9 @@ def write_figure(model: Any, path: Path, options: FigureOptions, fmt: str | None
     fmt = fmt or format_of(path)
     fig = figure(model, options)
     source = _Writer(fig, options).write()
-    if fmt == "dot":
-        path.write_text(source, encoding="utf-8")
-    else:
-        path.write_bytes(render(source, fmt))
+    from incept_dsl.outputs import write_output
+
+    write_output(path, source if fmt == "dot" else render(source, fmt))
     boxes = sum(1 for it in fig.items.values() if it.kind != "head")
     what = f"block {options.block}" if options.block else (
         "network" if options.view_depth == 1 else

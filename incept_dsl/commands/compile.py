@@ -2,7 +2,9 @@
 
 Targets are a table (`TARGETS`): target name -> (default file suffix, emitter). An emitter takes
 the model, the parsed arguments and the output path, writes the file, and returns a one-line
-description of what it wrote.
+description of what it wrote. Before any emitter runs, the output path is checked
+(`incept_dsl.outputs.check_output`: the suffix fits the target, the folder exists, it is no
+input file); every emitter writes atomically.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from incept_dsl.commands.common import add_model_arguments, load_model, output_path
+from incept_dsl.outputs import check_output, write_output
 
 HELP = "compile one model to PyTorch, ONNX, a figure, a cost table or the IR as JSON"
 
@@ -32,6 +35,14 @@ TARGETS: dict[str, tuple[str, str]] = {
 }
 
 
+#: target -> the file name endings its output may have (the first is the default suffix's)
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "torch": (".py",), "json": (".json",), "onnx": (".onnx",), "dot": (".dot", ".gv"),
+    "svg": (".svg",), "pdf": (".pdf",), "png": (".png",),
+    "summary": (".txt", ".md", ".csv", ".tex", ".json"),
+}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--to", required=True, choices=sorted(TARGETS), help="what to produce")
@@ -43,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="one row per layer or per top-level block")
     table.add_argument("--flops", action="store_true", help="add FLOP columns (2 × MACs)")
     p.add_argument("--init", default=None, help="weight initialisation of the generated module "
-                   "(kaiming, trunc_normal, torch)")
+                   "(fan_in, the default; kaiming, trunc_normal, torch)")
     p.add_argument("--explain", "-v", action="store_true",
                    help="report what each optimisation pass changed")
     from incept_dsl.commands.render import add_figure_arguments
@@ -71,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(explain(model.graph, args.opt_level or 0, args.keep_aux))
     out = output_path(args, model.name, TARGETS[args.to][0])
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, SUFFIXES[args.to], model.source_files, f"--to {args.to}")
     what = _emitter(args.to)(model, args, out)
     print(f"wrote {out} ({what})")
     return 0
@@ -86,7 +96,7 @@ def emit_torch(model: Any, args: argparse.Namespace, out: Path) -> str:
         raise UsageError(f"--init must be one of {', '.join(INIT_SCHEMES)}; got {args.init!r}")
     level = args.opt_level or 0
     source = model.torch_source(opt_level=level, init=args.init, keep_aux=args.keep_aux or None)
-    out.write_text(source, encoding="utf-8")
+    write_output(out, source)
     from incept_dsl.ir.ops import param_count
 
     g = model.optimized(level, keep_aux=args.keep_aux or None)
@@ -98,6 +108,5 @@ def emit_json(model: Any, args: argparse.Namespace, out: Path) -> str:
     from incept_dsl.backends.to_json import to_json
 
     level = args.opt_level or 0
-    out.write_text(to_json(model.optimized(level, keep_aux=args.keep_aux or None)),
-                   encoding="utf-8")
+    write_output(out, to_json(model.optimized(level, keep_aux=args.keep_aux or None)))
     return f"IR of {model.name} as JSON, -O{level}"

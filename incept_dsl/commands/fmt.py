@@ -3,7 +3,9 @@
 Without options each file is rewritten in place when its formatting changes. `--check` writes
 nothing and exits 1 when a file would change; `--diff` prints a unified diff instead of writing;
 `--stdout` prints the formatted text. A file that does not parse is reported like `check` does
-(exit 1) and left untouched.
+(exit 1) and left untouched; a path that is no readable regular file (missing, a FIFO, a device,
+a folder, a symbolic-link loop, past the size limit) is a usage error (exit 2). Files are
+rewritten atomically.
 """
 
 from __future__ import annotations
@@ -29,20 +31,22 @@ def run(args: argparse.Namespace) -> int:
     from incept_dsl.errors import InceptError, UsageError
     from incept_dsl.fmt import format_text
     from incept_dsl.loader import read_source
+    from incept_dsl.outputs import write_output
 
     status = 0
     for name in args.file:
         path = Path(name)
-        if not path.is_file():
-            raise UsageError(f"no such file: {name}")
         try:
-            src = read_source(path)
+            src = read_source(path)  # regular files only, size-limited: never blocks
+        except InceptError as err:
+            raise UsageError(err.message) from None
+        try:
             new = format_text(src.text, name)
         except InceptError as err:
             print(err.render(), file=sys.stderr)
             status = 1
             continue
-        old = path.read_text(encoding="utf-8")
+        old = src.text  # compared as read: a file with \r\n line ends is not formatted
         if args.stdout:
             sys.stdout.write(new)
         elif new == old:
@@ -56,6 +60,6 @@ def run(args: argparse.Namespace) -> int:
                 old.splitlines(keepends=True), new.splitlines(keepends=True),
                 f"{name} (original)", f"{name} (formatted)"))
         else:
-            path.write_text(new, encoding="utf-8")
+            write_output(path, new)  # atomic: an interrupted run leaves the old file whole
             print(f"{name}: reformatted", file=sys.stderr)
     return status

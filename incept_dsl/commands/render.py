@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from incept_dsl.backends.to_dot import format_of, options_from_args, write_figure
+    from incept_dsl.commands.compile import SUFFIXES as FIGURE_SUFFIXES
+    from incept_dsl.outputs import check_output
 
     options = options_from_args(args)  # checks the options before the model is loaded
     out = Path(args.output) if args.output else None
@@ -54,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     if out is None:
         out = Path(f"{model.name}.svg")
-    if not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, FIGURE_SUFFIXES[fmt], model.source_files, f"a {fmt.upper()} figure")
     print(f"wrote {out} ({write_figure(model, out, options, fmt)})")
     return 0

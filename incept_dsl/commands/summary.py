@@ -29,15 +29,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from incept_dsl.backends.summary import format_for, summarize
+    from incept_dsl.backends.summary import format_for, suffixes_for, summarize
+    from incept_dsl.outputs import check_output, write_output
 
     model = load_model(args)
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        check_output(out, suffixes_for(args.format), model.source_files,
+                     f"a {args.format} table" if args.format else "summary -o")
     table = summarize(model, opt_level=args.opt_level or 0, keep_aux=args.keep_aux, by=args.by,
                       flops=args.flops)
-    if args.output:
-        out = Path(args.output)
-        text = table.render(format_for(out, args.format))
-        out.write_text(text, encoding="utf-8")
+    if out is not None:
+        write_output(out, table.render(format_for(out, args.format)))
         print(f"wrote {out}")
     else:
         sys.stdout.write(table.render(args.format or "text"))

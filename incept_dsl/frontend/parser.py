@@ -14,6 +14,7 @@ import math
 import os
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import lark
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput
 
-from incept_dsl.errors import InceptLimitError
+from incept_dsl.errors import InceptImportError, InceptLimitError
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.syntax_errors import syntax_error
 from incept_dsl.perf import gc_paused
@@ -41,6 +42,10 @@ MAX_SOURCE_CHARS = 5_000_000
 MAX_EXPR_DEPTH = 200
 #: Largest magnitude a number literal may have (the same bound as arithmetic results).
 MAX_LITERAL = 10**12
+
+#: Unicode categories refused in an import path: controls (tab, ESC, NUL, ...), format
+#: characters (bidi overrides, zero-width), surrogates, and the line/paragraph separators.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 #: Terminals that carry meaning; every other token (keywords, brackets, `->`) is punctuation.
 _KEPT = frozenset({"NAME", "NUMBER", "SHAPE", "STRING"})
@@ -81,7 +86,7 @@ def _parser() -> Lark:
         return Lark(text, **options)
 
 
-_BRACKETS = re.compile(r'[(){}]|#[^\n]*|"[^"\n]*"?')
+_BRACKETS = re.compile(r'[(){}]|#[^\r\n]*|"[^"\r\n]*"?')
 
 
 def _check_limits(src: SourceFile) -> None:
@@ -237,7 +242,15 @@ class _ToAst(Transformer):
     @_rule
     def import_stmt(self, src, span, children):
         (tok,) = children
-        return ast.Import(tok.value[1:-1], span)
+        path = tok.value[1:-1]
+        for i, ch in enumerate(path):
+            if unicodedata.category(ch) in _CONTROL_CATEGORIES:
+                at = (tok.start_pos or 0) + 1 + i
+                raise InceptImportError(
+                    f"the import path contains the control character U+{ord(ch):04X}",
+                    src.span(at, at + 1),
+                    hint="file names in imports are printable text; rename the file")
+        return ast.Import(path, span)
 
     @_rule
     def block_def(self, src, span, children):

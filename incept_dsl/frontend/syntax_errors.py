@@ -103,7 +103,7 @@ def _texts(parser: Lark) -> dict[str, str]:
 def _previous_tokens(src: SourceFile, pos: int, parser: Lark, n: int = 2) -> list[Token]:
     """The last `n` tokens before `pos` (the text up to an error lexes, since the parser got there)."""
     window = max(0, pos - 2000)
-    while window > 0 and src.text[window - 1] != "\n":  # start at a line start: comments lex right
+    while window > 0 and src.text[window - 1] not in "\r\n":  # a line start: comments lex right
         window -= 1
     try:
         tokens = list(parser.lex(src.text[window:pos]))
@@ -222,4 +222,4 @@ def _open_parens(text: str) -> int:
     return depth
 
 
-_BRACKET = re.compile(r'[()]|#[^\n]*|"[^"\n]*"?')
+_BRACKET = re.compile(r'[()]|#[^\r\n]*|"[^"\r\n]*"?')
