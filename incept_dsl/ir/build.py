@@ -10,14 +10,26 @@ Guarantees of `build_model`:
   `residual` and groups add no level unless named with `as`. A `conv(bn = true)` is the scope
   `conv_k` holding the nodes `conv_k.conv` and `conv_k.bn`; an `act` adds `<scope>.<act>`;
 - every node's shape is inferred as it is created, so every shape error points at the source;
-- any mistake is an `InceptError` with a span, never another exception.
+- any mistake is an `InceptError` with a span, never another exception;
+- every independent mistake is reported (`InceptErrors`), none that another one caused: after an
+  element fails, the elements after it are still elaborated when its output shape is known anyway
+  (an op that keeps its input's shape, such as `dropout(p = 2)`), and otherwise checked without
+  shapes (`incept_dsl.ir.static`); statements that read a failed statement's tensor are skipped;
+- a block application whose body failed is not elaborated again with the same arguments, input
+  shape and depth: its error is reported once, and error recovery stays linear in the program;
+- the body of every block that the model does not apply (its own, the file's, imported ones) is
+  checked without shapes, so a mistake in an unused block is an error too;
+- elaboration ends within `MAX_WORK` steps and `MAX_NODES` nodes (`incept_dsl.ir.limits`): a
+  `repeat` whose copies would pass a limit fails after its first copy, at the outermost `repeat`,
+  and a block whose size (a lower bound counted over its body) would pass one fails before it is
+  applied, so a blow-up fails in milliseconds, not after elaborating up to the limit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +46,40 @@ from incept_dsl.errors import (
 )
 from incept_dsl.frontend import ast
 from incept_dsl.ir import values as V
+from incept_dsl.ir.args import (
+    EXPECT_PARAMS,
+    FAILED,
+    REPEAT_PARAMS,
+    RESIDUAL_PARAMS,
+    Bound,
+    bind_args,
+    expect_shape,
+    is_known,
+    join_inside,
+    missing_block_param,
+    misspelt,
+    no_branches,
+    not_an_op,
+    op_args,
+    read_arg,
+    repeat_count,
+    residual_scale,
+    tensor_as_op,
+    unknown_callee,
+    unknown_keyword,
+)
 from incept_dsl.ir.graph import Graph, Head
+from incept_dsl.ir.limits import (
+    MAX_BLOCK_DEPTH,
+    MAX_CHANNELS,
+    MAX_LAYER_PARAMS,
+    MAX_NODES,
+    MAX_REPEAT,
+    MAX_TENSOR_ELEMENTS,
+    MAX_WORK,
+)
 from incept_dsl.ir.ops import (
     ACTIVATIONS,
-    REQUIRED,
     SIGNATURES,
     ShapeProblem,
     Signature,
@@ -47,24 +89,15 @@ from incept_dsl.ir.ops import (
     param_count,
     surface_op_names,
 )
+from incept_dsl.ir.static import ShapelessChecker
 from incept_dsl.loader import BlockEntry, BlockTable, Unit
 from incept_dsl.perf import ensure_recursion_limit, gc_paused
 from incept_dsl.source import Span
 
-#: Largest `repeat` count.
-MAX_REPEAT = 10_000
-#: Most IR nodes one model may elaborate to (the largest shipped architecture has 823;
-#: elaboration takes roughly 10-50 µs per node, so even a blow-up stops within seconds).
-MAX_NODES = 100_000
-#: Most channels (or features) of one tensor: a typo such as conv(10**12) is caught before
-#: anything could try to allocate it.
-MAX_CHANNELS = 1 << 20
-#: Most elements of one tensor, per sample (2**31: 8 GiB of float32 for one image).
-MAX_TENSOR_ELEMENTS = 1 << 31
-#: Most trainable parameters of one layer (2**32: 16 GiB of float32).
-MAX_LAYER_PARAMS = 1 << 32
-#: Deepest chain of block applications (a block applying a block applying ...).
-MAX_BLOCK_DEPTH = 100
+__all__ = [
+    "MAX_BLOCK_DEPTH", "MAX_CHANNELS", "MAX_LAYER_PARAMS", "MAX_NODES", "MAX_REPEAT",
+    "MAX_TENSOR_ELEMENTS", "MAX_WORK", "Elaborator", "build_model", "check_blocks", "pick_model",
+]
 
 
 class Scope:
@@ -102,18 +135,51 @@ class Scope:
         return Scope((*self.path, child))
 
 
-@dataclass(frozen=True)
 class Ctx:
-    """Where an element is applied: parameter values, visible blocks, scope, block call stack."""
+    """Where an element is applied: parameter values, visible blocks, scope, block call stack.
 
-    env: Mapping[str, Any]
-    blocks: BlockTable
-    scope: Scope
-    stack: tuple[tuple[tuple[str, int], str, Span], ...] = ()
+    Never changed once made (a plain class with slots: elaboration makes one per scope)."""
+
+    __slots__ = ("blocks", "env", "scope", "stack")
+
+    def __init__(self, env: Mapping[str, Any], blocks: BlockTable, scope: Scope,
+                 stack: tuple[tuple[tuple[str, int], str, Span], ...] = ()) -> None:
+        self.env = env
+        self.blocks = blocks
+        self.scope = scope
+        self.stack = stack
+
+    def at(self, scope: Scope) -> Ctx:
+        """The same context in another scope."""
+        return Ctx(self.env, self.blocks, scope, self.stack)
 
 
 def _loc(a: Any) -> Span:
     return a.span
+
+
+class _Abort(Exception):
+    """A limit of the whole model was passed (`MAX_WORK`, `MAX_NODES`): elaboration stops.
+
+    Not an `InceptError`, so no error recovery catches it; every place that collects errors adds
+    its own to `errors` on the way out, and `build` reports them all with the limit's error.
+    """
+
+    def __init__(self, error: InceptError) -> None:
+        super().__init__(error.message)
+        self.errors: list[InceptError] = [error]
+
+
+@dataclass
+class _Copying:
+    """A `repeat` being elaborated: its count, where the count is written, the copy it is at,
+    and the work and node counters when that copy began."""
+
+    n: int
+    span: Span
+    index: int = 0
+    copy_start: int = 0
+    copy_nodes: int = 0
 
 
 class Elaborator:
@@ -134,6 +200,17 @@ class Elaborator:
         self.later: dict[str, Span] = {}
         #: names whose statement failed (-> where they were bound): readers are skipped quietly
         self.poisoned: dict[str, Span] = {}
+        #: elaboration steps so far (see `MAX_WORK`)
+        self.work = 0
+        #: the repeats being elaborated, outermost first
+        self.copying: list[_Copying] = []
+        #: block applications whose body failed: (block, arguments, input shape, depth) -> error
+        self.failed: dict[tuple, InceptError] = {}
+        #: the blocks whose body has been elaborated (the others are checked without shapes)
+        self.entered: set[tuple[str, int]] = set()
+        #: per block: at least how many steps and nodes one application of it takes
+        self.bounds: dict[tuple[str, int], tuple[int, int]] = {}
+        self._sizes: dict[int, int] = {}
 
     # ---- entry ---------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -158,19 +235,26 @@ class Elaborator:
         if self.input_shape is not None and len(inputs) != 1:
             raise UsageError(
                 f"--input/input_shape needs a model with one input; '{m.name}' has {len(inputs)}")
-        for st in m.body:
-            if not isinstance(st, ast.InputStmt | ast.Bind):
-                continue
-            try:
-                if isinstance(st, ast.InputStmt):
-                    self._input(st, env, root)
-                else:
-                    self._bind(st, ctx)
-            except _Poisoned:  # reads a tensor whose statement failed: nothing new to report
-                self.poisoned.setdefault(st.name, st.name_span)
-            except InceptError as err:  # report it, and go on with the statements that do
-                errors.append(err)     # not read this one's tensor
-                self.poisoned.setdefault(st.name, st.name_span)
+        try:
+            for st in m.body:
+                if not isinstance(st, ast.InputStmt | ast.Bind):
+                    continue
+                try:
+                    if isinstance(st, ast.InputStmt):
+                        self._input(st, env, root)
+                    else:
+                        self._bind(st, ctx)
+                except _Poisoned:  # reads a tensor whose statement failed: nothing new to report
+                    self.poisoned.setdefault(st.name, st.name_span)
+                except InceptError as err:  # report it, and go on with the statements that do
+                    errors.append(err)     # not read this one's tensor
+                    self.poisoned.setdefault(st.name, st.name_span)
+        except _Abort as abort:  # a limit stopped elaboration: still check what it did not reach
+            errors.extend(abort.errors)
+            errors.extend(self._check_unapplied(blocks, "elaboration stopped at the limit "
+                                                        "before it"))
+            raise InceptErrors.of(errors) from None
+        errors.extend(self._check_unapplied(blocks, f"model '{m.name}' does not apply it"))
         if errors:
             raise InceptErrors.of(errors)
         if not any(h.kind == "output" for h in self.g.heads):
@@ -180,6 +264,19 @@ class Elaborator:
             )
         self.g.data["params"] = dict(env)
         return self.g
+
+    def _check_unapplied(self, local: BlockTable, reason: str) -> list[InceptError]:
+        """Check, without shapes, the body of every block this model never elaborated: its own
+        blocks, the file's, and those of the files it imports (`reason` says why, in a note)."""
+        errors: list[InceptError] = []
+        tensors = set(self.tensors) | set(self.later)
+        for entry in _visible_entries(local):
+            if entry.key in self.entered:
+                continue
+            own = entry.blocks is local  # a block of this model: its defaults and tensors apply
+            errors.extend(_check_body(entry, self.defaults if own else None,
+                                      tensors if own else (), reason))
+        return errors
 
     def _model_params(self) -> dict[str, Any]:
         m = self.model
@@ -222,16 +319,80 @@ class Elaborator:
             raise err
         sig = SIGNATURES[op]
         table: dict[str, tuple[Any, Span]] = {}
-        for kw in st.keywords:
+        errors: list[InceptError] = []
+        for kw in st.keywords:  # every keyword is independent: report each bad one
             if kw.name not in sig.arg_names:
-                raise self._unknown_keyword(sig.name, kw, sig.arg_names)
+                errors.append(unknown_keyword(sig.name, kw, sig.arg_names))
+                continue
             if kw.name in table:
-                raise InceptTypeError(f"keyword '{kw.name}' is given twice", kw.name_span)
-            table[kw.name] = (V.evaluate(kw.value, env), kw.value.span)
-            kind = sig.args[sig.arg_names.index(kw.name)].kind
-            _convert(kind, *table[kw.name], f"{sig.name}'s '{kw.name}'")  # a bad value: say so here
+                errors.append(InceptTypeError(f"keyword '{kw.name}' is given twice",
+                                              kw.name_span))
+                continue
+            try:
+                table[kw.name] = (V.evaluate(kw.value, env), kw.value.span)
+                arg = sig.args[sig.arg_names.index(kw.name)]
+                read_arg(arg, *table[kw.name], f"{sig.name}'s '{kw.name}'")  # a bad value: here
+            except InceptError as err:
+                errors.append(err)
+        if errors:
+            raise InceptErrors.of(errors)
         self.defaults[op] = table
         self.defaults_span[op] = st.span
+
+    # ---- work ----------------------------------------------------------------------------------
+    def _charge(self, units: int, span: Span, ctx: Ctx) -> None:
+        """Count `units` elaboration steps; past `MAX_WORK` the model stops with a located error
+        (at the outermost repeat or block application under way)."""
+        self.work += units
+        if self.work > MAX_WORK:
+            raise _Abort(self._work_error(span, ctx))
+
+    def _work_error(self, span: Span, ctx: Ctx) -> InceptError:
+        notes: list[Note] = []
+        if self.copying:
+            outer = self.copying[0]
+            where = outer.span
+            for c in self.copying[1:]:
+                notes.append(Note(f"nested repeat({c.n}) here", c.span))
+            what = f"repeat({outer.n}) and what it contains"
+        elif ctx.stack:
+            where = ctx.stack[0][2]
+            what = f"block '{ctx.stack[0][1]}' and what it applies"
+        else:
+            where, what = span, "this element"
+        chain = ctx.stack[1:] if not self.copying else ctx.stack
+        for _, bname, bspan in chain[:6]:
+            notes.append(Note(f"which applies block '{bname}' here", bspan))
+        if len(chain) > 6:
+            notes.append(Note(f"... and {len(chain) - 6} more nested block applications"))
+        if span is not where:
+            notes.append(Note("the limit was reached here", span))
+        return InceptLimitError(
+            f"{what} take more than {MAX_WORK:,} elaboration steps; the limit for a model is "
+            f"{MAX_WORK:,}", where, notes=notes[:12],
+            hint="each application of a block and each copy of a repeat elaborates its body "
+                 "again, so nested ones multiply")
+
+    def _value(self, expr: ast.Expr, ctx: Ctx) -> Any:
+        """Evaluate an argument expression in `ctx`, counting its size as work."""
+        size = self._sizes.get(id(expr))
+        if size is None:
+            size = self._sizes[id(expr)] = _expr_size(expr)
+        self._charge(size, expr.span, ctx)
+        return V.evaluate(expr, ctx.env)
+
+    def _bind_args(self, names: Sequence[str], args: ast.Args | None, what: str, ctx: Ctx,
+                   errors: list[InceptError]) -> Bound:
+        """`bind_args` with values evaluated in `ctx` (mistakes appended to `errors`)."""
+        return bind_args(names, args, what, lambda e: self._value(e, ctx), errors)
+
+    def _shapeless(self, elements: Sequence[ast.Element], ctx: Ctx,
+                   errors: list[InceptError]) -> None:
+        """Check `elements` without shapes (after an element before them failed)."""
+        checker = ShapelessChecker(ctx.env, (), ctx.blocks, self.defaults,
+                                   set(self.tensors) | set(self.later),
+                                   charge=lambda span: self._charge(1, span, ctx))
+        checker.pipeline(elements, errors)
 
     # ---- statements ----------------------------------------------------------------------------
     def _claim_tensor(self, name: str, span: Span) -> None:
@@ -262,21 +423,47 @@ class Elaborator:
         self.tensors[st.name] = (node, st.name_span)
 
     def _bind(self, st: ast.Bind, ctx: Ctx) -> None:
-        self._claim_tensor(st.name, st.name_span)
+        """Elaborate a binding; every independent mistake of the statement is reported together
+        (a name bound twice, the pipeline's mistakes, a bad aux weight)."""
+        errors: list[InceptError] = []
+        _collect(errors, self._claim_tensor, st.name, st.name_span)
         elements = st.pipeline.elements
-        x = self._start(elements[0], ctx)
-        for el in elements[1:]:
-            x = self._element(el, x, ctx)
-        self.tensors[st.name] = (x, st.name_span)
-        if st.kind == "bind":
-            return
+        x: int | None = None
+        poisoned = False
+        try:
+            try:
+                x = self._start(elements[0], ctx)
+            except _Poisoned:  # reads a failed statement's tensor: check the rest without shapes
+                poisoned = True
+                self._shapeless(elements[1:], ctx, errors)
+            except InceptError as err:
+                errors.append(err)
+                self._shapeless(elements[1:], ctx, errors)
+            else:
+                x = self._run(elements[1:], x, ctx)
+        except InceptError as err:
+            errors.append(err)
+            x = None
+        except _Abort as abort:
+            abort.errors.extend(errors)
+            raise
         weight = 1.0
         if st.kind == "aux":
             assert st.weight is not None
-            weight = V.as_float(V.evaluate(st.weight, ctx.env), st.weight.span, "an aux weight")
-        if st.name in {h.name for h in self.g.heads}:
-            raise InceptNameError(f"a second head named '{st.name}'", st.name_span)
-        self.g.data["heads"].append(Head(st.name, st.kind, weight, x))
+            try:
+                weight = V.as_float(V.evaluate(st.weight, ctx.env), st.weight.span,
+                                    "an aux weight")
+            except InceptError as err:
+                errors.append(err)
+        if st.kind != "bind" and st.name in {h.name for h in self.g.heads}:
+            errors.append(InceptNameError(f"a second head named '{st.name}'", st.name_span))
+        if errors:
+            raise InceptErrors.of(errors)
+        if poisoned or x is None:
+            raise _Poisoned(st.name)
+        self.tensors[st.name] = (x, st.name_span)
+        if st.kind != "bind":
+            self.g.data["heads"].append(Head(st.name, st.kind, weight, x))
 
     def _start(self, el: ast.Element, ctx: Ctx) -> int:
         """The tensor a binding's pipeline starts from: a bound name or a join of bound names."""
@@ -316,15 +503,52 @@ class Elaborator:
         raise InceptNameError(f"unknown tensor '{name}'", span, hint=hint)
 
     # ---- elements ------------------------------------------------------------------------------
-    def _pipeline(self, pipe: ast.Pipeline, x: int, ctx: Ctx) -> int:
-        for el in pipe.elements:
-            x = self._element(el, x, ctx)
+    def _run(self, elements: Sequence[ast.Element], x: int, ctx: Ctx) -> int:
+        """Apply `elements` in sequence to `x` and return the result.
+
+        After an element fails, the next ones are elaborated on when its output shape is its
+        input's (an op with `keeps_shape`) and checked without shapes otherwise; then every
+        mistake found is raised together.
+        """
+        errors: list[InceptError] = []
+        try:
+            for i, el in enumerate(elements):
+                try:
+                    x = self._element(el, x, ctx)
+                except InceptError as err:
+                    errors.append(err)
+                    if not self._keeps_shape(el, ctx):
+                        self._shapeless(elements[i + 1:], ctx, errors)
+                        break
+        except _Abort as abort:
+            abort.errors.extend(errors)
+            raise
+        if errors:
+            raise InceptErrors.of(errors)
         return x
+
+    def _keeps_shape(self, el: ast.Element, ctx: Ctx) -> bool:
+        """Whether `el` is an op whose output has its input's shape whatever its arguments."""
+        if isinstance(el, ast.Named):
+            el = el.element
+        if not isinstance(el, ast.Call):
+            return False
+        target = el.name
+        if target in ctx.env:
+            value = ctx.env[target]
+            if not isinstance(value, V.Sym):
+                return False
+            target = value.name
+        if ctx.blocks.lookup(target) is not None:
+            return False
+        op = canonical_op(target)
+        return op is not None and SIGNATURES[op].keeps_shape
 
     def _element(self, el: ast.Element, x: int, ctx: Ctx, name: str | None = None,
                  name_span: Span | None = None) -> int:
         if isinstance(el, ast.Named):
             return self._element(el.element, x, ctx, el.name, el.name_span)
+        self._charge(1, el.span, ctx)
         if isinstance(el, ast.Call):
             return self._call(el, x, ctx, name, name_span)
         if isinstance(el, ast.Branches):
@@ -336,14 +560,10 @@ class Elaborator:
         if isinstance(el, ast.Group):
             inner = ctx
             if name is not None:
-                inner = replace(ctx, scope=ctx.scope.child(ctx.scope.name("group", name,
-                                                                          name_span)))
-            return self._pipeline(el.pipeline, x, inner)
+                inner = ctx.at(ctx.scope.child(ctx.scope.name("group", name, name_span)))
+            return self._run(el.pipeline.elements, x, inner)
         if isinstance(el, ast.Join):
-            raise InceptTypeError(
-                f"{el.kind}(a, b) joins bound tensors and can only start a binding", el.span,
-                hint=f"to apply branches to the current tensor, write `{el.kind} {{ ... }}`",
-            )
+            raise join_inside(el)
         raise TypeError(f"unknown element {el!r}")  # pragma: no cover - grammar prevents it
 
     def _call(self, call: ast.Call, x: int, ctx: Ctx, name: str | None,
@@ -352,9 +572,7 @@ class Elaborator:
         if target in ctx.env:
             value = ctx.env[target]
             if not isinstance(value, V.Sym):
-                raise InceptTypeError(
-                    f"parameter '{target}' is {V.describe(value)}, not an op or block",
-                    call.name_span)
+                raise not_an_op(target, value, call.name_span)
             target = value.name
         if target == "expect":
             self._expect(call, x, ctx)
@@ -366,22 +584,21 @@ class Elaborator:
         if op is not None:
             return self._op(SIGNATURES[op], call, x, ctx, name, name_span)
         if target in self.tensors or target in self.later:
-            raise InceptTypeError(
-                f"'{target}' is a tensor, not an op; only the start of a binding reads a tensor",
-                call.name_span,
-                hint="to combine tensors, start a binding with concat(a, b) or add(a, b)",
-            )
-        hint = did_you_mean(target, [*surface_op_names(), *ctx.blocks.names()])
-        raise InceptNameError(f"unknown op or block '{target}'", call.name_span, hint=hint)
+            raise tensor_as_op(target, call.name_span)
+        raise unknown_callee(target, call.name_span, ctx.blocks.names())
 
     def _expect(self, call: ast.Call, x: int, ctx: Ctx) -> None:
-        args = self._bind_args(SIGNATURES["expect"].args, call, ctx, "expect")
-        if "shape" not in args:
-            raise InceptTypeError("expect needs the shape it asserts, e.g. expect(64x56x56)",
-                                  call.span)
-        value, span = args["shape"]
-        dims = value if isinstance(value, tuple) else (value,)
-        want = tuple(V.as_int(d, span, "an expected dimension", 1) for d in dims)
+        errors: list[InceptError] = []
+        given = self._bind_args(EXPECT_PARAMS, call.args, "expect", ctx, errors)
+        want: Any = FAILED
+        try:
+            want = expect_shape(given, call.span)
+        except InceptError as err:
+            errors.append(err)
+        if errors:
+            raise InceptErrors.of(errors)
+        if not is_known(want):  # pragma: no cover - every value is known in elaboration
+            return
         have = self.g.shape(x)
         if self.resized and len(want) == len(have):
             # expects state the shapes at the declared input size; at another size (input_shape,
@@ -397,46 +614,13 @@ class Elaborator:
                 f"expect failed: expected {fmt_shape(want)}, the pipeline produces "
                 f"{fmt_shape(have)} here", call.span)
 
-    # ---- arguments -----------------------------------------------------------------------------
-    def _unknown_keyword(self, what: str, kw: ast.KwArg, names: tuple[str, ...]) -> InceptError:
-        hint = did_you_mean(kw.name, names)
-        known = ", ".join(names) if names else "none"
-        return InceptNameError(f"'{what}' has no parameter '{kw.name}' (it takes: {known})",
-                               kw.name_span, hint=hint)
-
-    def _bind_args(self, params: tuple, call: ast.Call | ast.Residual | ast.Repeat, ctx: Ctx,
-                   what: str) -> dict[str, tuple[Any, Span]]:
-        """Positional and keyword arguments of `call` matched to `params` (objects with `.name`).
-
-        Returns only what was given, evaluated in the caller's `ctx.env`, with each value's span.
-        """
-        args = call.args
-        names = tuple(p.name for p in params)
-        out: dict[str, tuple[Any, Span]] = {}
-        if args is None:
-            return out
-        if len(args.positional) > len(names):
-            extra = args.positional[len(names)]
-            raise InceptTypeError(
-                f"'{what}' takes at most {len(names)} positional argument"
-                f"{'s' if len(names) != 1 else ''}; got {len(args.positional)}", extra.span,
-                hint=f"its parameters are: {', '.join(names)}" if names else None)
-        for p, e in zip(names, args.positional, strict=False):
-            out[p] = (V.evaluate(e, ctx.env), e.span)
-        for kw in args.keywords:
-            if kw.name not in names:
-                raise self._unknown_keyword(what, kw, names)
-            if kw.name in out:
-                raise InceptTypeError(f"'{what}' got two values for '{kw.name}'", kw.name_span)
-            out[kw.name] = (V.evaluate(kw.value, ctx.env), kw.value.span)
-        return out
-
     # ---- blocks --------------------------------------------------------------------------------
     def _inline(self, entry: BlockEntry, call: ast.Call, x: int, ctx: Ctx, name: str | None,
                 name_span: Span | None) -> int:
         defn = entry.defn
+        block_key = entry.key
         for i, (key, _, _) in enumerate(ctx.stack):
-            if key == entry.key:
+            if key == block_key:
                 chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
                 err = InceptTypeError(
                     f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
@@ -447,28 +631,135 @@ class Elaborator:
                 raise err
         if len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise InceptLimitError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", call.span)
-        given = self._bind_args(defn.params, call, ctx, defn.name)
+        errors: list[InceptError] = []
+        names = tuple(p.name for p in defn.params)
+        given = self._bind_args(names, call.args, defn.name, ctx, errors)
         env: dict[str, Any] = dict(entry.env)
         for p in defn.params:
             if p.name in given:
                 env[p.name] = given[p.name][0]
             elif p.default is not None:
-                env[p.name] = V.evaluate(p.default, env)
+                try:
+                    env[p.name] = self._value(
+                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack))
+                except InceptError as err:
+                    errors.append(err)
+                    env[p.name] = FAILED
             else:
-                raise InceptTypeError(
-                    f"block '{defn.name}' needs a value for its parameter '{p.name}'", call.span,
-                    notes=[Note(f"'{defn.name}' is defined here", defn.name_span)])
+                if p.name not in misspelt(call.args, names):  # else the misspelt keyword says it
+                    errors.append(missing_block_param(defn, p, call.span))
+                env[p.name] = FAILED
+        if errors:
+            raise InceptErrors.of(errors)
+        key = _failure_key(block_key, [env[p.name] for p in defn.params], self.g.shape(x),
+                           len(ctx.stack))
+        if key is not None and key in self.failed:
+            # this body failed with the same arguments: report that once (a fresh traceback, so
+            # that raising it again does not keep the frames of every earlier raise alive)
+            raise self.failed[key].with_traceback(None)
+        work, nodes = self._bound(entry, len(ctx.stack))
+        if self.work + work > MAX_WORK or len(self.g) + nodes > MAX_NODES:
+            raise _Abort(self._blowup_error(defn.name, work, nodes, call.name_span, ctx))
+        self.entered.add(block_key)
         scope = ctx.scope.child(ctx.scope.name(defn.name, name, name_span))
         # which block each block scope applies (cost tables and figures name block types by it)
         self.g.data.setdefault("blocks", {})[".".join(scope.path)] = defn.name
-        inner = Ctx(env, entry.blocks, scope, (*ctx.stack, (entry.key, defn.name, call.name_span)))
+        inner = Ctx(env, entry.blocks, scope, (*ctx.stack, (block_key, defn.name, call.name_span)))
         try:
-            return self._pipeline(defn.body, x, inner)
+            return self._run(defn.body.elements, x, inner)
         except InceptError as err:
             for e in err.errors if isinstance(err, InceptErrors) else [err]:
                 if not any(n.message.startswith("in block") for n in e.notes) and len(e.notes) < 8:
                     e.notes.append(Note(f"in block '{defn.name}' applied here", call.span))
+            if key is not None:
+                self.failed[key] = err
             raise
+
+    # ---- lower bounds of the work ahead -------------------------------------------------------
+    def _blowup_error(self, block: str, work: int, nodes: int, span: Span,
+                      ctx: Ctx) -> InceptError:
+        if nodes > MAX_NODES:
+            message = (f"block '{block}' makes at least {nodes:,} ops; the limit for a model "
+                       f"is {MAX_NODES:,}")
+        elif work > MAX_WORK:
+            message = (f"block '{block}' expands to at least {work:,} elaboration steps; the "
+                       f"limit for a model is {MAX_WORK:,}")
+        elif len(self.g) + nodes > MAX_NODES:
+            message = (f"the model would pass its limit of {MAX_NODES:,} ops here: it has "
+                       f"{len(self.g):,} and block '{block}' makes at least {nodes:,} more")
+        else:
+            message = (f"the model would pass its limit of {MAX_WORK:,} elaboration steps here: "
+                       f"it took {self.work:,} and block '{block}' takes at least {work:,} more")
+        notes = [Note(f"inside repeat({c.n}) here", c.span) for c in self.copying]
+        notes += [Note(f"inside block '{b}' applied here", s) for _, b, s in ctx.stack]
+        if len(notes) > 8:
+            notes = [*notes[:4], Note(f"... {len(notes) - 8} more"), *notes[-4:]]
+        return InceptLimitError(
+            message, span, notes=notes,
+            hint="each application of a block elaborates its body again, so a block that "
+                 "applies blocks several times, or in a repeat, multiplies their size")
+
+    def _bound(self, entry: BlockEntry, depth: int) -> tuple[int, int]:
+        """At least how many elaboration steps and IR nodes one successful application of
+        `entry` takes, whatever its arguments: counted over its body without values, each
+        `repeat` whose count needs a parameter counted as 0 copies, each element whose op or
+        block needs a parameter as one step. Blocks deeper than `MAX_BLOCK_DEPTH` (an error
+        anyway) and recursive ones count as nothing, so the count is always a lower bound."""
+        key = entry.key
+        if key in self.bounds:
+            return self.bounds[key]
+        if depth >= MAX_BLOCK_DEPTH:
+            return (0, 0)
+        self.bounds[key] = (0, 0)  # while it is being counted: a recursive block is an error
+        params = frozenset(p.name for p in entry.defn.params)
+        bound = self._bound_run(entry.defn.body.elements, entry, params, depth + 1)
+        self.bounds[key] = bound
+        return bound
+
+    def _bound_run(self, elements: Sequence[ast.Element], entry: BlockEntry,
+                   params: frozenset[str], depth: int) -> tuple[int, int]:
+        work = nodes = 0
+        for el in elements:
+            w, n = self._bound_element(el, entry, params, depth)
+            work, nodes = min(work + w, _HUGE), min(nodes + n, _HUGE)
+        return work, nodes
+
+    def _bound_element(self, el: ast.Element, entry: BlockEntry, params: frozenset[str],
+                       depth: int) -> tuple[int, int]:
+        if isinstance(el, ast.Named):
+            return self._bound_element(el.element, entry, params, depth)
+        if isinstance(el, ast.Call):
+            target = el.name
+            if target in params:
+                return (1, 0)
+            if target in entry.env:
+                value = entry.env[target]
+                if not isinstance(value, V.Sym):
+                    return (1, 0)
+                target = value.name
+            callee = entry.blocks.lookup(target)
+            if callee is not None:
+                w, n = self._bound(callee, depth)
+                return (min(1 + w, _HUGE), n)
+            op = canonical_op(target)
+            return (1, 0 if op in (None, "identity", "expect") else 1)
+        if isinstance(el, ast.Branches):
+            w, n = 1, 1
+            for br in el.branches:
+                bw, bn = self._bound_run(br.pipeline.elements, entry, params, depth)
+                w, n = min(w + bw, _HUGE), min(n + bn, _HUGE)
+            return (w, n)
+        if isinstance(el, ast.Residual):
+            w, n = self._bound_run(el.body.elements, entry, params, depth)
+            return (min(1 + w, _HUGE), min(1 + n, _HUGE))
+        if isinstance(el, ast.Repeat):
+            count = _literal_count(el, entry.env, params)
+            w, n = self._bound_run(el.body.elements, entry, params, depth)
+            return (min(1 + count * (1 + w), _HUGE), min(count * n, _HUGE))
+        if isinstance(el, ast.Group):
+            w, n = self._bound_run(el.pipeline.elements, entry, params, depth)
+            return (min(1 + w, _HUGE), n)
+        return (1, 0)
 
     # ---- structure -----------------------------------------------------------------------------
     def _branches(self, el: ast.Branches, x: int, ctx: Ctx, name: str | None,
@@ -477,15 +768,19 @@ class Elaborator:
         if name is not None:
             scope = scope.child(scope.name(el.kind, name, name_span))
         if not el.branches:
-            raise InceptTypeError(f"{el.kind} {{ }} needs at least one branch", el.span)
+            raise no_branches(el)
         outs: list[int] = []
         failed: list[InceptError] = []
-        for br in el.branches:  # branches are independent: check them all, report every error
-            bscope = scope.child(scope.name("branch", br.label, br.label_span))
-            try:
-                outs.append(self._pipeline(br.pipeline, x, replace(ctx, scope=bscope)))
-            except InceptError as err:
-                failed.append(err)
+        try:
+            for br in el.branches:  # branches are independent: check them all, report every error
+                bscope = scope.child(scope.name("branch", br.label, br.label_span))
+                try:
+                    outs.append(self._run(br.pipeline.elements, x, ctx.at(bscope)))
+                except InceptError as err:
+                    failed.append(err)
+        except _Abort as abort:
+            abort.errors.extend(failed)
+            raise
         if failed:
             raise InceptErrors.of(failed)
         shapes = [self.g.shape(o) for o in outs]
@@ -501,7 +796,20 @@ class Elaborator:
         return self._add(el.kind, {}, outs, node_scope, el.span, shape)
 
     def _join(self, el: ast.Join, ctx: Ctx, name: str | None, name_span: Span | None) -> int:
-        ins = [self._tensor(n, s) for n, s in el.names]
+        ins: list[int] = []
+        errors: list[InceptError] = []
+        poisoned = False
+        for n, s in el.names:  # report every unknown name, not only the first
+            try:
+                ins.append(self._tensor(n, s))
+            except _Poisoned:
+                poisoned = True
+            except InceptError as err:
+                errors.append(err)
+        if errors:
+            raise InceptErrors.of(errors)
+        if poisoned:
+            raise _Poisoned(el.kind)
         shapes = [self.g.shape(i) for i in ins]
         try:
             shape = infer_shape(el.kind, {}, shapes)
@@ -515,17 +823,25 @@ class Elaborator:
 
     def _residual(self, el: ast.Residual, x: int, ctx: Ctx, name: str | None,
                   name_span: Span | None) -> int:
-        from incept_dsl.ir.ops import Arg
-
-        given = self._bind_args((Arg("scale", "float", 1.0),), el, ctx, "residual")
-        scale = 1.0
-        if "scale" in given:
-            scale = V.as_float(given["scale"][0], given["scale"][1], "residual scale")
+        errors: list[InceptError] = []
+        given = self._bind_args(RESIDUAL_PARAMS, el.args, "residual", ctx, errors)
+        scale: Any = FAILED
+        try:
+            scale = residual_scale(given)
+        except InceptError as err:
+            errors.append(err)
         inner = ctx
         if name is not None:
-            inner = replace(ctx, scope=ctx.scope.child(ctx.scope.name("residual", name,
-                                                                     name_span)))
-        body = self._pipeline(el.body, x, inner)
+            inner = ctx.at(ctx.scope.child(ctx.scope.name("residual", name, name_span)))
+        try:  # the body is independent of the scale: check it too
+            body = self._run(el.body.elements, x, inner)
+        except InceptError as err:
+            raise InceptErrors.of([*errors, err]) from None
+        except _Abort as abort:
+            abort.errors.extend(errors)
+            raise
+        if errors or not is_known(scale):
+            raise InceptErrors.of(errors)
         sx, sb = self.g.shape(x), self.g.shape(body)
         if sx != sb:
             raise InceptShapeError(
@@ -543,28 +859,67 @@ class Elaborator:
 
     def _repeat(self, el: ast.Repeat, x: int, ctx: Ctx, name: str | None,
                 name_span: Span | None) -> int:
-        from incept_dsl.ir.ops import Arg
-
-        given = self._bind_args((Arg("n", "int"),), el, ctx, "repeat")
-        if "n" not in given:
-            raise InceptTypeError("repeat needs a count: repeat(n) { ... }", el.span)
-        n = V.as_int(given["n"][0], given["n"][1], "the repeat count", 0)
-        if n > MAX_REPEAT:
-            raise InceptLimitError(f"repeat({n}) is more than the limit of {MAX_REPEAT}",
-                                   given["n"][1])
-        if n == 0:
+        errors: list[InceptError] = []
+        given = self._bind_args(REPEAT_PARAMS, el.args, "repeat", ctx, errors)
+        n: Any = FAILED
+        try:
+            n = repeat_count(given, el.span)
+        except InceptError as err:
+            errors.append(err)
+        if errors or not is_known(n) or n == 0:
+            # no copy is elaborated: still check the body, once, without shapes
+            self._shapeless(el.body.elements, ctx, errors)
+            if errors:
+                raise InceptErrors.of(errors)
             return x
+        count_span = given["n"][1]
         scope = ctx.scope.child(ctx.scope.name("repeat", name, name_span))
-        for i in range(n):
-            before = len(self.g)
-            copy = scope.child(scope.name("copy", str(i), None))
-            x = self._pipeline(el.body, x, replace(ctx, scope=copy))
-            total = len(self.g) + (len(self.g) - before) * (n - 1 - i)
-            if i == 0 and total > MAX_NODES:  # fail now, not after building MAX_NODES nodes
-                raise InceptLimitError(
-                    f"repeat({n}) makes {total:,} ops; the limit for a model is {MAX_NODES:,}",
-                    given["n"][1])
+        frame = _Copying(n, count_span)
+        self.copying.append(frame)
+        try:
+            for i in range(n):
+                frame.index, frame.copy_start, frame.copy_nodes = i, self.work, len(self.g)
+                self._charge(1, el.span, ctx)
+                copy = scope.child(scope.name("copy", str(i), None))
+                x = self._run(el.body.elements, x, ctx.at(copy))
+                if i == 0:  # fail now, not after elaborating copies up to a limit
+                    self._predict()
+        finally:
+            self.copying.pop()
         return x
+
+    def _predict(self) -> None:
+        """After the first copy of the innermost repeat under way: every later copy (of it and
+        of the repeats around it) adds as many nodes and takes as many steps as the first, so
+        what is still to come is known. When it would pass `MAX_NODES` or `MAX_WORK`, fail now,
+        at the outermost repeat."""
+        nodes = self._projected(len(self.g), [c.copy_nodes for c in self.copying])
+        work = self._projected(self.work, [c.copy_start for c in self.copying])
+        outer = self.copying[0]
+        if nodes > MAX_NODES:
+            message = (f"repeat({outer.n}) makes {nodes:,} ops; the limit for a model is "
+                       f"{MAX_NODES:,}")
+        elif work > MAX_WORK:
+            message = (f"repeat({outer.n}) expands to at least {work:,} elaboration steps; the "
+                       f"limit for a model is {MAX_WORK:,}")
+        else:
+            return
+        counts = [c.n for c in self.copying]
+        notes = [Note(f"nested repeat({c.n}) here", c.span) for c in self.copying[1:]]
+        hint = None
+        if len(counts) > 1:
+            hint = ("nested repeats multiply: " + " × ".join(str(c) for c in counts)
+                    + " copies of the innermost body")
+        raise _Abort(InceptLimitError(message, outer.span, notes=notes[:12], hint=hint))
+
+    def _projected(self, now: int, starts: list[int]) -> int:
+        """`now` plus what the copies still to come add, given the counter at the start of the
+        current copy of each repeat under way (outermost first)."""
+        inner = self.copying[-1]
+        extra = (now - starts[-1]) * (inner.n - 1)
+        for outer, start in zip(reversed(self.copying[:-1]), reversed(starts[:-1]), strict=True):
+            extra += (outer.n - 1 - outer.index) * (now - start + extra)
+        return now + extra
 
     # ---- ops -----------------------------------------------------------------------------------
     def _add(self, op: str, attrs: dict[str, Any], inputs: list[int], scope: str, span: Span,
@@ -577,30 +932,19 @@ class Elaborator:
                 raise InceptShapeError(p.message, span, hint=p.hint,
                                        notes=[Note(f"its input is {got}")]) from None
         if len(self.g) >= MAX_NODES:
-            raise InceptLimitError(f"the model has more than {MAX_NODES:,} ops", span,
-                                   hint="check the repeat counts")
+            raise _Abort(InceptLimitError(f"the model has more than {MAX_NODES:,} ops", span,
+                                          hint="check the repeat counts"))
         _check_size(op, attrs, shape, span)
         return self.g.add_node(op, attrs, inputs, shape, scope, span)
 
     def _op(self, sig: Signature, call: ast.Call, x: int, ctx: Ctx, name: str | None,
             name_span: Span | None) -> int:
-        given = self._bind_args(sig.args, call, ctx, sig.name)
-        for k, v in self.defaults.get(sig.name, {}).items():
-            given.setdefault(k, v)
-        a: dict[str, Any] = {}
-        for arg in sig.args:
-            if arg.name in given:
-                value, span = given[arg.name]
-                a[arg.name] = _convert(arg.kind, value, span, f"{sig.name}'s '{arg.name}'")
-            elif arg.default is REQUIRED:
-                raise InceptTypeError(
-                    f"'{sig.name}' needs its argument '{arg.name}'", call.span,
-                    hint=f"{sig.name}({', '.join(p.name for p in sig.args if p.default is REQUIRED)}"
-                         ", ...)")
-            elif arg.default in ("kernel", "auto", "same", "none"):
-                a[arg.name] = None if arg.default == "none" else arg.default
-            else:
-                a[arg.name] = _convert(arg.kind, arg.default, call.span, arg.name)
+        errors: list[InceptError] = []
+        given = self._bind_args(sig.arg_names, call.args, sig.name, ctx, errors)
+        a = op_args(sig, given, self.defaults.get(sig.name, {}), call.span, errors,
+                    misspelt(call.args, sig.arg_names))
+        if errors:
+            raise InceptErrors.of(errors)
         op = sig.name
         if op == "identity":
             return x
@@ -621,9 +965,6 @@ class Elaborator:
         scope = base.full(base.name(op, name, name_span))
         if op in ("maxpool", "avgpool"):
             if a["kernel"] == "global":
-                if op == "maxpool":
-                    raise InceptTypeError("maxpool takes a kernel size; `global` is for avgpool",
-                                          span)
                 return self._add("global_avgpool", {}, [x], scope, span)
             k = a["kernel"]
             stride = k if a["stride"] == "kernel" else a["stride"]
@@ -680,12 +1021,13 @@ class Elaborator:
         }
         scope = base.full(base.name("conv", name, name_span))
         y = self._add("conv", attrs, [x], f"{scope}.conv" if bn else scope, span)
-        if bn:
+        if bn:  # the batchnorm defaults apply (checked against their ranges where written)
             bnd = self.defaults.get("batchnorm", {})
-            eps = V.as_float(*bnd["eps"], "batchnorm eps") if "eps" in bnd else 1e-5
-            mom = V.as_float(*bnd["momentum"], "batchnorm momentum") if "momentum" in bnd else 0.1
-            y = self._add("batchnorm", {"num_features": a["out"], "eps": eps, "momentum": mom},
-                          [y], f"{scope}.bn", span)
+            norm = {"num_features": a["out"]}
+            for arg in SIGNATURES["batchnorm"].args:
+                value, where = bnd.get(arg.name, (arg.default, span))
+                norm[arg.name] = read_arg(arg, value, where, f"batchnorm {arg.name}")
+            y = self._add("batchnorm", norm, [y], f"{scope}.bn", span)
         return self._act(a["act"], y, scope, span)
 
 
@@ -703,6 +1045,13 @@ def _check_size(op: str, attrs: dict[str, Any], shape: tuple[int, ...], span: Sp
         raise InceptLimitError(
             f"{what} a {fmt_shape(shape)} tensor: {elements:,} elements per sample; the "
             f"limit is {MAX_TENSOR_ELEMENTS:,}", span)
+    if op == "lrn" and len(shape) == 3:  # PyTorch pads the channels by the window to sum them
+        padded = (shape[0] + attrs["size"] - 1) * shape[1] * shape[2]
+        if padded > MAX_TENSOR_ELEMENTS:
+            raise InceptLimitError(
+                f"lrn(size = {attrs['size']:,}) pads this {fmt_shape(shape)} tensor to "
+                f"{padded:,} elements per sample; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
+                hint="a window wider than twice the channels sums every channel anyway")
     params = param_count(op, attrs)[0]
     if params > MAX_LAYER_PARAMS:
         raise InceptLimitError(
@@ -722,6 +1071,94 @@ class _Poisoned(Exception):
     """A statement reads a tensor whose own statement failed: skipped without a second report."""
 
 
+#: Lower bounds are capped here (far past every limit) to keep their arithmetic cheap.
+_HUGE = 1 << 62
+
+
+def _literal_count(el: ast.Repeat, env: Mapping[str, Any], params: frozenset[str]) -> int:
+    """The count of a `repeat` when it needs no block parameter and is valid, else 0."""
+    if el.args is None or len(el.args.positional) != 1 or el.args.keywords:
+        return 0
+    expr = el.args.positional[0]
+    checker = ShapelessChecker(env, params, BlockTable(), None)
+    try:
+        value = checker.value(expr)
+        if not is_known(value):
+            return 0
+        n = V.as_int(value, expr.span, "the repeat count", 0)
+    except InceptError:
+        return 0
+    return n if n <= MAX_REPEAT else 0
+
+
+def _expr_size(expr: ast.Expr) -> int:
+    """The number of nodes of an expression (the work of evaluating it)."""
+    if isinstance(expr, ast.BinOp):
+        return 1 + _expr_size(expr.left) + _expr_size(expr.right)
+    if isinstance(expr, ast.UnaryOp):
+        return 1 + _expr_size(expr.operand)
+    if isinstance(expr, ast.FuncCall):
+        return 1 + sum(_expr_size(e) for e in expr.args)
+    if isinstance(expr, ast.TupleLit):
+        return 1 + sum(_expr_size(e) for e in expr.items)
+    if isinstance(expr, ast.ShapeLit):
+        return len(expr.dims)
+    return 1
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key for a parameter value that tells `1`, `1.0` and `true` apart (they compare
+    equal in Python, but not in the language); raises TypeError for an unhashable value."""
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_freeze(v) for v in value))
+    hash(value)
+    return (type(value).__name__, value)
+
+
+def _failure_key(block: tuple[str, int], args: list[Any], shape: tuple[int, ...],
+                 depth: int) -> tuple | None:
+    """What decides whether a block application fails (for one model): the block, its
+    arguments, its input shape and the depth of blocks around it. None when an argument cannot
+    be a key (a value from the API that is not hashable): such applications are not memoised."""
+    try:
+        return (block, tuple(_freeze(a) for a in args), shape, depth)
+    except TypeError:
+        return None
+
+
+def _visible_entries(table: BlockTable) -> list[BlockEntry]:
+    """Every block definition reachable from `table`: its own, its parents' (the file's, the
+    imports'), and transitively those of the files the blocks were defined in, each once."""
+    seen_tables: set[int] = set()
+    seen_entries: dict[tuple[str, int], BlockEntry] = {}
+    todo: list[BlockTable] = [table]
+    while todo:
+        t = todo.pop()
+        while t is not None and id(t) not in seen_tables:
+            seen_tables.add(id(t))
+            for entry in t.table.values():
+                if entry.key not in seen_entries:
+                    seen_entries[entry.key] = entry
+                    todo.append(entry.blocks)
+            t = t.parent
+    return list(seen_entries.values())
+
+
+def _check_body(entry: BlockEntry, defaults: Mapping[str, Mapping[str, tuple[Any, Span]]] | None,
+                tensors: Sequence[str] | set[str], reason: str) -> list[InceptError]:
+    """The mistakes in a block's body found without its arguments (`incept_dsl.ir.static`),
+    each with a note that names the block and says (`reason`) why it was checked that way."""
+    defn = entry.defn
+    errors: list[InceptError] = []
+    checker = ShapelessChecker(entry.env, [p.name for p in defn.params], entry.blocks, defaults,
+                               tensors)
+    checker.pipeline(defn.body.elements, errors)
+    for err in errors:
+        err.notes.append(Note(f"in block '{defn.name}', checked without its arguments: "
+                              f"{reason}", defn.name_span))
+    return errors
+
+
 def _join_hint(kind: str) -> str:
     if kind == "concat":
         return "concat joins along channels; every branch must keep the same H×W"
@@ -736,61 +1173,21 @@ def _padding(value: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> 
     return value
 
 
-def _convert(kind: str, value: Any, span: Span, what: str) -> Any:
-    """Check `value` against an argument kind and return its canonical form."""
-    if kind == "count":
-        n = V.as_int(value, span, what, 1)
-        if n > MAX_CHANNELS:
-            raise InceptLimitError(f"{what} is {n:,}; the limit is {MAX_CHANNELS:,}", span)
-        return n
-    if kind == "int":
-        return V.as_int(value, span, what)
-    if kind == "pair":
-        return V.as_pair(value, span, what)
-    if kind == "float":
-        return V.as_float(value, span, what)
-    if kind == "prob":
-        p = V.as_float(value, span, what)
-        if not 0.0 <= p < 1.0:
-            raise InceptTypeError(f"{what} must be in [0, 1); got {p:g}", span)
-        return p
-    if kind == "bool":
-        return V.as_bool(value, span, what)
-    if kind == "bias":
-        if isinstance(value, V.Sym) and value.name == "auto":
-            return "auto"
-        return V.as_bool(value, span, what)
-    if kind == "padding":
-        if isinstance(value, V.Sym):
-            if value.name in ("same", "valid"):
-                return value.name
-            hint = did_you_mean(value.name, ["same", "valid"])
-            raise InceptTypeError(f"{what} must be same, valid, a number or a pair; got "
-                                  f"'{value.name}'", span, hint=hint)
-        return V.as_pair(value, span, what, 0)
-    if kind == "pool_kernel":
-        if isinstance(value, V.Sym) and value.name == "global":
-            return "global"
-        return V.as_pair(value, span, what)
-    if kind == "act":
-        if isinstance(value, V.Sym):
-            if value.name in ("none", "identity"):
-                return None
-            if value.name in ACTIVATIONS:
-                return value.name
-            hint = did_you_mean(value.name, [*ACTIVATIONS, "none"])
-            raise InceptTypeError(
-                f"{what} must be one of {', '.join(ACTIVATIONS)} or none; got '{value.name}'",
-                span, hint=hint)
-        raise InceptTypeError(f"{what} must be an activation name; got {V.describe(value)}", span)
-    if kind == "shape":
-        return value
-    raise AssertionError(kind)  # pragma: no cover
-
-
 def _source_text(el: Any) -> str:
     span = el.span
     return span.source.text[span.start:span.end]
+
+
+def check_blocks(unit: Unit) -> None:
+    """Check, without shapes, the body of every block `unit` can see (its own and its imports');
+    for a file without a model, whose blocks no `build_model` checks. Raises every mistake found
+    (an `InceptError`, or `InceptErrors` for several)."""
+    ensure_recursion_limit()
+    errors: list[InceptError] = []
+    for entry in _visible_entries(unit.blocks):
+        errors.extend(_check_body(entry, None, (), "the file has no model to apply it"))
+    if errors:
+        raise InceptErrors.of(errors)
 
 
 def build_model(unit: Unit, model: str | None = None, params: Mapping[str, Any] | None = None,

@@ -134,29 +134,101 @@ def _binop(expr: ast.BinOp, a: int | float, b: int | float) -> int | float:
 
 def _func(expr: ast.FuncCall, env: Mapping[str, Any]) -> Any:
     name = expr.name
-    if name not in _FUNCS:
-        hint = did_you_mean(name, _FUNCS)
-        raise InceptNameError(
-            f"unknown function '{name}'", expr.name_span,
-            hint=hint or "expressions may call min, max, int and round",
-        )
+    _check_function(expr)
     args = [_number(evaluate(a, env), a.span, env, f"{name}()") for a in expr.args]
+    _check_arity(expr)
     if name in ("min", "max"):
-        if len(args) < 2:
-            raise InceptTypeError(f"{name}() takes two or more arguments; got {len(args)}",
-                                  expr.span)
         return min(args) if name == "min" else max(args)
-    if len(args) != 1:
-        raise InceptTypeError(f"{name}() takes one argument; got {len(args)}", expr.span)
     (x,) = args
     return int(x) if name == "int" else int(round(x))
 
 
+def _check_function(expr: ast.FuncCall) -> None:
+    if expr.name not in _FUNCS:
+        hint = did_you_mean(expr.name, _FUNCS)
+        raise InceptNameError(
+            f"unknown function '{expr.name}'", expr.name_span,
+            hint=hint or "expressions may call min, max, int and round",
+        )
+
+
+def _check_arity(expr: ast.FuncCall) -> None:
+    n = len(expr.args)
+    if expr.name in ("min", "max"):
+        if n < 2:
+            raise InceptTypeError(f"{expr.name}() takes two or more arguments; got {n}",
+                                  expr.span)
+    elif n != 1:
+        raise InceptTypeError(f"{expr.name}() takes one argument; got {n}", expr.span)
+
+
+def reads(expr: ast.Expr, names: frozenset[str]) -> bool:
+    """Whether evaluating `expr` reads one of `names`."""
+    if isinstance(expr, ast.NameRef):
+        return expr.id in names
+    if isinstance(expr, ast.BinOp):
+        return reads(expr.left, names) or reads(expr.right, names)
+    if isinstance(expr, ast.UnaryOp):
+        return reads(expr.operand, names)
+    if isinstance(expr, ast.FuncCall):
+        return any(reads(e, names) for e in expr.args)
+    if isinstance(expr, ast.TupleLit):
+        return any(reads(e, names) for e in expr.items)
+    return False
+
+
+def check_known_parts(expr: ast.Expr, env: Mapping[str, Any], unknown: frozenset[str]) -> None:
+    """Raise the mistake that evaluating `expr` would raise in a part of it that reads none of
+    the `unknown` names (an unknown function, a name that is no parameter used in arithmetic,
+    division by a literal zero, ...). Whatever values the unknown names get later, evaluating
+    `expr` then fails too; parts that read them are left alone."""
+    if not reads(expr, unknown):
+        evaluate(expr, env)
+        return
+    if isinstance(expr, ast.BinOp | ast.UnaryOp | ast.FuncCall):
+        if isinstance(expr, ast.FuncCall):
+            _check_function(expr)
+            operands, what = expr.args, f"{expr.name}()"
+        elif isinstance(expr, ast.BinOp):
+            operands, what = (expr.left, expr.right), f"'{expr.op}'"
+        else:
+            operands, what = (expr.operand,), f"'{expr.op}'"
+        values = []
+        for e in operands:
+            if reads(e, unknown):
+                check_known_parts(e, env, unknown)
+                values.append(None)
+            else:
+                values.append(_number(evaluate(e, env), e.span, env, what))
+        if isinstance(expr, ast.FuncCall):
+            _check_arity(expr)
+        elif isinstance(expr, ast.BinOp) and expr.op in ("/", "//", "%") and values[1] == 0:
+            raise InceptTypeError(f"division by zero in '{expr.op}'", expr.span)
+    elif isinstance(expr, ast.TupleLit):
+        for e in expr.items:
+            check_known_parts(e, env, unknown)
+
+
 # ---- argument kinds ----------------------------------------------------------------------------
+def _in_bounds(value: int | float, span: Span, what: str) -> None:
+    """Values from the API (`params=`) skip the literal and arithmetic checks: refuse NaN, the
+    infinities and magnitudes past `MAX_VALUE` here, where every argument is read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InceptTypeError(f"{what} must be a finite number; got {value}", span)
+    if abs(value) > MAX_VALUE:
+        if isinstance(value, float):
+            shown = f"{value:g}"
+        else:  # without printing thousands of digits
+            shown = f"{value:,}" if abs(value) < 10**18 else f"about 10^{len(str(abs(value))) - 1}"
+        raise InceptLimitError(f"{what} is {shown}; the limit for a value is {MAX_VALUE:,}", span)
+
+
 def as_int(value: Any, span: Span, what: str, minimum: int | None = None) -> int:
-    """`value` as an int; whole floats are accepted, fractions are an error."""
+    """`value` as an int of magnitude at most `MAX_VALUE`; whole floats are accepted, fractions,
+    NaN and infinities are an error."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InceptTypeError(f"{what} must be a whole number; got {describe(value)}", span)
+    _in_bounds(value, span, what)
     if isinstance(value, float):
         if not value.is_integer():
             raise InceptTypeError(
@@ -182,8 +254,10 @@ def as_pair(value: Any, span: Span, what: str, minimum: int = 1) -> tuple[int, i
 
 
 def as_float(value: Any, span: Span, what: str) -> float:
+    """`value` as a finite float of magnitude at most `MAX_VALUE`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InceptTypeError(f"{what} must be a number; got {describe(value)}", span)
+    _in_bounds(value, span, what)
     return float(value)
 
 

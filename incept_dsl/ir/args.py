@@ -1,0 +1,347 @@
+"""Arguments of calls: matching them to parameters, and reading their values against the op table
+(`incept_dsl.ir.ops`: each argument's kind and valid range, the rules between arguments).
+
+Elaboration (`incept_dsl.ir.build`, where every value is known) and the check of pipelines without
+shapes (`incept_dsl.ir.static`, where a block's parameters are unknown) both use these functions,
+so a mistake that both find is reported in the same words and `InceptErrors` keeps one copy.
+
+The functions that read a whole call append every mistake they find to a list the caller owns, so
+one call reports all of its independent mistakes (an unknown keyword *and* a bad value); an
+argument whose own mistake was reported becomes `FAILED`, so that nothing downstream reports a
+consequence of it (such as a "missing" argument).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from incept_dsl.errors import (
+    InceptError,
+    InceptLimitError,
+    InceptNameError,
+    InceptTypeError,
+    Note,
+    did_you_mean,
+)
+from incept_dsl.frontend import ast
+from incept_dsl.ir import values as V
+from incept_dsl.ir.limits import MAX_CHANNELS, MAX_REPEAT
+from incept_dsl.ir.ops import ACTIVATIONS, REQUIRED, Arg, Range, Signature, surface_op_names
+from incept_dsl.source import Span
+
+
+class _Marker:
+    """A value that is not a program value (`UNKNOWN`, `FAILED`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: A value known only when a block is applied (a block parameter, in the check without shapes).
+UNKNOWN: Any = _Marker("UNKNOWN")
+#: An argument whose own mistake has been reported: nothing is checked against it.
+FAILED: Any = _Marker("FAILED")
+
+#: Matched arguments: parameter name -> (value, span of the value's expression).
+Bound = dict[str, tuple[Any, Span]]
+#: Evaluates an argument expression (raising a located `InceptError`), or gives `UNKNOWN`.
+ValueOf = Callable[[ast.Expr], Any]
+
+
+def is_known(value: Any) -> bool:
+    """Whether `value` is a program value (neither `UNKNOWN` nor `FAILED`)."""
+    return value is not UNKNOWN and value is not FAILED
+
+
+def bind_args(
+    names: Sequence[str],
+    args: ast.Args | None,
+    what: str,
+    value_of: ValueOf,
+    errors: list[InceptError],
+) -> Bound:
+    """Match the positional and keyword arguments of a call of `what` to the parameter `names`.
+
+    Returns what was given, each value from `value_of` with the span of its expression; a value
+    whose evaluation failed is `FAILED`. Too many positional arguments, an unknown keyword and a
+    keyword given twice are appended to `errors` (every one of them), and the rest is still bound.
+    """
+    out: Bound = {}
+    if args is None:
+        return out
+    if len(args.positional) > len(names):
+        extra = args.positional[len(names)]
+        errors.append(
+            InceptTypeError(
+                f"'{what}' takes at most {len(names)} positional argument"
+                f"{'s' if len(names) != 1 else ''}; got {len(args.positional)}",
+                extra.span,
+                hint=f"its parameters are: {', '.join(names)}" if names else None,
+            )
+        )
+    for name, expr in zip(names, args.positional, strict=False):
+        out[name] = (_evaluate(value_of, expr, errors), expr.span)
+    for kw in args.keywords:
+        if kw.name not in names:
+            errors.append(unknown_keyword(what, kw, names))
+        elif kw.name in out:
+            errors.append(InceptTypeError(f"'{what}' got two values for '{kw.name}'", kw.name_span))
+        else:
+            out[kw.name] = (_evaluate(value_of, kw.value, errors), kw.value.span)
+    return out
+
+
+def _evaluate(value_of: ValueOf, expr: ast.Expr, errors: list[InceptError]) -> Any:
+    try:
+        return value_of(expr)
+    except InceptError as err:
+        errors.append(err)
+        return FAILED
+
+
+def misspelt(args: ast.Args | None, names: Sequence[str]) -> frozenset[str]:
+    """The parameters among `names` that an unknown keyword of the call may be a misspelling of
+    (the did-you-mean candidates): a missing one is that keyword, already reported."""
+    if args is None:
+        return frozenset()
+    out: set[str] = set()
+    for kw in args.keywords:
+        if kw.name not in names:
+            out.update(difflib.get_close_matches(kw.name, names, n=3, cutoff=0.6))
+    return frozenset(out)
+
+
+def op_args(
+    sig: Signature,
+    given: Bound,
+    defaults: Mapping[str, tuple[Any, Span]] | None,
+    span: Span,
+    errors: list[InceptError],
+    misspelt: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The canonical value of every argument of `sig` in a call at `span`.
+
+    A value is the one given in the call, else the model's `defaults` for the op (`None`: the
+    model is not known here, so such an argument is `UNKNOWN`), else the signature's default.
+    Values that are `UNKNOWN` or `FAILED` stay so. Every mistake is appended to `errors`: a value
+    of the wrong kind or outside its valid range, a missing required argument (unless it is in
+    `misspelt`: an unknown keyword of the call, already reported, is probably it), and arguments
+    that break one of the op's rules together (checked when all of them are known).
+    """
+    values: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    for arg in sig.args:
+        what = f"{sig.name}'s '{arg.name}'"
+        if arg.name in given:
+            value, spans[arg.name] = given[arg.name]
+            values[arg.name] = _read(arg, value, spans[arg.name], what, errors)
+        elif defaults is None:
+            values[arg.name] = UNKNOWN
+        elif arg.name in defaults:
+            value, where = defaults[arg.name]
+            values[arg.name] = _read(arg, value, where, what, errors)
+        elif arg.default is REQUIRED:
+            if arg.name not in misspelt:
+                required = ", ".join(p.name for p in sig.args if p.default is REQUIRED)
+                errors.append(
+                    InceptTypeError(
+                        f"'{sig.name}' needs its argument '{arg.name}'",
+                        span,
+                        hint=f"{sig.name}({required}, ...)",
+                    )
+                )
+            values[arg.name] = FAILED
+        elif arg.default in ("kernel", "auto", "same", "none"):
+            values[arg.name] = None if arg.default == "none" else arg.default
+        else:
+            values[arg.name] = read_arg(arg, arg.default, span, arg.name)
+    for rule in sig.constraints:
+        args = [values[name] for name in rule.args]
+        if all(is_known(v) for v in args):
+            problem = rule.problem(*args)
+            if problem is not None:
+                where = [spans[name] for name in rule.args if name in spans]
+                errors.append(
+                    InceptTypeError(problem, where[-1] if where else span, hint=rule.hint)
+                )
+    return values
+
+
+def _read(arg: Arg, value: Any, span: Span, what: str, errors: list[InceptError]) -> Any:
+    if not is_known(value):
+        return value
+    try:
+        return read_arg(arg, value, span, what)
+    except InceptError as err:
+        errors.append(err)
+        return FAILED
+
+
+def read_arg(arg: Arg, value: Any, span: Span, what: str) -> Any:
+    """`value` read as `arg`'s kind and checked against its valid range; raises a located
+    `InceptError` that names the valid values."""
+    out = convert(arg.kind, value, span, what)
+    if arg.valid is not None:
+        check_range(arg.valid, out, span, what)
+    return out
+
+
+def check_range(valid: Range, value: Any, span: Span, what: str) -> None:
+    """Raise when a number (or a component of a pair) of `value` is outside `valid`; symbols such
+    as `same` or `auto` are not numbers and pass."""
+    parts = value if isinstance(value, tuple) else (value,)
+    for v in parts:
+        if isinstance(v, int | float) and not isinstance(v, bool) and not valid.accepts(v):
+            raise InceptTypeError(
+                f"{what} must be {valid.text}; got {V.show(value)}", span, hint=valid.why
+            )
+
+
+def convert(kind: str, value: Any, span: Span, what: str) -> Any:
+    """Check `value` against an argument kind and return its canonical form."""
+    if kind == "count":
+        n = V.as_int(value, span, what, 1)
+        if n > MAX_CHANNELS:
+            raise InceptLimitError(f"{what} is {n:,}; the limit is {MAX_CHANNELS:,}", span)
+        return n
+    if kind == "int":
+        return V.as_int(value, span, what)
+    if kind == "pair":
+        return V.as_pair(value, span, what)
+    if kind == "float":
+        return V.as_float(value, span, what)
+    if kind == "bool":
+        return V.as_bool(value, span, what)
+    if kind == "bias":
+        if isinstance(value, V.Sym) and value.name == "auto":
+            return "auto"
+        return V.as_bool(value, span, what)
+    if kind == "padding":
+        if isinstance(value, V.Sym):
+            if value.name in ("same", "valid"):
+                return value.name
+            hint = did_you_mean(value.name, ["same", "valid"])
+            raise InceptTypeError(
+                f"{what} must be same, valid, a number or a pair; got '{value.name}'",
+                span,
+                hint=hint,
+            )
+        return V.as_pair(value, span, what, 0)
+    if kind == "pool_kernel":
+        if isinstance(value, V.Sym) and value.name == "global":
+            return "global"
+        return V.as_pair(value, span, what)
+    if kind == "act":
+        if isinstance(value, V.Sym):
+            if value.name in ("none", "identity"):
+                return None
+            if value.name in ACTIVATIONS:
+                return value.name
+            hint = did_you_mean(value.name, [*ACTIVATIONS, "none"])
+            raise InceptTypeError(
+                f"{what} must be one of {', '.join(ACTIVATIONS)} or none; got '{value.name}'",
+                span,
+                hint=hint,
+            )
+        raise InceptTypeError(f"{what} must be an activation name; got {V.describe(value)}", span)
+    if kind == "shape":
+        return value
+    raise AssertionError(kind)  # pragma: no cover
+
+
+# ---- the words of shared mistakes ---------------------------------------------------------------
+def unknown_keyword(what: str, kw: ast.KwArg, names: Sequence[str]) -> InceptError:
+    """`what` has no parameter named like the keyword `kw`."""
+    hint = did_you_mean(kw.name, names)
+    known = ", ".join(names) if names else "none"
+    return InceptNameError(
+        f"'{what}' has no parameter '{kw.name}' (it takes: {known})", kw.name_span, hint=hint
+    )
+
+
+def unknown_callee(target: str, span: Span, blocks: Iterable[str]) -> InceptError:
+    """`target` names no op and no visible block."""
+    hint = did_you_mean(target, [*surface_op_names(), *blocks])
+    return InceptNameError(f"unknown op or block '{target}'", span, hint=hint)
+
+
+def tensor_as_op(target: str, span: Span) -> InceptError:
+    """A pipeline element names a tensor of the model."""
+    return InceptTypeError(
+        f"'{target}' is a tensor, not an op; only the start of a binding reads a tensor",
+        span,
+        hint="to combine tensors, start a binding with concat(a, b) or add(a, b)",
+    )
+
+
+def not_an_op(target: str, value: Any, span: Span) -> InceptError:
+    """A pipeline element names a parameter whose value is no op or block name."""
+    return InceptTypeError(f"parameter '{target}' is {V.describe(value)}, not an op or block", span)
+
+
+def join_inside(el: ast.Join) -> InceptError:
+    """`concat(a, b)` after the start of a pipeline."""
+    return InceptTypeError(
+        f"{el.kind}(a, b) joins bound tensors and can only start a binding",
+        el.span,
+        hint=f"to apply branches to the current tensor, write `{el.kind} {{ ... }}`",
+    )
+
+
+def no_branches(el: ast.Branches) -> InceptError:
+    """`concat { }` without a branch."""
+    return InceptTypeError(f"{el.kind} {{ }} needs at least one branch", el.span)
+
+
+def missing_block_param(defn: ast.BlockDef, param: ast.Param, span: Span) -> InceptError:
+    """A block applied without a value for a parameter that has no default."""
+    return InceptTypeError(
+        f"block '{defn.name}' needs a value for its parameter '{param.name}'",
+        span,
+        notes=[Note(f"'{defn.name}' is defined here", defn.name_span)],
+    )
+
+
+def expect_shape(given: Bound, span: Span) -> tuple[int, ...] | Any:
+    """The shape an `expect` asserts (`UNKNOWN` when not known yet); raises when it is missing
+    or not a shape of whole numbers >= 1."""
+    if "shape" not in given:
+        raise InceptTypeError("expect needs the shape it asserts, e.g. expect(64x56x56)", span)
+    value, where = given["shape"]
+    if not is_known(value):
+        return value
+    dims = value if isinstance(value, tuple) else (value,)
+    return tuple(V.as_int(d, where, "an expected dimension", 1) for d in dims)
+
+
+def repeat_count(given: Bound, span: Span) -> int | Any:
+    """The count of a `repeat` (`UNKNOWN` when not known yet); raises when it is missing, not a
+    whole number >= 0, or past `MAX_REPEAT`."""
+    if "n" not in given:
+        raise InceptTypeError("repeat needs a count: repeat(n) { ... }", span)
+    value, where = given["n"]
+    if not is_known(value):
+        return value
+    n = V.as_int(value, where, "the repeat count", 0)
+    if n > MAX_REPEAT:
+        raise InceptLimitError(f"repeat({n}) is more than the limit of {MAX_REPEAT}", where)
+    return n
+
+
+def residual_scale(given: Bound) -> float | Any:
+    """The `scale` of a `residual` (1.0 by default; `UNKNOWN` when not known yet)."""
+    if "scale" not in given:
+        return 1.0
+    value, where = given["scale"]
+    return V.as_float(value, where, "residual scale") if is_known(value) else value
+
+
+#: The parameters of `repeat(n)` and `residual(scale = s)`.
+REPEAT_PARAMS = ("n",)
+RESIDUAL_PARAMS = ("scale",)
+EXPECT_PARAMS = ("shape",)
