@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from incept_dsl.backends import tables
+from incept_dsl.backends.pytext import utf8_text
 from incept_dsl.backends.summary_rows import (
     BlockRow,
     Pair,
@@ -354,7 +355,7 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
 
     present = {r.op for r in rows if shown(r.part)}
     rules = {op: COSTS[op].formula for op in COSTS if op in present}
-    source = model.source_path.name if getattr(model, "source_path", None) else None
+    source = utf8_text(model.source_path.name) if getattr(model, "source_path", None) else None
     return Summary(
         model=g.name, source=source, inputs={g.attrs(n)["name"]: g.shape(n)
                                              for n in g.input_nodes()},
@@ -365,18 +366,25 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
 
 def format_for(path: Path, fmt: str | None = None) -> str:
     """`fmt` if given, else the format the file suffix names (`.md`, `.csv`, `.tex`, `.json`;
-    anything else is text)."""
+    anything else is text; writers refuse other suffixes first, see `suffixes_for`)."""
     return fmt or SUFFIX_FORMATS.get(path.suffix.lower(), "text")
+
+
+def suffixes_for(fmt: str | None) -> tuple[str, ...]:
+    """The file name endings a table file in `fmt` may have (any format's when None)."""
+    return tuple(s for s, f in SUFFIX_FORMATS.items() if fmt is None or f == fmt)
 
 
 def emit(model: Any, args: Any, out: Path) -> str:
     """`incept-dsl compile --to summary`: write the table in the format the suffix of `out`
     names (or `--format`); returns a one-line description."""
+    from incept_dsl.outputs import write_output
+
     fmt = format_for(out, getattr(args, "format", None))
     s = summarize(model, opt_level=getattr(args, "opt_level", None) or 0,
                   keep_aux=bool(getattr(args, "keep_aux", False)),
                   by=getattr(args, "by", None) or "layer", flops=bool(getattr(args, "flops", False)))
-    out.write_text(s.render(fmt), encoding="utf-8")
+    write_output(out, s.render(fmt))
     t = s.total
     return (f"{fmt} cost table of {s.model}, -O{s.opt_level}: {len(s.rows)} rows, "
             f"{t.params:,} params, {t.macs:,} MACs")

@@ -54,6 +54,8 @@ def to_text(t: Table) -> str:
 
 
 def _md_cell(text: str) -> str:
+    """`text` for one Markdown table cell: on one line, `|` and `\\` escaped."""
+    text = "".join(" " if ord(c) < 32 or c in "\x7f\u2028\u2029" else c for c in text)
     return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
@@ -90,12 +92,15 @@ _TEX_SPECIAL = {
 
 
 def tex_escape(text: str) -> str:
-    """`text` as LaTeX text-mode source that pdflatex accepts (specials and the non-ASCII symbols
-    the tables use are replaced; anything else non-ASCII becomes `?`)."""
+    """`text` as LaTeX text-mode source that pdflatex accepts, on one line (specials and the
+    non-ASCII symbols the tables use are replaced; control characters become spaces, anything
+    else non-ASCII `?`)."""
     out = []
     for ch in text:
         if ch in _TEX_SPECIAL:
             out.append(_TEX_SPECIAL[ch])
+        elif ord(ch) < 32 or ord(ch) == 127:  # a line break would end a `%` comment
+            out.append(" ")
         elif ord(ch) < 128:
             out.append(ch)
         else:

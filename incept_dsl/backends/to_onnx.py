@@ -39,6 +39,8 @@ import numpy as np
 from incept_dsl import __version__
 from incept_dsl.backends.onnx_file import add_initializers, write_model
 from incept_dsl.backends.onnx_functions import FUNCTION_DOMAIN
+from incept_dsl.backends.pytext import utf8_text
+from incept_dsl.backends.torch_init import DEFAULT_INIT
 from incept_dsl.errors import InceptError, UsageError
 from incept_dsl.ir.graph import Graph
 
@@ -86,7 +88,7 @@ class _Ctx:
         self.shape = self.g.shape(n)
         self.out = self.names[n]
         span = self.g.span(n)
-        self.loc = f"{Path(span.file).name}:{span.line}:{span.column}" if span else ""
+        self.loc = f"{utf8_text(Path(span.file).name)}:{span.line}:{span.column}" if span else ""
 
     def fresh(self, base: str) -> str:
         """A tensor name not used yet, `base` itself when free."""
@@ -461,14 +463,11 @@ def _split_partitions(graph: Graph, order: list[int], units: dict[int, Any]
 
 # ---- entry points --------------------------------------------------------------------------------
 def _numpy_state(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """numpy views of a state_dict's tensors (torch tensors or arrays; bfloat16 as float32)."""
-    out = {}
-    for k, v in state_dict.items():
-        if hasattr(v, "detach"):  # a torch tensor
-            v = v.detach().cpu()
-            v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
-        out[k] = np.asarray(v)
-    return out
+    """numpy views of a state_dict's tensors (torch tensors or arrays; bfloat16 as float32); a
+    sparse, quantized or non-tensor entry is a `UsageError` naming its key (`state_arrays`)."""
+    from incept_dsl.backends.state_arrays import numpy_state
+
+    return numpy_state(state_dict)
 
 
 def _check_state(model: Any, state: Mapping[str, np.ndarray]) -> None:
@@ -542,7 +541,7 @@ def _fresh_state(model: Any, init: str | None, seed: int, keep_aux: bool
     if not keep_aux:
         live.eliminate_dead_code(keep_kinds=("output",))
     try:
-        state = init_state(live, init or "kaiming", seed)
+        state = init_state(live, init or DEFAULT_INIT, seed)
     except ValueError as err:
         raise UsageError(str(err)) from None
     for key, _, role, shape in state_shapes(model.graph):
@@ -636,7 +635,7 @@ def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
     `path` when given.
 
     `state_dict`: weights of the -O0 module (torch tensors or numpy arrays); without it a fresh
-    numpy initialisation (`init`: a scheme of `to_torch.INIT_SCHEMES`, default kaiming; `seed`).
+    numpy initialisation (`init`: a scheme of `to_torch.INIT_SCHEMES`, default fan_in; `seed`).
     `keep_aux` keeps the aux heads as extra outputs; `functions` makes each block instance a
     local function; `check` runs `onnx.checker.check_model` on the result.
     """
@@ -649,13 +648,13 @@ def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
         origin = "state_dict"
     else:
         state = _fresh_state(model, init, seed, keep_aux)
-        origin = f"fresh {init or 'kaiming'} initialisation, seed {seed}"
+        origin = f"fresh {init or DEFAULT_INIT} initialisation, seed {seed}"
     graph, weights = prepared_graph(model, opt_level, state, keep_aux)
     ctx, main, protos = _lower(graph, weights or {}, opset, functions)
     source = Path(model.source_path).name if model.source_path else str(graph.data.get("source"))
     proto = _assemble(model, graph, ctx, main, protos, opset, {
         "incept.model": graph.name,
-        "incept.source": source,
+        "incept.source": utf8_text(source),
         "incept.source_sha256": model.source_sha256 or "",
         "incept.compiler_version": __version__,
         "incept.opt_level": str(opt_level),
@@ -686,7 +685,8 @@ def load_weights(path: str | Path) -> dict[str, Any]:
 
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UsageError(f"--weights: cannot read {str(p)!r}: {err}") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UsageError(f"--weights: cannot read {str(p)!r}: {reason}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -13,6 +13,7 @@ produced by `repr` of ints, floats, bools and tuples: nothing of the program tex
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import keyword
 import linecache
@@ -24,28 +25,58 @@ from typing import Any
 
 from incept_dsl import __version__
 from incept_dsl.backends import torch_kernels as kernels
+from incept_dsl.backends.pytext import BUILTIN_NAMES, comment_text, docstring_text
+from incept_dsl.backends.torch_init import DEFAULT_INIT, INIT_SCHEMES
+from incept_dsl.backends.torch_init import init_lines as _init_lines
 from incept_dsl.ir.graph import Graph
-
-#: Weight initialisation schemes (`init=` of `to_torch`, `--init` of the CLI).
-INIT_SCHEMES: dict[str, str] = {
-    "kaiming": "conv: Kaiming-normal (fan_out, ReLU); linear: N(0, 0.01); biases 0; BN 1/0 "
-               "(torchvision's ResNet/VGG scheme)",
-    "trunc_normal": "conv and linear: truncated normal std 0.01 in [-2, 2]; biases 0; BN 1/0 "
-                    "(torchvision's GoogLeNet scheme)",
-    "torch": "PyTorch's own layer defaults (Kaiming-uniform, a = sqrt(5))",
-}
-DEFAULT_INIT = "kaiming"
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _top_level_names(source: str) -> set[str]:
+    """The names a module's source defines at its top level (functions, classes, assignments)."""
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+#: Module-level names of a generated file (its imports and the -O2 kernel source): no class or
+#: forward local may take one of them.
+MODULE_GLOBALS = frozenset(
+    {"NamedTuple", "torch", "F", "nn"} | _top_level_names(kernels.FUSED_CONV_SOURCE)
+)
+
+
 def class_name(model: str) -> str:
-    """`inception_v3` -> `InceptionV3`; always a valid identifier."""
+    """`inception_v3` -> `InceptionV3`; always a valid identifier that names nothing else the
+    generated file defines or uses (`none` -> `NoneModel`, `f` -> `FModel`)."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", model) if p]
     name = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
     if name[0].isdigit():
         name = "M" + name
+    if keyword.iskeyword(name) or name in BUILTIN_NAMES or name in MODULE_GLOBALS:
+        name += "Model"
     return name
+
+
+def class_names(models: list[str]) -> list[str]:
+    """One class name per model (`class_name`, numbered where two would clash), such that no
+    class, `<class>Outputs` or `<class>EvalOutputs` of one model equals another's."""
+    taken: set[str] = set()
+    out: list[str] = []
+    for model in models:
+        base, k = class_name(model), 1
+        name = base
+        while {name, name + "Outputs", name + "EvalOutputs"} & taken:
+            k += 1
+            name = f"{base}{k}"
+        taken |= {name, name + "Outputs", name + "EvalOutputs"}
+        out.append(name)
+    return out
 
 
 def _pyval(v: Any) -> str:
@@ -147,12 +178,12 @@ class _Names:
 
     RESERVED = {"self", "torch", "nn", "F", "NamedTuple", "x", "outputs", "target", "criterion"}
 
-    def __init__(self) -> None:
-        self.used: set[str] = set(self.RESERVED)
+    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
+        self.used: set[str] = set(self.RESERVED) | MODULE_GLOBALS | set(reserved)
 
     def fresh(self, base: str) -> str:
-        name = re.sub(r"\W", "_", base.replace(".", "_")) or "t"
-        if name[0].isdigit() or keyword.iskeyword(name):
+        name = re.sub(r"\W", "_", base.replace(".", "_"), flags=re.ASCII) or "t"
+        if name[0].isdigit() or keyword.iskeyword(name) or name.startswith("__"):
             name = "t_" + name
         candidate, k = name, 1
         while candidate in self.used:
@@ -162,39 +193,18 @@ class _Names:
         return candidate
 
 
-def _init_lines(scheme: str) -> list[str]:
-    if scheme == "torch":
-        return ["pass  # PyTorch's own layer initialisation"]
-    if scheme == "kaiming":
-        conv = 'nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")'
-        lin = "nn.init.normal_(m.weight, 0.0, 0.01)"
-    elif scheme == "trunc_normal":
-        conv = lin = "nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2.0, b=2.0)"
-    else:
-        raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
-    return [
-        "for m in self.modules():",
-        "    if isinstance(m, nn.Conv2d):",
-        f"        {conv}",
-        "        if m.bias is not None:",
-        "            nn.init.zeros_(m.bias)",
-        "    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):",
-        "        nn.init.ones_(m.weight)",
-        "        nn.init.zeros_(m.bias)",
-        "    elif isinstance(m, nn.Linear):",
-        f"        {lin}",
-        "        if m.bias is not None:",
-        "            nn.init.zeros_(m.bias)",
-    ]
-
-
 def _fmt(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
 
-def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
-    """(class name, source of the output named tuples and the module class) for one graph."""
-    name = class_name(graph.name)
+def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None,
+                 taken: set[str] | frozenset[str] = frozenset()) -> tuple[str, str]:
+    """(class name, source of the output named tuples and the module class) for one graph.
+
+    `name` overrides the class name (default `class_name(graph.name)`); `taken` are the other
+    module-level names of the file, which no local of `forward` may shadow.
+    """
+    name = name or class_name(graph.name)
     order = graph.order()
     heads = graph.heads
     outs = [h for h in heads if h.kind == "output"]
@@ -208,7 +218,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
     train_only = train_nodes - eval_nodes
 
     # ---- forward
-    names = _Names()
+    names = _Names(set(taken) | {name, name + "Outputs", name + "EvalOutputs"})
     var: dict[int, str] = {}
     inputs = graph.input_nodes()
     for n in inputs:
@@ -260,7 +270,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
         ctor, _ = _LOWER[op](graph.attrs(n), graph.shape(n), ["x"], "")
         ctor = kernels.module_ctor(graph, n, ctor)  # -O2 kernel choice, if any
         span = graph.span(n)
-        where = f"  # {span.file.split('/')[-1]}:{span.line}" if span else ""
+        where = f"  # {comment_text(span.file.split('/')[-1])}:{span.line}" if span else ""
         init_lines.append(f"{_attr_path(graph.scope(n))} = {ctor}{where}")
 
     def stmt(n: int) -> str:
@@ -316,12 +326,12 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
     aux_desc = ", ".join(f"{h.name} {_fmt(graph.shape(h.node))} (weight {h.weight:g})"
                          for h in heads if h.kind == "aux")
     src.append(f"class {name}(nn.Module):")
-    src.append(f'    """Model `{graph.name}`.')
+    src.append(f'    """Model `{docstring_text(graph.name)}`.')
     src.append("")
-    src.append(f"    Inputs: {in_desc} (batch dimension first, dynamic).")
-    src.append(f"    Outputs: {out_desc}.")
+    src.append(f"    Inputs: {docstring_text(in_desc)} (batch dimension first, dynamic).")
+    src.append(f"    Outputs: {docstring_text(out_desc)}.")
     if aux_desc:
-        src.append(f"    Aux heads (training mode only): {aux_desc}.")
+        src.append(f"    Aux heads (training mode only): {docstring_text(aux_desc)}.")
     src.append(f"    Weight initialisation: {init} ({INIT_SCHEMES[init]}).")
     src.append('    """')
     src.append("")
@@ -337,7 +347,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT) -> tuple[str, str]:
     src.extend("        " + line for line in kernels.init_lines(graph))
     src.append("")
     src.append("    def reset_parameters(self) -> None:")
-    src.extend("        " + line for line in _init_lines(init))
+    src.extend("        " + line for line in _init_lines(init, graph))
     src.append("")
     args = ", ".join(f"{var[n]}: torch.Tensor" for n in inputs)
     src.append(f"    def forward(self, {args}):")
@@ -367,11 +377,14 @@ def torch_source(graphs: Graph | list[Graph], init: str = DEFAULT_INIT,
     """The standalone Python module for one or more model graphs (imports only torch)."""
     if isinstance(graphs, Graph):
         graphs = [graphs]
-    where = f" from {origin}" if origin else ""
+    where = f" from {docstring_text(origin)}" if origin else ""
+    names = class_names([g.name for g in graphs])
+    taken = {n + suffix for n in names for suffix in ("", "Outputs", "EvalOutputs")}
+    models = ", ".join(f"{c} ({g.name})" for c, g in zip(names, graphs, strict=True))
     body = [
         f'"""PyTorch modules generated by incept-dsl {__version__}{where}.',
         "",
-        "Models: " + ", ".join(f"{class_name(g.name)} ({g.name})" for g in graphs) + ".",
+        "Models: " + docstring_text(models) + ".",
         "Regenerate instead of editing; the state_dict keys follow the program's scope names.",
         '"""',
         "",
@@ -384,8 +397,8 @@ def torch_source(graphs: Graph | list[Graph], init: str = DEFAULT_INIT,
     ]
     if any(kernels.uses_fused_conv(g) for g in graphs):
         body += [*kernels.FUSED_CONV_SOURCE.rstrip().split("\n"), ""]
-    for g in graphs:
-        _, cls = class_source(g, init)
+    for g, cname in zip(graphs, names, strict=True):
+        _, cls = class_source(g, init, cname, taken)
         body += ["", cls, ""]
     return "\n".join(body).rstrip() + "\n"
 
@@ -401,7 +414,7 @@ def module_class(graph: Graph, init: str = DEFAULT_INIT) -> type:
     key = hashlib.sha256(source.encode()).hexdigest()
     if key in _CLASS_CACHE:
         return _CLASS_CACHE[key]
-    filename = f"<incept-dsl:{graph.name}:{key[:12]}>"
+    filename = f"<incept-dsl:{comment_text(graph.name)}:{key[:12]}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"incept_dsl.generated.{class_name(graph.name)}_{key[:12]}")
     module.__file__ = filename
