@@ -23,7 +23,7 @@ import incept_dsl
 from incept_dsl.errors import InceptError, InceptErrors
 from incept_dsl.frontend import ast
 from incept_dsl.ir.build import build_model
-from incept_dsl.ir.ops import canonical_op
+from incept_dsl.ir.ops import ACTIVATIONS, SIGNATURES, canonical_op
 from incept_dsl.loader import Loader
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
@@ -178,6 +178,82 @@ def test_after_an_op_that_keeps_its_shape_the_shapes_are_still_checked() -> None
         "softmax's 'dim'",
         "linear needs a flat tensor N×F",
     ]
+
+
+def test_an_lrn_mistake_after_a_failed_batchnorm_is_reported() -> None:
+    """The lrn after a failed bn is elaborated on (bn keeps the shape), whatever follows it."""
+    for tail in ("", " -> flatten", " -> flatten -> linear(3)"):
+        errors = _errors(
+            "model e { input x: 3x8x8\n"
+            f" output y = x -> bn(eps = 0) -> lrn(k = 0, alpha = 0){tail} }}"
+        )
+        assert [(e.line, e.column, e.message.split(" must")[0]) for e in errors] == [
+            (2, 27, "batchnorm's 'eps'"),
+            (2, 41, "lrn's 'k'"),
+        ], tail
+
+
+#: Per op whose output keeps its input's shape: calls with exactly one mistake (a value outside
+#: its range, of the wrong kind, a rule between arguments, too many positional arguments), some
+#: with valid arguments beside it.
+_ONE_MISTAKE: dict[str, list[str]] = {
+    "batchnorm": ["bn(eps = 0)", "batchnorm(momentum = 2)", "bn(eps = -1, momentum = 0.5)"],
+    "lrn": [
+        "lrn(k = 0)",
+        "lrn(k = 0, alpha = 0)",
+        "lrn(5, 0, 0.75, 0)",
+        "lrn(alpha = -1, k = 2)",
+        "lrn(size = 0, alpha = 0)",
+        "lrn(k = 1e12, beta = 4)",  # k^beta past float32
+    ],
+    **{a: [f"{a}(1)"] for a in ACTIVATIONS},
+    "identity": ["identity(2)"],
+    "softmax": ["softmax(dim = 0)", "softmax(4)"],
+    "dropout": ["dropout(p = 2)", "dropout(-0.5)"],
+    "scale": ["scale(s = relu)", "scale()"],
+}
+
+
+def test_the_one_mistake_table_covers_every_op_that_keeps_its_shape() -> None:
+    assert sorted(_ONE_MISTAKE) == sorted(n for n, s in SIGNATURES.items() if s.keeps_shape)
+
+
+_WRAPS = [
+    "output y = x -> {chain}{tail}",
+    "output y = x -> ({chain}){tail}",
+    "output y = x -> residual {{ {chain} }}{tail}",
+    "output y = x -> relu -> concat {{ {chain}; relu }}{tail}",
+    "output y = x -> b{tail}\n    block b = {chain}",  # elaborated with shapes
+    "output y = x -> relu{tail}\n    block b = {chain}",  # unused: checked without shapes
+]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(
+        st.sampled_from([c for calls in _ONE_MISTAKE.values() for c in calls]),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(
+        ["", " -> flatten", " -> flatten -> linear(3)", " -> conv(4, 3)", " -> relu -> flatten"]
+    ),
+    st.sampled_from(_WRAPS),
+)
+def test_a_chain_of_ops_that_keep_their_shape_reports_one_mistake_per_op(
+    calls: list[str], tail: str, wrap: str
+) -> None:
+    chain = " -> ".join(calls)
+    text = _model(wrap.format(chain=chain, tail=tail), shape="3x8x8")
+    starts, at = [], text.index(chain)
+    for call in calls:
+        starts.append(at)
+        at += len(call) + len(" -> ")
+    errors = _errors(text)
+    got = sorted(e.span.start for e in errors)
+    assert len(got) == len(calls), [e.message for e in errors]
+    for start, call, where in zip(starts, calls, got, strict=True):
+        assert start <= where < start + len(call), (call, [e.message for e in errors])
 
 
 def test_statements_reading_a_failed_tensor_still_report_their_own_unknown_ops() -> None:
