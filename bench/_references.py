@@ -58,13 +58,28 @@ def _timm(name: str) -> Callable[[], Any]:
 
 
 SPECS: dict[str, Spec] = {
-    "googlenet": Spec("googlenet.incept", "googlenet_tv", "torchvision googlenet",
-                      _tv("googlenet", aux_logits=True, init_weights=True), 224),
-    "inception_v3": Spec("inception_v3.incept", "inception_v3", "torchvision inception_v3",
-                         _tv("inception_v3", aux_logits=True, init_weights=True), 299),
+    "googlenet": Spec(
+        "googlenet.incept",
+        "googlenet_tv",
+        "torchvision googlenet",
+        _tv("googlenet", aux_logits=True, init_weights=True),
+        224,
+    ),
+    "inception_v3": Spec(
+        "inception_v3.incept",
+        "inception_v3",
+        "torchvision inception_v3",
+        _tv("inception_v3", aux_logits=True, init_weights=True),
+        299,
+    ),
     "resnet50": Spec("resnet.incept", "resnet50", "torchvision resnet50", _tv("resnet50"), 224),
-    "inception_resnet_v2": Spec("inception_resnet_v2.incept", "inception_resnet_v2",
-                                "timm inception_resnet_v2", _timm("inception_resnet_v2"), 299),
+    "inception_resnet_v2": Spec(
+        "inception_resnet_v2.incept",
+        "inception_resnet_v2",
+        "timm inception_resnet_v2",
+        _timm("inception_resnet_v2"),
+        299,
+    ),
 }
 
 

@@ -54,21 +54,31 @@ def candidates(spec: Spec, batch: int, args: argparse.Namespace) -> list[Candida
     ours0 = model.to_torch()
     incept_dsl.copy_weights(ref, ours0)
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
-    ours = level_candidates(model, args.levels, batch, "cpu", precisions,
-                            state_dict=ours0.state_dict())
+    ours = level_candidates(
+        model, args.levels, batch, "cpu", precisions, state_dict=ours0.state_dict()
+    )
     x = ours[0].inputs
     out = [Candidate(f"{spec.reference} eager", ref, x)]
     if args.channels_last:
         cl = copy.deepcopy(ref).to(memory_format=torch.channels_last)
-        out.append(Candidate(f"{spec.reference} channels_last", cl,
-                             tuple(t.contiguous(memory_format=torch.channels_last) for t in x)))
+        out.append(
+            Candidate(
+                f"{spec.reference} channels_last",
+                cl,
+                tuple(t.contiguous(memory_format=torch.channels_last) for t in x),
+            )
+        )
     if args.compile:
         compiled = torch.compile(copy.deepcopy(ref))
         out.append(Candidate(f"{spec.reference} torch.compile", compiled, x))
     if "bf16" in precisions:
-        out.append(Candidate(f"{spec.reference} eager bf16",
-                             copy.deepcopy(ref).to(torch.bfloat16),
-                             tuple(t.to(torch.bfloat16) for t in x)))
+        out.append(
+            Candidate(
+                f"{spec.reference} eager bf16",
+                copy.deepcopy(ref).to(torch.bfloat16),
+                tuple(t.to(torch.bfloat16) for t in x),
+            )
+        )
     return out + ours
 
 
@@ -78,15 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     p.add_argument("--levels", type=int, nargs="+", choices=(0, 1, 2), default=[0, 1, 2])
     p.add_argument("--rounds", type=int, default=20, help="timed rounds at batch 1 (default 20)")
-    p.add_argument("--rounds-large", type=int, default=6,
-                   help="timed rounds at batch > 1 (default 6)")
+    p.add_argument(
+        "--rounds-large", type=int, default=6, help="timed rounds at batch > 1 (default 6)"
+    )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32")
-    p.add_argument("--channels-last", action="store_true",
-                   help="also time the reference in channels-last")
-    p.add_argument("--compile", action="store_true",
-                   help="also time torch.compile of the reference (compiles for a minute)")
+    p.add_argument(
+        "--channels-last", action="store_true", help="also time the reference in channels-last"
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile of the reference (compiles for a minute)",
+    )
     args = p.parse_args(argv)
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -99,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from incept_dsl.backends.cpu_features import onednn_bf16_reason
 
         if reason := onednn_bf16_reason():  # an AVX2-only CPU: bf16 runs, but not natively
-            print(f"# bf16: {reason}; -O2 computes its convolutions in float32, the others run "
-                  "PyTorch's slow bfloat16 path\n")
+            print(
+                f"# bf16: {reason}; -O2 computes its convolutions in float32, the others run "
+                "PyTorch's slow bfloat16 path\n"
+            )
     for name in args.models:
         spec = SPECS[name]
         for batch in args.batch:
@@ -108,8 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             measure_errors(cands, cands[0])
             rounds = args.rounds if batch == 1 else args.rounds_large
             run_interleaved(cands, rounds, args.warmup, synchronizer("cpu"))
-            print(table(f"## {name} ({spec.file}:{spec.model}), batch {batch}, median of "
-                        f"{rounds} rounds", cands, batch))
+            print(
+                table(
+                    f"## {name} ({spec.file}:{spec.model}), batch {batch}, median of "
+                    f"{rounds} rounds",
+                    cands,
+                    batch,
+                )
+            )
             print(flush=True)
     return 0
 

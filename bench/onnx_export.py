@@ -63,8 +63,15 @@ def _legacy(ref: Any, x: Any) -> Callable[[Path], None]:
     def run(path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(ref, (x,), str(path), dynamo=False, input_names=["image"],
-                              output_names=["logits"], dynamic_axes={"image": {0: "N"}})
+            torch.onnx.export(
+                ref,
+                (x,),
+                str(path),
+                dynamo=False,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={"image": {0: "N"}},
+            )
 
     return run
 
@@ -75,8 +82,9 @@ def _dynamo(ref: Any, x: Any) -> Callable[[Path], None]:
     def run(path: Path) -> None:
         with warnings.catch_warnings(), _quiet():
             warnings.simplefilter("ignore")
-            torch.onnx.export(ref, (x,), str(path), dynamo=True, input_names=["image"],
-                              output_names=["logits"])
+            torch.onnx.export(
+                ref, (x,), str(path), dynamo=True, input_names=["image"], output_names=["logits"]
+            )
 
     return run
 
@@ -129,8 +137,9 @@ def export_times(spec: Spec, args: argparse.Namespace, workdir: Path) -> list[Ex
     x = torch.randn(1, 3, spec.size, spec.size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         want = ref(x).numpy()
-    cands = [Exporter(f"incept-dsl -O{lv}", _ours(model, lv, state), args.rounds)
-             for lv in args.levels]
+    cands = [
+        Exporter(f"incept-dsl -O{lv}", _ours(model, lv, state), args.rounds) for lv in args.levels
+    ]
     cands.append(Exporter("incept-dsl -O1, fresh weights", _ours(model, 1, None), args.rounds))
     cands.append(Exporter("torch.onnx.export legacy", _legacy(ref, x), args.rounds))
     if not args.no_dynamo:
@@ -155,19 +164,25 @@ def export_times(spec: Spec, args: argparse.Namespace, workdir: Path) -> list[Ex
 def export_table(spec: Spec, cands: list[Exporter]) -> str:
     legacy = next(c for c in cands if "legacy" in c.name)
     base = statistics.median(legacy.times)
-    lines = [f"## export: {spec.model} ({spec.reference} as reference), input {spec.size}",
-             "", "| exporter | median s | rounds | × faster than legacy | nodes | "
-             "max rel. error vs reference |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"## export: {spec.model} ({spec.reference} as reference), input {spec.size}",
+        "",
+        "| exporter | median s | rounds | × faster than legacy | nodes | "
+        "max rel. error vs reference |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for c in cands:
         med = statistics.median(c.times)
         err = "–" if c.error is None else f"{c.error:.1e}"
-        lines.append(f"| {c.name} | {med:.3f} | {len(c.times)} | {base / med:.2f} | {c.nodes} | "
-                     f"{err} |")
+        lines.append(
+            f"| {c.name} | {med:.3f} | {len(c.times)} | {base / med:.2f} | {c.nodes} | {err} |"
+        )
     return "\n".join(lines)
 
 
-def _latency_files(paper: bool, args: argparse.Namespace, workdir: Path
-                   ) -> tuple[dict[str, Path], Any, Any]:
+def _latency_files(
+    paper: bool, args: argparse.Namespace, workdir: Path
+) -> tuple[dict[str, Path], Any, Any]:
     """The model files to time, the input and the reference output. The torchvision layout's
     reference is torchvision googlenet; the paper's (which torchvision lacks) is our own -O0
     PyTorch module, exported by torch.onnx.export."""
@@ -220,15 +235,21 @@ def latency(paper: bool, args: argparse.Namespace, workdir: Path) -> str:
     base = "reference, legacy export"
     bw, bc = statistics.median(wall[base]), statistics.median(cpu[base])
     which = "paper GoogLeNet (LRN)" if paper else "googlenet_tv (torchvision layout)"
-    lines = [f"## onnxruntime latency: {which}, batch 1, {args.threads} threads, "
-             f"{args.latency_rounds} interleaved rounds × {args.runs_per_round} runs", "",
-             "| model file | median ms | p10–p90 ms | × vs legacy | CPU ms/run | × vs legacy "
-             "(CPU) | max rel. error |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"## onnxruntime latency: {which}, batch 1, {args.threads} threads, "
+        f"{args.latency_rounds} interleaved rounds × {args.runs_per_round} runs",
+        "",
+        "| model file | median ms | p10–p90 ms | × vs legacy | CPU ms/run | × vs legacy "
+        "(CPU) | max rel. error |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for k in sessions:
         q = np.percentile(np.array(wall[k]) * 1e3, [10, 90])
         mw, mc = statistics.median(wall[k]), statistics.median(cpu[k])
-        lines.append(f"| {k} | {mw * 1e3:.2f} | {q[0]:.1f}–{q[1]:.1f} | {bw / mw:.3f} | "
-                     f"{mc * 1e3:.2f} | {bc / mc:.3f} | {errors[k]:.1e} |")
+        lines.append(
+            f"| {k} | {mw * 1e3:.2f} | {q[0]:.1f}–{q[1]:.1f} | {bw / mw:.3f} | "
+            f"{mc * 1e3:.2f} | {bc / mc:.3f} | {errors[k]:.1e} |"
+        )
     return "\n".join(lines)
 
 
@@ -237,8 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", choices=sorted(SPECS), default=list(SPECS))
     p.add_argument("--levels", type=int, nargs="+", choices=(0, 1, 2), default=[0, 1])
     p.add_argument("--rounds", type=int, default=5, help="timed export rounds (default 5)")
-    p.add_argument("--dynamo-rounds", type=int, default=2,
-                   help="timed rounds of the (slow) dynamo exporter (default 2)")
+    p.add_argument(
+        "--dynamo-rounds",
+        type=int,
+        default=2,
+        help="timed rounds of the (slow) dynamo exporter (default 2)",
+    )
     p.add_argument("--no-dynamo", action="store_true", help="skip the dynamo exporter")
     p.add_argument("--no-latency", action="store_true", help="skip the latency part")
     p.add_argument("--latency-rounds", type=int, default=40)
@@ -255,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     import incept_dsl
 
     torch.set_num_threads(args.threads)
-    print(f"# incept-dsl {incept_dsl.__version__}, torch {torch.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}, {args.threads} threads; medians of interleaved rounds\n")
+    print(
+        f"# incept-dsl {incept_dsl.__version__}, torch {torch.__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, {args.threads} threads; medians of interleaved rounds\n"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name in args.models:

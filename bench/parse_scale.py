@@ -98,16 +98,20 @@ def main(argv: list[str] | None = None) -> int:
                 text, ops = texts[n]
                 results.setdefault((n, "parse"), []).append(_time(lambda t=text: parse(t)))
                 results.setdefault((n, "check"), []).append(
-                    _time(lambda t=text: incept_dsl.loads(t)))
+                    _time(lambda t=text: incept_dsl.loads(t))
+                )
                 if not args.no_cli:
                     cmd = [sys.executable, "-m", "incept_dsl", "check", str(files[n])]
-                    results.setdefault((n, "cli"), []).append(_time(
-                        lambda c=cmd: subprocess.run(c, check=True, capture_output=True)))
+                    results.setdefault((n, "cli"), []).append(
+                        _time(lambda c=cmd: subprocess.run(c, check=True, capture_output=True))
+                    )
 
     kinds = ["parse", "check"] + ([] if args.no_cli else ["cli"])
     print("CPU ms (user+sys) and µs per op; wall ms in brackets")
-    print(f"{'ops':>7} {'lines':>6} {'tokens':>7} " + " ".join(
-        f"{k + ' ms':>9} {'µs/op':>6} {'[wall]':>8}" for k in kinds))
+    print(
+        f"{'ops':>7} {'lines':>6} {'tokens':>7} "
+        + " ".join(f"{k + ' ms':>9} {'µs/op':>6} {'[wall]':>8}" for k in kinds)
+    )
     for n in sizes:
         text, ops = texts[n]
         row = f"{ops:>7} {text.count(chr(10)):>6} {_count_tokens(text):>7} "
@@ -117,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             wall = statistics.median(w for _, w in results[(n, k)])
             cells.append(f"{cpu * 1e3:>9.0f} {cpu * 1e6 / ops:>6.1f} {f'[{wall * 1e3:.0f}]':>8}")
         print(row + " ".join(cells))
-    print(f"(median of {args.rounds} interleaved rounds; python {sys.version.split()[0]}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"(median of {args.rounds} interleaved rounds; python {sys.version.split()[0]}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     return 0
 
 

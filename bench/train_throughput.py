@@ -40,13 +40,19 @@ def _torchvision_googlenet(classes: int) -> torch.nn.Module:
 
 
 def _tv_loss(out, target) -> torch.Tensor:
-    return (F.cross_entropy(out.logits, target)
-            + 0.3 * (F.cross_entropy(out.aux_logits1, target)
-                     + F.cross_entropy(out.aux_logits2, target)))
+    return F.cross_entropy(out.logits, target) + 0.3 * (
+        F.cross_entropy(out.aux_logits1, target) + F.cross_entropy(out.aux_logits2, target)
+    )
 
 
-def make_step(net: torch.nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor,
-              dtype: torch.dtype | None, compile_: bool) -> Callable[[], None]:
+def make_step(
+    net: torch.nn.Module,
+    loss_fn: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    dtype: torch.dtype | None,
+    compile_: bool,
+) -> Callable[[], None]:
     """One training step of `net` on (x, y), as a closure."""
     net.train()
     fwd = torch.compile(net) if compile_ else net
@@ -82,8 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.input, args.input, device=device).to(memory_format=fmt)
     y = torch.randint(0, 10, (args.batch,), device=device)
-    model = incept_dsl.load("googlenet.incept", model="googlenet_tv", params={"classes": 10},
-                            input_shape=(3, args.input, args.input))
+    model = incept_dsl.load(
+        "googlenet.incept",
+        model="googlenet_tv",
+        params={"classes": 10},
+        input_shape=(3, args.input, args.input),
+    )
 
     candidates: dict[str, Callable[[], None]] = {}
     for prec in args.precision.split(","):
@@ -91,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         ours = model.to_torch().to(device, memory_format=fmt)
         ref = _torchvision_googlenet(10).to(device, memory_format=fmt)
         candidates[f"incept-dsl {prec}"] = make_step(
-            ours, lambda o, t, net=ours: net.loss(o, t)[0], x, y, dtype, args.compile)
+            ours, lambda o, t, net=ours: net.loss(o, t)[0], x, y, dtype, args.compile
+        )
         candidates[f"torchvision {prec}"] = make_step(ref, _tv_loss, x, y, dtype, args.compile)
     for step in candidates.values():  # warm-up (and compilation)
         step(), step()
@@ -105,9 +116,11 @@ def main(argv: list[str] | None = None) -> None:
                 step()
             sync()
             rates[name].append(args.steps * args.batch / (time.perf_counter() - t))
-    print(f"training throughput, {device}, batch {args.batch}, 3x{args.input}x{args.input}, "
-          f"channels_last {args.channels_last}, compile {args.compile}, threads "
-          f"{torch.get_num_threads()}; median of {args.rounds} rounds x {args.steps} steps")
+    print(
+        f"training throughput, {device}, batch {args.batch}, 3x{args.input}x{args.input}, "
+        f"channels_last {args.channels_last}, compile {args.compile}, threads "
+        f"{torch.get_num_threads()}; median of {args.rounds} rounds x {args.steps} steps"
+    )
     print("| candidate | images/s | vs torchvision |\n|---|---:|---:|")
     for name, r in rates.items():
         prec = name.split()[-1]

@@ -63,8 +63,11 @@ def unused_layers(model: incept_dsl.Model) -> list[str]:
     used: set[int] = set()
     for h in g.heads:
         used |= nx.ancestors(g.nx, h.node) | {h.node}
-    return [g.scope(n) for n in g.order()
-            if g.op(n) in ("conv", "batchnorm", "linear") and n not in used]
+    return [
+        g.scope(n)
+        for n in g.order()
+        if g.op(n) in ("conv", "batchnorm", "linear") and n not in used
+    ]
 
 
 def average_buffers(module: torch.nn.Module) -> None:
@@ -139,15 +142,24 @@ def run(args: argparse.Namespace) -> None:
         fully_shard_by_scope(net, device)
         ddp = net  # FSDP2 shards in place: `net` now all-gathers and reduce-scatters itself
     else:
-        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
-                                      else None, find_unused_parameters=find_unused)
+        ddp = DistributedDataParallel(
+            net,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=find_unused,
+        )
     step_fn = torch.compile(ddp) if args.compile else ddp
 
     data = synthetic_dataset(args.train_size, shape, args.classes, args.seed)
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=args.seed, drop_last=True)
-    loader = DataLoader(data, batch_size=args.batch_size, sampler=sampler, drop_last=True,
-                        pin_memory=device.type == "cuda")
+    sampler = DistributedSampler(
+        data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+    )
+    loader = DataLoader(
+        data,
+        batch_size=args.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     held_x, held_y = synthetic_images(args.batch_size * 4, shape, args.classes, args.seed + 1)
     held = to_device((held_x, held_y), device, args.channels_last)
 
@@ -165,9 +177,12 @@ def run(args: argparse.Namespace) -> None:
 
     before = held_out_loss()
     if rank == 0:
-        print(f"{model!r} on {world} {device.type} processes ({dist.get_backend()}), "
-              + ("FSDP2" if args.fsdp else f"DDP, find_unused_parameters={find_unused}")
-              + f"; held-out loss {before:.3f}", flush=True)
+        print(
+            f"{model!r} on {world} {device.type} processes ({dist.get_backend()}), "
+            + ("FSDP2" if args.fsdp else f"DDP, find_unused_parameters={find_unused}")
+            + f"; held-out loss {before:.3f}",
+            flush=True,
+        )
     losses: list[float] = []
     start = time.perf_counter()
     step, epoch = 0, 0
@@ -195,20 +210,35 @@ def run(args: argparse.Namespace) -> None:
     after = held_out_loss()
     if rank == 0:
         images = step * args.batch_size * world
-        print(f"done: {step} steps in {seconds:.1f} s ({images / seconds:.0f} images/s in all); "
-              f"held-out loss {before:.3f} -> {after:.3f}", flush=True)
+        print(
+            f"done: {step} steps in {seconds:.1f} s ({images / seconds:.0f} images/s in all); "
+            f"held-out loss {before:.3f} -> {after:.3f}",
+            flush=True,
+        )
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v  # FSDP: a collective
-                 for k, v in net.state_dict().items()}
+        state = {
+            k: v.full_tensor() if hasattr(v, "full_tensor") else v  # FSDP: a collective
+            for k, v in net.state_dict().items()
+        }
         torch.save({k: v.detach().cpu() for k, v in state.items()}, out / f"rank{rank}.pt")
         if rank == 0:
-            (out / "metrics.json").write_text(json.dumps(
-                {"world_size": world, "steps": step, "held_out_loss_before": before,
-                 "held_out_loss_after": after, "step_losses": losses,
-                 "find_unused_parameters": find_unused, "fsdp": args.fsdp,
-                 "seconds": seconds}, indent=1))
+            (out / "metrics.json").write_text(
+                json.dumps(
+                    {
+                        "world_size": world,
+                        "steps": step,
+                        "held_out_loss_before": before,
+                        "held_out_loss_after": after,
+                        "step_losses": losses,
+                        "find_unused_parameters": find_unused,
+                        "fsdp": args.fsdp,
+                        "seconds": seconds,
+                    },
+                    indent=1,
+                )
+            )
     dist.barrier()
     dist.destroy_process_group()
 
@@ -220,8 +250,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V")
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--input", default="3x64x64", metavar="CxHxW")
-    p.add_argument("--init", default=None, choices=("fan_in", "kaiming", "trunc_normal", "torch"),
-                   help="weight initialisation (default: the compiler's, fan_in)")
+    p.add_argument(
+        "--init",
+        default=None,
+        choices=("fan_in", "kaiming", "trunc_normal", "torch"),
+        help="weight initialisation (default: the compiler's, fan_in)",
+    )
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=16, help="per process")
     p.add_argument("--train-size", type=int, default=2048)
@@ -232,17 +266,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the DDP module")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="batch-norm statistics over all GPUs (SyncBatchNorm; CUDA only)")
-    p.add_argument("--fsdp", action="store_true",
-                   help="shard parameters, gradients and optimiser state (FSDP2) instead of DDP")
-    p.add_argument("--find-unused", action="store_true",
-                   help="force find_unused_parameters=True")
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="batch-norm statistics over all GPUs (SyncBatchNorm; CUDA only)",
+    )
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="shard parameters, gradients and optimiser state (FSDP2) instead of DDP",
+    )
+    p.add_argument("--find-unused", action="store_true", help="force find_unused_parameters=True")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per process")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=5)
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write each rank's state_dict and rank 0's metrics here")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write each rank's state_dict and rank 0's metrics here",
+    )
     return p
 
 

@@ -45,8 +45,9 @@ DEFAULT_MODELS = ("googlenet_tv", "googlenet")
 
 
 # ---- data -----------------------------------------------------------------------------------
-def synthetic_images(n: int, shape: Sequence[int], classes: int, seed: int,
-                     noise: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_images(
+    n: int, shape: Sequence[int], classes: int, seed: int, noise: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` images of `shape` (C, H, W) and their labels; the same arguments give the same tensors.
 
     Labels are balanced (`arange(n) % classes`, shuffled). Values are roughly zero-mean, unit
@@ -60,17 +61,20 @@ def synthetic_images(n: int, shape: Sequence[int], classes: int, seed: int,
     hue = (labels % hues).float() * (2 * math.pi / hues)
     channel = torch.arange(c).float() * (2 * math.pi / max(c, 3))
     colour = torch.cos(hue[:, None] + channel[None, :])  # (n, C) in [-1, 1]
-    angle = (labels // hues).float() * (math.pi / angles) \
-        + (torch.rand(n, generator=g) - 0.5) * (0.25 * math.pi / angles)
+    angle = (labels // hues).float() * (math.pi / angles) + (torch.rand(n, generator=g) - 0.5) * (
+        0.25 * math.pi / angles
+    )
     freq = 2.0 + 3.0 * torch.rand(n, generator=g)  # cycles per image
     phase = 2 * math.pi * torch.rand(n, generator=g)
     bright = 0.7 + 0.6 * torch.rand(n, generator=g)
-    yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, h), torch.linspace(-0.5, 0.5, w),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.linspace(-0.5, 0.5, h), torch.linspace(-0.5, 0.5, w), indexing="ij"
+    )
     coord = xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None]
     grating = torch.sin(2 * math.pi * freq[:, None, None] * coord + phase[:, None, None])
-    images = (colour[:, :, None, None] * (0.6 + 0.4 * grating[:, None])) * bright[:, None, None,
-                                                                                   None]
+    images = (colour[:, :, None, None] * (0.6 + 0.4 * grating[:, None])) * bright[
+        :, None, None, None
+    ]
     images = images + noise * torch.randn(n, c, h, w, generator=g)
     return images.contiguous(), labels
 
@@ -111,13 +115,15 @@ def load_model(args: argparse.Namespace) -> incept_dsl.Model:
     shape = parse_shape(args.input) if args.input else None
     model = incept_dsl.load(args.arch, model=name, params=params, input_shape=shape)
     if len(model.inputs) != 1 or len(next(iter(model.inputs.values()))) != 3:
-        raise incept_dsl.UsageError(f"'{name}' must take one C×H×W image input to train on "
-                                    "the synthetic images")
+        raise incept_dsl.UsageError(
+            f"'{name}' must take one C×H×W image input to train on the synthetic images"
+        )
     head, out = next(iter(model.outputs.items()))
     if out != (args.classes,):
         raise incept_dsl.UsageError(
             f"the output '{head}' of '{name}' has shape {'x'.join(map(str, out))}, not "
-            f"{args.classes} class scores; pass --classes or --set to match")
+            f"{args.classes} class scores; pass --classes or --set to match"
+        )
     return model
 
 
@@ -131,10 +137,10 @@ def first_output(outputs: Any, name: str) -> torch.Tensor:
 class History:
     """What a run measured; `main` returns it (the smoke tests read it)."""
 
-    val_loss: list[float] = field(default_factory=list)   # before training, then per epoch
+    val_loss: list[float] = field(default_factory=list)  # before training, then per epoch
     val_acc: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)  # per step (weighted total)
-    train_acc: list[float] = field(default_factory=list)   # per epoch
+    train_acc: list[float] = field(default_factory=list)  # per epoch
     epoch_loss: list[float] = field(default_factory=list)  # per epoch, mean of its steps
     images_per_s: list[float] = field(default_factory=list)
     steps: int = 0
@@ -148,17 +154,23 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype)
 
 
-def to_device(batch: Sequence[torch.Tensor], device: torch.device,
-              channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def to_device(
+    batch: Sequence[torch.Tensor], device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = batch
     fmt = torch.channels_last if channels_last and x.dim() == 4 else torch.contiguous_format
-    return (x.to(device, memory_format=fmt, non_blocking=True),
-            y.to(device, non_blocking=True))
+    return (x.to(device, memory_format=fmt, non_blocking=True), y.to(device, non_blocking=True))
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, loader: DataLoader, head: str, device: torch.device,
-             channels_last: bool, amp: torch.dtype | None) -> tuple[float, float]:
+def evaluate(
+    net: nn.Module,
+    loader: DataLoader,
+    head: str,
+    device: torch.device,
+    channels_last: bool,
+    amp: torch.dtype | None,
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of head `head` in evaluation mode."""
     net.eval()
     loss_sum, correct, count = 0.0, 0, 0
@@ -185,8 +197,9 @@ def batches(loader: DataLoader, epochs: int, max_steps: int | None) -> Iterator[
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay,
-                               nesterov=True)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
+        )
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
@@ -198,8 +211,9 @@ def train(args: argparse.Namespace, log=print) -> History:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda but torch.cuda.is_available() is False")
-    amp = {"bfloat16": torch.bfloat16, "float16": torch.float16}[args.amp_dtype] \
-        if args.amp else None
+    amp = (
+        {"bfloat16": torch.bfloat16, "float16": torch.float16}[args.amp_dtype] if args.amp else None
+    )
 
     model = load_model(args)
     head = next(iter(model.outputs))
@@ -208,46 +222,68 @@ def train(args: argparse.Namespace, log=print) -> History:
     if args.channels_last:
         net = net.to(memory_format=torch.channels_last)
     step_fn = torch.compile(net, backend=args.compile_backend) if args.compile else net
-    log(f"{model!r}: {sum(p.numel() for p in net.parameters()):,} parameters, heads "
+    log(
+        f"{model!r}: {sum(p.numel() for p in net.parameters()):,} parameters, heads "
         + ", ".join(f"{h.name} (weight {h.weight:g})" for h in model.heads)
         + f"; device {device}, amp {args.amp_dtype if amp else 'off'}"
-        + f", channels_last {args.channels_last}, compile {args.compile}")
+        + f", channels_last {args.channels_last}, compile {args.compile}"
+    )
 
     pin = device.type == "cuda"
     train_set = synthetic_dataset(args.train_size, shape, args.classes, args.seed)
     val_set = synthetic_dataset(args.val_size, shape, args.classes, args.seed + 1)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              drop_last=True, pin_memory=pin,
-                              generator=torch.Generator().manual_seed(args.seed))
+    train_loader = DataLoader(
+        train_set,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        pin_memory=pin,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
     val_loader = DataLoader(val_set, batch_size=max(args.batch_size, 64), pin_memory=pin)
     steps_per_epoch = len(train_loader)
     total = args.steps if args.steps is not None else args.epochs * steps_per_epoch
     epochs = math.ceil(total / steps_per_epoch) if steps_per_epoch else 0
 
     opt = make_optimizer(net.parameters(), args.optimizer, args.lr, args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1),
-                                                pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=max(total, 1), pct_start=0.15
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
 
     hist = History()
     vl, va = evaluate(step_fn, val_loader, head, device, args.channels_last, amp)
     hist.val_loss.append(vl)
     hist.val_acc.append(va)
-    log(f"before training: val loss {vl:.3f}, val accuracy {va:.1%} "
-        f"(chance {1 / args.classes:.1%})")
+    log(
+        f"before training: val loss {vl:.3f}, val accuracy {va:.1%} (chance {1 / args.classes:.1%})"
+    )
 
     from tqdm import tqdm
 
-    bar = tqdm(total=total, disable=not args.progress, unit="step", dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(
+        total=total, disable=not args.progress, unit="step", dynamic_ncols=True, file=sys.stderr
+    )
     start = time.perf_counter()
     epoch_start, epoch_images, correct, seen, current = start, 0, 0, 0, 0
     for epoch, batch in batches(train_loader, epochs, total):
         if epoch != current:
-            _end_epoch(hist, step_fn, val_loader, head, device, args, amp, correct, seen,
-                       epoch_images, epoch_start, current, log)
-            epoch_start, epoch_images, correct, seen, current = time.perf_counter(), 0, 0, 0, \
-                epoch
+            _end_epoch(
+                hist,
+                step_fn,
+                val_loader,
+                head,
+                device,
+                args,
+                amp,
+                correct,
+                seen,
+                epoch_images,
+                epoch_start,
+                current,
+                log,
+            )
+            epoch_start, epoch_images, correct, seen, current = time.perf_counter(), 0, 0, 0, epoch
         step_fn.train()
         x, y = to_device(batch, device, args.channels_last)
         with autocast(device, amp):
@@ -267,18 +303,46 @@ def train(args: argparse.Namespace, log=print) -> History:
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.3f}", acc=f"{correct / seen:.0%}")
     bar.close()
     if seen:
-        _end_epoch(hist, step_fn, val_loader, head, device, args, amp, correct, seen,
-                   epoch_images, epoch_start, current, log)
+        _end_epoch(
+            hist,
+            step_fn,
+            val_loader,
+            head,
+            device,
+            args,
+            amp,
+            correct,
+            seen,
+            epoch_images,
+            epoch_start,
+            current,
+            log,
+        )
     hist.seconds = time.perf_counter() - start
     first = sum(hist.train_loss[:10]) / max(len(hist.train_loss[:10]), 1)
     last = sum(hist.train_loss[-10:]) / max(len(hist.train_loss[-10:]), 1)
-    log(f"done: {hist.steps} steps in {hist.seconds:.1f} s; training loss (mean of 10 steps) "
-        f"{first:.3f} -> {last:.3f}; val accuracy {hist.val_acc[0]:.1%} -> {hist.val_acc[-1]:.1%}")
+    log(
+        f"done: {hist.steps} steps in {hist.seconds:.1f} s; training loss (mean of 10 steps) "
+        f"{first:.3f} -> {last:.3f}; val accuracy {hist.val_acc[0]:.1%} -> {hist.val_acc[-1]:.1%}"
+    )
     return hist
 
 
-def _end_epoch(hist: History, net, val_loader, head, device, args, amp, correct, seen,
-               images, start, epoch, log) -> None:
+def _end_epoch(
+    hist: History,
+    net,
+    val_loader,
+    head,
+    device,
+    args,
+    amp,
+    correct,
+    seen,
+    images,
+    start,
+    epoch,
+    log,
+) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -289,30 +353,60 @@ def _end_epoch(hist: History, net, val_loader, head, device, args, amp, correct,
     vl, va = evaluate(net, val_loader, head, device, args.channels_last, amp)
     hist.val_loss.append(vl)
     hist.val_acc.append(va)
-    log(f"epoch {epoch + 1}: train loss {hist.epoch_loss[-1]:.3f}, train accuracy "
+    log(
+        f"epoch {epoch + 1}: train loss {hist.epoch_loss[-1]:.3f}, train accuracy "
         f"{correct / seen:.1%}, val loss {vl:.3f}, val accuracy {va:.1%} "
-        f"({seconds:.1f} s, {images / seconds:.0f} images/s)")
+        f"({seconds:.1f} s, {images / seconds:.0f} images/s)"
+    )
 
 
 # ---- command line ---------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="FILE",
-                   help="an .incept file or a bundled architecture (default: %(default)s)")
-    p.add_argument("--model", default=None, metavar="NAME",
-                   help="the model in FILE (default for googlenet.incept: "
-                        + " if present, else ".join(DEFAULT_MODELS) + ")")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V",
-                   help="override a model parameter (repeatable)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--arch",
+        default=DEFAULT_ARCH,
+        metavar="FILE",
+        help="an .incept file or a bundled architecture (default: %(default)s)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="the model in FILE (default for googlenet.incept: "
+        + " if present, else ".join(DEFAULT_MODELS)
+        + ")",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="override a model parameter (repeatable)",
+    )
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--input", default="3x64x64", metavar="CxHxW",
-                   help="input shape (default: %(default)s; '' keeps the program's)")
-    p.add_argument("--init", default=None, choices=("fan_in", "kaiming", "trunc_normal", "torch"),
-                   help="weight initialisation (default: the compiler's, fan_in)")
+    p.add_argument(
+        "--input",
+        default="3x64x64",
+        metavar="CxHxW",
+        help="input shape (default: %(default)s; '' keeps the program's)",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        choices=("fan_in", "kaiming", "trunc_normal", "torch"),
+        help="weight initialisation (default: the compiler's, fan_in)",
+    )
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--steps", type=int, default=None,
-                   help="stop after this many optimisation steps in all (overrides --epochs)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="stop after this many optimisation steps in all (overrides --epochs)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--train-size", type=int, default=2048)
     p.add_argument("--val-size", type=int, default=512)

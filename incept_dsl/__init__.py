@@ -23,5 +23,15 @@ def copy_weights(reference, module, input_shape=None):
 
     return _copy(reference, module, input_shape)
 
-__all__ = ["InceptError", "InceptErrors", "Model", "UsageError", "__version__", "copy_weights", "load",
-           "load_all", "loads"]
+
+__all__ = [
+    "InceptError",
+    "InceptErrors",
+    "Model",
+    "UsageError",
+    "__version__",
+    "copy_weights",
+    "load",
+    "load_all",
+    "loads",
+]

@@ -43,8 +43,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:
-        raise UsageError(f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224") \
-            from None
+        raise UsageError(
+            f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224"
+        ) from None
     if len(dims) == 1:
         dims = (3, dims[0], dims[0])
     if len(dims) not in (1, 3) or any(d < 1 for d in dims):
@@ -58,8 +59,9 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: parse_value(v) if isinstance(v, str) else v for k, v in params.items()}
 
 
-def _model(unit: Unit, model: str | None, params, input_shape, path: Path | None,
-           loader: Loader) -> Model:
+def _model(
+    unit: Unit, model: str | None, params, input_shape, path: Path | None, loader: Loader
+) -> Model:
     shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
     values = _params(params)
     check_overrides(unit, model, values)
@@ -68,8 +70,12 @@ def _model(unit: Unit, model: str | None, params, input_shape, path: Path | None
     return Model(graph, path, unit.sha256, source_files=tuple(loader.units))
 
 
-def load(path: str | Path, model: str | None = None, params: Mapping[str, Any] | None = None,
-         input_shape: tuple[int, ...] | str | None = None) -> Model:
+def load(
+    path: str | Path,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    input_shape: tuple[int, ...] | str | None = None,
+) -> Model:
     """Load, check and elaborate one model of an `.incept` file.
 
     `path` may also name a bundled architecture (`"googlenet.incept"`). `model` picks one model
@@ -84,9 +90,14 @@ def load(path: str | Path, model: str | None = None, params: Mapping[str, Any] |
     return _model(unit, model, params, input_shape, p, loader)
 
 
-def loads(text: str, model: str | None = None, params: Mapping[str, Any] | None = None,
-          input_shape: tuple[int, ...] | str | None = None, name: str = "<string>",
-          base_dir: str | Path | None = None) -> Model:
+def loads(
+    text: str,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    input_shape: tuple[int, ...] | str | None = None,
+    name: str = "<string>",
+    base_dir: str | Path | None = None,
+) -> Model:
     """Like `load`, from program text; imports resolve relative to `base_dir` (default: cwd)."""
     _prepare()
     loader = Loader()
@@ -108,15 +119,19 @@ def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[
     unit = loader.load_path(p)
     prog = unit.program
     if not (prog.models or prog.blocks or prog.imports):
-        raise InceptError(f"{unit.source.name} is empty: it defines no model",
-                          unit.source.span(0, 0),
-                          hint="add `model NAME { input ...; output ... }`")
+        raise InceptError(
+            f"{unit.source.name} is empty: it defines no model",
+            unit.source.span(0, 0),
+            hint="add `model NAME { input ...; output ... }`",
+        )
     known = {q.name for m in prog.models for q in m.params}
     unknown = sorted(set(params or {}) - known)
     if unknown and prog.models:
         hint = did_you_mean(unknown[0], known)
-        raise UsageError(f"no model of {unit.source.name} has a parameter '{unknown[0]}'"
-                         + (f"; {hint}" if hint else ""))
+        raise UsageError(
+            f"no model of {unit.source.name} has a parameter '{unknown[0]}'"
+            + (f"; {hint}" if hint else "")
+        )
     if not prog.models:  # no model applies the blocks: check them on their own
         check_blocks(unit)
     out, errors = [], []

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="incept-dsl",
         description="Compile .incept architecture descriptions to PyTorch, ONNX, figures and "
-                    "cost tables.",
+        "cost tables.",
     )
     parser.add_argument("--version", action="version", version=f"incept-dsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -83,14 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CompilerBug as err:
         if debug:
             raise
-        print(f"incept-dsl: internal compiler error: {err}\n(please report it; set "
-              "INCEPT_DSL_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"incept-dsl: internal compiler error: {err}\n(please report it; set "
+            "INCEPT_DSL_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 3
     except Exception as err:  # noqa: BLE001 - the CLI never shows a traceback
         if debug:
             raise
-        print(f"incept-dsl: internal error: {type(err).__name__}: {err}\n(please report it; set "
-              "INCEPT_DSL_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"incept-dsl: internal error: {type(err).__name__}: {err}\n(please report it; set "
+            "INCEPT_DSL_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 3
 
 

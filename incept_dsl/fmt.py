@@ -80,8 +80,7 @@ def _strip(x: Any) -> Any:
     if isinstance(x, Span):
         return None
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return (type(x).__name__,
-                *(_strip(getattr(x, f.name)) for f in dataclasses.fields(x)))
+        return (type(x).__name__, *(_strip(getattr(x, f.name)) for f in dataclasses.fields(x)))
     if isinstance(x, tuple):
         return tuple(_strip(i) for i in x)
     return x
@@ -148,13 +147,14 @@ class _Writer:
                 ln = self.line(0, item.span)
                 start = len(self.out)
                 self.block_def(item, 0)
-                _align_expects(self.out[start - 1:], 0)
+                _align_expects(self.out[start - 1 :], 0)
             else:
                 ln = self.line(0, item.span)
                 self.model(item)
             # a model is set apart by a blank line; other items keep the source's blank lines
             ln.blank_before = prev is not None and (
-                isinstance(prev, ast.ModelDef) or isinstance(item, ast.ModelDef))
+                isinstance(prev, ast.ModelDef) or isinstance(item, ast.ModelDef)
+            )
             prev = item
 
     def model(self, m: ast.ModelDef) -> None:
@@ -164,7 +164,7 @@ class _Writer:
             self.line(INDENT, st.span)
             start = len(self.out)
             self.statement(st, INDENT)
-            _align_expects(self.out[start - 1:], INDENT)
+            _align_expects(self.out[start - 1 :], INDENT)
         self.line(0, self._end(m.span), closer=True)
         self.write("}")
 
@@ -196,8 +196,9 @@ class _Writer:
     def params(self, params: tuple[ast.Param, ...]) -> str:
         if not params:
             return ""
-        parts = [p.name if p.default is None else f"{p.name} = {self.expr(p.default)}"
-                 for p in params]
+        parts = [
+            p.name if p.default is None else f"{p.name} = {self.expr(p.default)}" for p in params
+        ]
         self.mark(*(p.span for p in params))
         return "(" + ", ".join(parts) + ")"
 
@@ -210,7 +211,8 @@ class _Writer:
                 flat = self.flat(el)
                 width = len(self.out[-1].text) + 4 + len(flat)
                 if self.breaks_between(prev_end, _start(el)) or (
-                        width > LINE_WIDTH - self.out[-1].indent and "\n" not in flat):
+                    width > LINE_WIDTH - self.out[-1].indent and "\n" not in flat
+                ):
                     self.line(indent + INDENT, el.span)
                     self.write("-> ")
                 else:
@@ -227,8 +229,7 @@ class _Writer:
         elif isinstance(el, ast.Call):
             self.write(el.name + self.args(el.args), el.name_span, *self.arg_spans(el.args))
         elif isinstance(el, ast.Join):
-            self.write(f"{el.kind}({', '.join(n for n, _ in el.names)})",
-                       *(s for _, s in el.names))
+            self.write(f"{el.kind}({', '.join(n for n, _ in el.names)})", *(s for _, s in el.names))
         elif isinstance(el, ast.Group):
             self.write("(", el.span)
             self.pipeline(el.pipeline, indent, first_break=False)
@@ -240,8 +241,9 @@ class _Writer:
         else:
             self.body(el, "repeat" + self.args(el.args), [el.body], indent, el.args)
 
-    def body(self, el: Any, head: str, parts: list[Any], indent: int,
-             args: ast.Args | None = None) -> None:
+    def body(
+        self, el: Any, head: str, parts: list[Any], indent: int, args: ast.Args | None = None
+    ) -> None:
         """`head { ... }` with branches (`Branch`) or one pipeline, inline or one per line."""
         inline = self.flat(el)  # "\n" when the body spans lines or cannot be one line
         if "\n" not in inline and len(inline) + len(self.out[-1].text) <= LINE_WIDTH:
@@ -327,7 +329,7 @@ class _Writer:
 
     def expr(self, e: ast.Expr) -> str:
         if isinstance(e, ast.Num):
-            return e.span.source.text[e.span.start:e.span.end]  # as written: 1e-3 stays 1e-3
+            return e.span.source.text[e.span.start : e.span.end]  # as written: 1e-3 stays 1e-3
         if isinstance(e, ast.ShapeLit):
             return "x".join(str(d) for d in e.dims)
         if isinstance(e, ast.Bool):
@@ -363,15 +365,19 @@ def _align_expects(lines: list[_Line], indent: int) -> None:
     ends = []
     for ln in lines:
         cut = ln.text.rfind(" -> expect(")
-        if cut > 0 and ln.indent <= indent + INDENT and ln.text.endswith(")") \
-                and ln.text[cut:].count("(") == ln.text[cut:].count(")"):
+        if (
+            cut > 0
+            and ln.indent <= indent + INDENT
+            and ln.text.endswith(")")
+            and ln.text[cut:].count("(") == ln.text[cut:].count(")")
+        ):
             ends.append((ln, cut))
     if len(ends) < 2:
         return
     column = max(ln.indent + cut for ln, cut in ends) + 1
     for ln, cut in ends:
         pad = column - (ln.indent + cut)
-        ln.text = ln.text[:cut] + " " * pad + ln.text[cut + 1:]
+        ln.text = ln.text[:cut] + " " * pad + ln.text[cut + 1 :]
 
 
 def _prec(e: ast.Expr) -> int:
@@ -427,8 +433,7 @@ def _assemble(lines: list[_Line], comments: list[_Comment], src: SourceFile) -> 
             c = pending[k]  # an own-line comment goes above the code that followed it
             k += 1
             indent = ln.indent + INDENT if ln.closer else ln.indent
-            out.append(_Line(indent, c.text, {c.line}, comment=True,
-                             blank_before=ln.blank_before))
+            out.append(_Line(indent, c.text, {c.line}, comment=True, blank_before=ln.blank_before))
             ln.blank_before = False
         if i in trailing:
             ln.text += "  " + "  ".join(trailing[i])
@@ -440,9 +445,12 @@ def _assemble(lines: list[_Line], comments: list[_Comment], src: SourceFile) -> 
     for i, ln in enumerate(out):
         if i > 0 and not out[i - 1].opener and not ln.closer:
             first = min(ln.lines) if ln.lines else None
-            blank = ln.blank_before or (first is not None and first > 1
-                                        and not src.line_text(first - 1).strip()
-                                        and first - 1 > max(out[i - 1].lines, default=0))
+            blank = ln.blank_before or (
+                first is not None
+                and first > 1
+                and not src.line_text(first - 1).strip()
+                and first - 1 > max(out[i - 1].lines, default=0)
+            )
             if blank and text_lines and text_lines[-1] != "":
                 text_lines.append("")
         text_lines.append((" " * ln.indent + ln.text).rstrip())

@@ -73,12 +73,14 @@ class BlockTable:
             t = t.parent
         return out
 
-    def define(self, defn: ast.BlockDef, env: dict | None = None,
-               origin: Span | None = None) -> None:
+    def define(
+        self, defn: ast.BlockDef, env: dict | None = None, origin: Span | None = None
+    ) -> None:
         """Add a block; a second definition of a name, or shadowing a built-in op, is an error."""
         if canonical_op(defn.name) is not None:
             raise InceptNameError(
-                f"block '{defn.name}' has the name of a built-in op", defn.name_span,
+                f"block '{defn.name}' has the name of a built-in op",
+                defn.name_span,
                 hint=f"rename the block, e.g. '{defn.name}_block'",
             )
         previous = self.table.get(defn.name)
@@ -90,7 +92,8 @@ class BlockTable:
         for p in defn.params:
             if p.name in seen:
                 raise InceptNameError(
-                    f"parameter '{p.name}' of block '{defn.name}' is declared twice", p.span)
+                    f"parameter '{p.name}' of block '{defn.name}' is declared twice", p.span
+                )
             seen[p.name] = p.span
         self.table[defn.name] = BlockEntry(defn, self, dict(env or {}))
 
@@ -138,17 +141,20 @@ class Loader:
         try:
             key = Path(os.path.realpath(path))  # a symlink loop stays a path; reading reports it
         except (OSError, ValueError):
-            raise InceptImportError(f"cannot read {str(path)!r}: not a valid file name",
-                                    span) from None
+            raise InceptImportError(
+                f"cannot read {str(path)!r}: not a valid file name", span
+            ) from None
         if span is not None and key.suffix != IMPORT_SUFFIX:
             raise InceptImportError(
-                f"{path} is a link to {key}, which is not an {IMPORT_SUFFIX} file", span,
-                hint=f"an import must name an {IMPORT_SUFFIX} file")
+                f"{path} is a link to {key}, which is not an {IMPORT_SUFFIX} file",
+                span,
+                hint=f"an import must name an {IMPORT_SUFFIX} file",
+            )
         for i, (p, _) in enumerate(self.stack):
             if p == key:
                 chain = [q.name for q, _ in self.stack[i:]] + [key.name]
                 err = InceptImportError("import cycle: " + " -> ".join(chain), span)
-                for q, s in self.stack[i + 1:]:
+                for q, s in self.stack[i + 1 :]:
                     if s is not None:
                         err.notes.append(Note(f"{q.name} is imported here", s))
                 raise err
@@ -162,8 +168,7 @@ class Loader:
     def load_text(self, text: str, name: str, base_dir: Path) -> Unit:
         return self._load(SourceFile(name, text, None), None, base_dir, None)
 
-    def _load(self, src: SourceFile, key: Path | None, base_dir: Path,
-              span: Span | None) -> Unit:
+    def _load(self, src: SourceFile, key: Path | None, base_dir: Path, span: Span | None) -> Unit:
         program = parse_source(src)
         if key is not None:
             self.stack.append((key, span))
@@ -177,7 +182,8 @@ class Loader:
                         continue  # the same block reached through two imports
                     if known is not None:
                         err = InceptNameError(
-                            f"block '{name}' is imported twice from different files", imp.span)
+                            f"block '{name}' is imported twice from different files", imp.span
+                        )
                         err.notes.append(Note("the other definition", known.defn.name_span))
                         raise err
                     imported.table[name] = entry  # keeps its own lexical scope
@@ -204,18 +210,25 @@ class Loader:
 def _import_path(base_dir: Path, imp: ast.Import) -> Path:
     """The file an `import` names: a path relative to the importing file's folder."""
     if not imp.path.strip():
-        raise InceptImportError("the import names no file", imp.span,
-                                hint='write the path of an .incept file: import "blocks.incept"')
+        raise InceptImportError(
+            "the import names no file",
+            imp.span,
+            hint='write the path of an .incept file: import "blocks.incept"',
+        )
     if "\0" in imp.path:
         raise InceptImportError("the import path contains a NUL character", imp.span)
     if Path(imp.path).is_absolute() or imp.path.startswith("~"):
         raise InceptImportError(
-            f"import paths are relative to the importing file; got {imp.path!r}", imp.span,
-            hint="write the path from this file's folder, e.g. \"../blocks/inception.incept\"")
+            f"import paths are relative to the importing file; got {imp.path!r}",
+            imp.span,
+            hint='write the path from this file\'s folder, e.g. "../blocks/inception.incept"',
+        )
     if not imp.path.endswith(IMPORT_SUFFIX) or Path(imp.path).suffix != IMPORT_SUFFIX:
         raise InceptImportError(
-            f"an import must name an {IMPORT_SUFFIX} file; got {imp.path!r}", imp.span,
-            hint=f'import another program file, e.g. import "blocks{IMPORT_SUFFIX}"')
+            f"an import must name an {IMPORT_SUFFIX} file; got {imp.path!r}",
+            imp.span,
+            hint=f'import another program file, e.g. import "blocks{IMPORT_SUFFIX}"',
+        )
     return base_dir / imp.path
 
 

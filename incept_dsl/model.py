@@ -20,8 +20,13 @@ class Model:
     outputs must never overwrite them).
     """
 
-    def __init__(self, graph: Graph, source_path: Path | None = None, source_sha256: str = "",
-                 source_files: tuple[Path, ...] = ()):
+    def __init__(
+        self,
+        graph: Graph,
+        source_path: Path | None = None,
+        source_sha256: str = "",
+        source_files: tuple[Path, ...] = (),
+    ):
         self.graph = graph
         self.source_path = source_path
         self.source_sha256 = source_sha256
@@ -42,8 +47,11 @@ class Model:
 
     @property
     def aux(self) -> dict[str, tuple[tuple[int, ...], float]]:
-        return {h.name: (self.graph.shape(h.node), h.weight)
-                for h in self.graph.heads if h.kind == "aux"}
+        return {
+            h.name: (self.graph.shape(h.node), h.weight)
+            for h in self.graph.heads
+            if h.kind == "aux"
+        }
 
     @property
     def heads(self) -> list[Head]:
@@ -79,17 +87,23 @@ class Model:
         return g
 
     # ---- backends
-    def torch_source(self, opt_level: int = 0, init: str | None = None,
-                     keep_aux: bool | None = None) -> str:
+    def torch_source(
+        self, opt_level: int = 0, init: str | None = None, keep_aux: bool | None = None
+    ) -> str:
         """The standalone Python source of this model's module (imports only torch)."""
         from incept_dsl.backends.to_torch import DEFAULT_INIT, torch_source
 
         origin = self.source_path.name if self.source_path else None
-        return torch_source(self.optimized(opt_level, keep_aux), init or DEFAULT_INIT,
-                            origin=origin)
+        return torch_source(
+            self.optimized(opt_level, keep_aux), init or DEFAULT_INIT, origin=origin
+        )
 
-    def to_torch(self, opt_level: int = 0, state_dict: Mapping[str, Any] | None = None,
-                 init: str | None = None):
+    def to_torch(
+        self,
+        opt_level: int = 0,
+        state_dict: Mapping[str, Any] | None = None,
+        init: str | None = None,
+    ):
         """A `torch.nn.Module` for this model.
 
         At `opt_level=0` it is the canonical, trainable form; `state_dict` (of the -O0 module)
@@ -103,8 +117,9 @@ class Model:
             from incept_dsl.backends.optimize_weights import to_torch_optimized
 
             return to_torch_optimized(self, opt_level, state_dict, init or DEFAULT_INIT)
-        return build_module(self.graph, dict(state_dict) if state_dict is not None else None,
-                            init or DEFAULT_INIT)
+        return build_module(
+            self.graph, dict(state_dict) if state_dict is not None else None, init or DEFAULT_INIT
+        )
 
     def loss(self, outputs, target, criterion=None):
         """(total, parts): the heads' losses weighted as declared (`aux ... weight W`)."""
@@ -123,21 +138,29 @@ class Model:
             if len(outputs) != len(names):
                 names = [h.name for h in heads if h.kind == "output"]
             if len(outputs) != len(names):
-                raise ValueError(f"{len(outputs)} outputs given; {self.name} has {len(heads)} "
-                                 f"heads ({sum(h.kind == 'output' for h in heads)} outputs)")
+                raise ValueError(
+                    f"{len(outputs)} outputs given; {self.name} has {len(heads)} "
+                    f"heads ({sum(h.kind == 'output' for h in heads)} outputs)"
+                )
             outputs_d = dict(zip(names, outputs, strict=True))
         parts = {h: criterion(out, target) for h, out in outputs_d.items()}
         total = sum(weights[h] * p for h, p in parts.items())
         return total, parts
 
-    def to_onnx(self, path: str | Path | None = None, opt_level: int = 1,
-                state_dict: Mapping[str, Any] | None = None, opset: int | None = None,
-                **options: Any):
+    def to_onnx(
+        self,
+        path: str | Path | None = None,
+        opt_level: int = 1,
+        state_dict: Mapping[str, Any] | None = None,
+        opset: int | None = None,
+        **options: Any,
+    ):
         """Export to ONNX straight from the IR (see `incept_dsl.backends.to_onnx`)."""
         from incept_dsl.backends.to_onnx import to_onnx
 
-        return to_onnx(self, path, opt_level=opt_level, state_dict=state_dict, opset=opset,
-                       **options)
+        return to_onnx(
+            self, path, opt_level=opt_level, state_dict=state_dict, opset=opset, **options
+        )
 
     def to_dot(self, **options: Any) -> str:
         """The Graphviz DOT text of a figure of this model (see `incept_dsl.backends.to_dot`)."""

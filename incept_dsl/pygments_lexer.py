@@ -46,8 +46,10 @@ class InceptLexer(RegexLexer):
     tokens = {
         "root": [
             # a binding at the start of a line (whitespace is lexed a line at a time for this)
-            (rf"^([ \t]*)({_NAME})([ \t]*)(=)(?!=)",
-             bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
+            (
+                rf"^([ \t]*)({_NAME})([ \t]*)(=)(?!=)",
+                bygroups(Whitespace, Name.Variable, Whitespace, Operator),
+            ),
             include("common"),
             (r"\(", Punctuation, "args"),
             (r"\)", Punctuation),
@@ -68,10 +70,14 @@ class InceptLexer(RegexLexer):
             (r"[ \t\r\f]+", Whitespace),
             (r"#[^\r\n]*", Comment.Single),
             (r'"[^"\r\n]*"', String.Double),
-            (rf"\b(model|block)(\s+)({_NAME})",
-             bygroups(Keyword.Declaration, Whitespace, Name.Class)),
-            (rf"\b(input|output|aux)(\s+)({_NAME})",
-             bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (
+                rf"\b(model|block)(\s+)({_NAME})",
+                bygroups(Keyword.Declaration, Whitespace, Name.Class),
+            ),
+            (
+                rf"\b(input|output|aux)(\s+)({_NAME})",
+                bygroups(Keyword.Declaration, Whitespace, Name.Variable),
+            ),
             (rf"\b(as)(\s+)({_NAME})", bygroups(Keyword, Whitespace, Name.Label)),
             (r"[0-9]+(x[0-9]+)+(?![A-Za-z0-9_])", Number.Integer),  # shapes and kernels: 3x224x224
             (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", Number.Float),

@@ -20,8 +20,9 @@ _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 def _printable(text: str) -> str:
     """`text` with each unprintable character replaced by U+FFFD (one for one: carets stay)."""
-    return "".join("\ufffd" if c != "\t" and unicodedata.category(c) in _UNPRINTABLE else c
-                   for c in text)
+    return "".join(
+        "\ufffd" if c != "\t" and unicodedata.category(c) in _UNPRINTABLE else c for c in text
+    )
 
 
 @dataclass(frozen=True, eq=False)

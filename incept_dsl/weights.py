@@ -31,8 +31,11 @@ class Layer:
     tensors: dict[str, tuple[int, ...]]
 
     def describe(self) -> str:
-        shapes = ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in self.tensors.items()
-                           if k in ("weight", "bias"))
+        shapes = ", ".join(
+            f"{k} {'×'.join(map(str, v))}"
+            for k, v in self.tensors.items()
+            if k in ("weight", "bias")
+        )
         return f"'{self.name}' ({self.kind}: {shapes})"
 
 
@@ -91,8 +94,10 @@ def execution_order(net: Any, example: Any) -> list[str]:
 
 def _layers(net: Any, names: list[str]) -> list[Layer]:
     mods = dict(net.named_modules())
-    return [Layer(n, _kind(mods[n]) or "?", {k: tuple(v.shape) for k, v in
-                                             _tensors(mods[n]).items()}) for n in names]
+    return [
+        Layer(n, _kind(mods[n]) or "?", {k: tuple(v.shape) for k, v in _tensors(mods[n]).items()})
+        for n in names
+    ]
 
 
 def _layers_from_state_dict(sd: Mapping[str, Any]) -> list[Layer]:
@@ -127,8 +132,9 @@ def _example(module: Any, input_shape: tuple[int, ...] | None) -> Any:
     return batch if len(batch) > 1 else batch[0]
 
 
-def pair_layers(reference: Any, module: Any,
-                input_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+def pair_layers(
+    reference: Any, module: Any, input_shape: tuple[int, ...] | None = None
+) -> list[tuple[str, str]]:
     """(reference layer, module layer) name pairs, checked for kind and shapes."""
     import torch.nn as nn
 
@@ -144,13 +150,15 @@ def pair_layers(reference: Any, module: Any,
         ):
             raise WeightMismatch(
                 f"layer {i + 1} does not match: the reference's {a.describe()} vs the compiled "
-                f"module's {b.describe()}")
+                f"module's {b.describe()}"
+            )
     if len(theirs) != len(ours):
         longer, which = (theirs, "reference") if len(theirs) > len(ours) else (ours, "module")
         extra = longer[min(len(theirs), len(ours))]
         raise WeightMismatch(
             f"the reference has {len(theirs)} parametric layers and the compiled module "
-            f"{len(ours)}; the first unmatched one is the {which}'s {extra.describe()}")
+            f"{len(ours)}; the first unmatched one is the {which}'s {extra.describe()}"
+        )
     return [(a.name, b.name) for a, b in zip(theirs, ours, strict=True)]
 
 

@@ -43,8 +43,23 @@ def test_check_bundled_googlenet(capsys):
 
 def test_compile_torch_with_set_and_input(tiny, tmp_path, capsys):
     out = tmp_path / "gen" / "tiny.py"
-    assert main(["compile", str(tiny), "--to", "torch", "-o", str(out), "--set", "classes=5",
-                 "--input", "3x64x64"]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                str(tiny),
+                "--to",
+                "torch",
+                "-o",
+                str(out),
+                "--set",
+                "classes=5",
+                "--input",
+                "3x64x64",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "class Tiny(nn.Module)" in text
     assert "nn.Linear(16, 5" in text
@@ -68,12 +83,15 @@ def test_program_error_exits_1_with_location(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("args", [
-    ["compile", "{f}", "--to", "torch", "--set", "classes"],
-    ["compile", "{f}", "--to", "torch", "--set", "classes=(("],
-    ["compile", "{f}", "--to", "torch", "--input", "3xAx4"],
-    ["compile", "{f}", "--to", "torch", "--set", "nope=3"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compile", "{f}", "--to", "torch", "--set", "classes"],
+        ["compile", "{f}", "--to", "torch", "--set", "classes=(("],
+        ["compile", "{f}", "--to", "torch", "--input", "3xAx4"],
+        ["compile", "{f}", "--to", "torch", "--set", "nope=3"],
+    ],
+)
 def test_usage_errors_exit_2(tiny, args, capsys):
     assert main([a.replace("{f}", str(tiny)) for a in args]) == 2
     err = capsys.readouterr().err
@@ -98,16 +116,27 @@ def test_list_shows_bundled(capsys):
 
 
 def test_python_dash_m_and_console_script(tiny):
-    r = subprocess.run([sys.executable, "-m", "incept_dsl", "check", str(tiny)],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "incept_dsl", "check", str(tiny)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert "logits 10" in r.stdout
 
 
 def test_import_does_not_import_torch():
-    r = subprocess.run([sys.executable, "-c",
-                        "import incept_dsl, incept_dsl.cli, sys; "
-                        "incept_dsl.load('googlenet.incept').torch_source(); "
-                        "print('torch' in sys.modules, 'onnx' in sys.modules)"],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import incept_dsl, incept_dsl.cli, sys; "
+            "incept_dsl.load('googlenet.incept').torch_source(); "
+            "print('torch' in sys.modules, 'onnx' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert r.stdout.split() == ["False", "False"]

@@ -51,18 +51,31 @@ def test_golden_formatting(case: Path, update_goldens: bool) -> None:
     assert out == golden.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("model m(a=(1+2)*3,b=1-(2-3),c=-(-1),d=(1,),e=1e-3,f=2*-1){input x:3x8x8\noutput y=x}",
-     "model m(a = (1 + 2) * 3, b = 1 - (2 - 3), c = - -1, d = (1,), e = 1e-3, f = 2 * -1) {\n"
-     "    input x: 3x8x8\n    output y = x\n}\n"),
-    ("block b = concat { relu; (relu) }\n", "block b = concat { relu; (relu) }\n"),
-    ("block b = concat {\nrelu\n;(relu)\n}\n", "block b = concat {\n    relu;\n    (relu)\n}\n"),
-    ("block b=residual(scale=0.2){relu}->repeat(2){relu}\n",
-     "block b = residual(scale = 0.2) { relu } -> repeat(2) { relu }\n"),
-    ("block b = relu -> relu\n-> relu\n", "block b = relu -> relu\n    -> relu\n"),
-    ("block a = relu\n\n\n\nblock b = relu\nblock c = relu\n",
-     "block a = relu\n\nblock b = relu\nblock c = relu\n"),
-], ids=["expressions", "inline-semicolon", "multiline-semicolon", "bodies", "breaks", "blanks"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "model m(a=(1+2)*3,b=1-(2-3),c=-(-1),d=(1,),e=1e-3,f=2*-1){input x:3x8x8\noutput y=x}",
+            "model m(a = (1 + 2) * 3, b = 1 - (2 - 3), c = - -1, d = (1,), e = 1e-3, f = 2 * -1) {\n"
+            "    input x: 3x8x8\n    output y = x\n}\n",
+        ),
+        ("block b = concat { relu; (relu) }\n", "block b = concat { relu; (relu) }\n"),
+        (
+            "block b = concat {\nrelu\n;(relu)\n}\n",
+            "block b = concat {\n    relu;\n    (relu)\n}\n",
+        ),
+        (
+            "block b=residual(scale=0.2){relu}->repeat(2){relu}\n",
+            "block b = residual(scale = 0.2) { relu } -> repeat(2) { relu }\n",
+        ),
+        ("block b = relu -> relu\n-> relu\n", "block b = relu -> relu\n    -> relu\n"),
+        (
+            "block a = relu\n\n\n\nblock b = relu\nblock c = relu\n",
+            "block a = relu\n\nblock b = relu\nblock c = relu\n",
+        ),
+    ],
+    ids=["expressions", "inline-semicolon", "multiline-semicolon", "bodies", "breaks", "blanks"],
+)
 def test_canonical_layout(text: str, expected: str) -> None:
     assert _check_properties(text) == expected
 
@@ -89,7 +102,9 @@ model m {  # opens
 }
 """
     out = _check_properties(text)
-    assert out == """# file
+    assert (
+        out
+        == """# file
 model m {  # opens
     input x: 3x8x8  # the input
     # about y
@@ -100,6 +115,7 @@ model m {  # opens
     # closing
 }
 """
+    )
 
 
 def test_a_file_that_does_not_parse_is_an_error() -> None:
@@ -113,8 +129,9 @@ def test_empty_and_comment_only_files() -> None:
 
 
 # ---- the command ------------------------------------------------------------------------------
-def test_fmt_command_rewrites_checks_and_diffs(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_fmt_command_rewrites_checks_and_diffs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "m.incept"
     path.write_text("model m{input x:3x8x8\noutput y=x->relu}\n", encoding="utf-8")
     assert main(["fmt", str(path), "--check"]) == 1
@@ -129,8 +146,9 @@ def test_fmt_command_rewrites_checks_and_diffs(tmp_path: Path,
     assert main(["fmt", str(path), "--check"]) == 0
 
 
-def test_fmt_command_reports_syntax_errors(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_fmt_command_reports_syntax_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.incept"
     path.write_text("model m { input x 3x8x8 }\n", encoding="utf-8")
     assert main(["fmt", str(path)]) == 1
@@ -150,9 +168,12 @@ def test_trailing_expects_of_a_statement_line_up() -> None:
 }
 """
     out = _check_properties(text)
-    assert """    y = x
+    assert (
+        """    y = x
         -> conv(8, 3)                            -> expect(8x32x32)
         -> maxpool(2) -> conv(16, 3, stride = 2) -> expect(16x8x8)
         -> relu
     output o = y -> flatten -> expect(1024)
-""" in out
+"""
+        in out
+    )

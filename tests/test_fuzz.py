@@ -44,8 +44,11 @@ def _settings(examples: int) -> settings:
         deadline=None,
         derandomize=not _LONG,  # the normal run is reproducible; the long run explores
         database=None if not _LONG else settings.default.database,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
     )
 
 
@@ -98,24 +101,84 @@ def check_text(text: str, base: Path) -> list[tuple[str, dict]]:
 _NAMES = st.sampled_from(["a", "b", "c", "t0", "t1", "t2", "x", "y", "feat", "skip"])
 
 
-_INT_EXPRS = ["1", "2", "4", "8", "16", "32", "5", "0", "8 * 2", "16 // 2", "3 + 1", "9 - 1",
-              "8 / 2", "7 % 3", "int(16 / 3)", "max(4, 1)", "min(8, 16)", "(4)", "round(2.5)",
-              "-(-4)"]
-_PARAM_EXPRS = ["{p}", "{p}", "{p} * 2", "{p} // 2", "int({p} * 0.5)", "max({p} - 1, 1)",
-                "{p} / 3"]
-_CONV_OPTS = ["", "", "", ", stride = 2", ", padding = valid", ", padding = 1", ", act = relu",
-              ", bn = true", ", bn = true, act = relu", ", groups = 2", ", dilation = 2",
-              ", bias = false", ", padding = (0, 1)", ", act = gelu", ", act = none"]
-_SIMPLE_OPS = ["relu", "relu", "gelu", "sigmoid", "tanh", "silu", "relu6", "identity", "bn",
-               "batchnorm(eps = 1e-3)", "lrn", "lrn(size = 3)", "dropout", "dropout(0.2)",
-               "softmax", "scale(0.5)", "maxpool(2)", "maxpool(3, stride = 1)",
-               "maxpool(3, stride = 2, padding = valid)", "maxpool(2, ceil = true)",
-               "avgpool(2)", "avgpool(3, stride = 1)", "avgpool(global)",
-               "avgpool(3, stride = 1, count_include_pad = false)", "adaptive_avgpool(1)",
-               "adaptive_avgpool(2x2)", "expect(8x8x8)"]
+_INT_EXPRS = [
+    "1",
+    "2",
+    "4",
+    "8",
+    "16",
+    "32",
+    "5",
+    "0",
+    "8 * 2",
+    "16 // 2",
+    "3 + 1",
+    "9 - 1",
+    "8 / 2",
+    "7 % 3",
+    "int(16 / 3)",
+    "max(4, 1)",
+    "min(8, 16)",
+    "(4)",
+    "round(2.5)",
+    "-(-4)",
+]
+_PARAM_EXPRS = ["{p}", "{p}", "{p} * 2", "{p} // 2", "int({p} * 0.5)", "max({p} - 1, 1)", "{p} / 3"]
+_CONV_OPTS = [
+    "",
+    "",
+    "",
+    ", stride = 2",
+    ", padding = valid",
+    ", padding = 1",
+    ", act = relu",
+    ", bn = true",
+    ", bn = true, act = relu",
+    ", groups = 2",
+    ", dilation = 2",
+    ", bias = false",
+    ", padding = (0, 1)",
+    ", act = gelu",
+    ", act = none",
+]
+_SIMPLE_OPS = [
+    "relu",
+    "relu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "silu",
+    "relu6",
+    "identity",
+    "bn",
+    "batchnorm(eps = 1e-3)",
+    "lrn",
+    "lrn(size = 3)",
+    "dropout",
+    "dropout(0.2)",
+    "softmax",
+    "scale(0.5)",
+    "maxpool(2)",
+    "maxpool(3, stride = 1)",
+    "maxpool(3, stride = 2, padding = valid)",
+    "maxpool(2, ceil = true)",
+    "avgpool(2)",
+    "avgpool(3, stride = 1)",
+    "avgpool(global)",
+    "avgpool(3, stride = 1, count_include_pad = false)",
+    "adaptive_avgpool(1)",
+    "adaptive_avgpool(2x2)",
+    "expect(8x8x8)",
+]
 #: Ops that leave the image world: rare in the middle of a pipeline, common at an output's end.
-_HEADS = ["", "", " -> avgpool(global) -> flatten -> linear(10)", " -> flatten",
-          " -> flatten -> linear(width) -> softmax", " -> adaptive_avgpool(1) -> flatten -> fc(3)"]
+_HEADS = [
+    "",
+    "",
+    " -> avgpool(global) -> flatten -> linear(10)",
+    " -> flatten",
+    " -> flatten -> linear(width) -> softmax",
+    " -> adaptive_avgpool(1) -> flatten -> fc(3)",
+]
 
 
 @st.composite
@@ -130,8 +193,11 @@ def _int_expr(draw, params: tuple[str, ...]) -> str:
 def _op(draw, params: tuple[str, ...], blocks: tuple[str, ...]) -> str:
     kind = draw(st.integers(0, 19))
     if kind <= 8:
-        kernel = draw(st.sampled_from(["1", "1", "3", "3", "5", "1x7", "7x1", "(1, 3)", "2"]
-                                      + ["0"] * (kind == 0)))
+        kernel = draw(
+            st.sampled_from(
+                ["1", "1", "3", "3", "5", "1x7", "7x1", "(1, 3)", "2"] + ["0"] * (kind == 0)
+            )
+        )
         return f"conv({draw(_int_expr(params))}, {kernel}{draw(st.sampled_from(_CONV_OPTS))})"
     if kind == 9:
         return draw(st.sampled_from(["flatten", f"linear({draw(_int_expr(params))})"]))
@@ -162,8 +228,11 @@ def _element(draw, depth: int, params: tuple[str, ...], blocks: tuple[str, ...])
             label = f"br{i}: " if draw(st.integers(0, 2)) == 0 else ""
             branches.append(label + draw(_pipeline(depth - 1, params, blocks)))
         sep = draw(st.sampled_from(["; ", "\n    "]))
-        el = f"{kind} {{ {sep.join(branches)}; }}" if sep == "; " else \
-            f"{kind} {{\n    {sep.join(branches)}\n}}"
+        el = (
+            f"{kind} {{ {sep.join(branches)}; }}"
+            if sep == "; "
+            else f"{kind} {{\n    {sep.join(branches)}\n}}"
+        )
     elif kind == "residual":
         scale = draw(st.sampled_from(["", "(scale = 0.2)", "(0.1)"]))
         el = f"residual{scale} {{ {draw(_pipeline(depth - 1, params, blocks))} }}"
@@ -195,9 +264,17 @@ def programs(draw) -> str:
         shape = draw(st.sampled_from([f"{c}x{h}x{h}"] * 4 + [f"{c}x{h}x{h + 1}", f"{c * 4}"]))
         stmts.append(f"input x: {shape}")
         if draw(st.booleans()):
-            stmts.append(draw(st.sampled_from(["defaults conv(act = relu)",
-                                               "defaults conv(bn = true, act = relu)",
-                                               "defaults maxpool(stride = 1)"])))
+            stmts.append(
+                draw(
+                    st.sampled_from(
+                        [
+                            "defaults conv(act = relu)",
+                            "defaults conv(bn = true, act = relu)",
+                            "defaults maxpool(stride = 1)",
+                        ]
+                    )
+                )
+            )
         bound = ["x"]
         for i in range(draw(st.integers(0, 3))):
             name = f"t{i}"
@@ -209,14 +286,14 @@ def programs(draw) -> str:
             bound.append(name)
         last = bound[-1]
         head = draw(st.sampled_from(_HEADS))
-        stmts.append(
-            f"output y = {last} -> {draw(_pipeline(1, ('width',), tuple(blocks)))}{head}")
+        stmts.append(f"output y = {last} -> {draw(_pipeline(1, ('width',), tuple(blocks)))}{head}")
         if draw(st.integers(0, 3)) == 0:
             stmts.append(f"aux z = {last} -> flatten weight 0.3")
         comments = draw(st.lists(st.sampled_from(["# note", "# another: -> { }"]), max_size=2))
         body = "\n    ".join(stmts + comments)
-        out.append(f"model m{mi}(width = {draw(st.sampled_from(['8', '4', '16']))}) {{\n"
-                   f"    {body}\n}}")
+        out.append(
+            f"model m{mi}(width = {draw(st.sampled_from(['8', '4', '16']))}) {{\n    {body}\n}}"
+        )
     return "\n\n".join(out) + "\n"
 
 
@@ -226,12 +303,63 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 _SHIPPED = {p.name: _tokens(p.read_text(encoding="utf-8")) for p in bundled_architectures()}
-_INSERTS = ["(", ")", "{", "}", "->", ",", ";", "=", ":", "as", "concat", "add", "residual",
-            "repeat", "model", "block", "input", "output", "aux", "weight", "defaults", "x",
-            "relu", "conv", "1", "3x3", '"nowhere.incept"', "import", "# c\n", "\n", "-", "*",
-            "//", "flatten", "linear(10)", "expect(1x1x1)", "repeat(9999)"]
-_NUMBERS = ["0", "1", "2", "-1", "7", "1000000", "10000000000000", "0.5", "1e400", "3x3", "0x0",
-            "99999999999999999999", "1x2x3", "(1, 2, 3)", "relu", "true"]
+_INSERTS = [
+    "(",
+    ")",
+    "{",
+    "}",
+    "->",
+    ",",
+    ";",
+    "=",
+    ":",
+    "as",
+    "concat",
+    "add",
+    "residual",
+    "repeat",
+    "model",
+    "block",
+    "input",
+    "output",
+    "aux",
+    "weight",
+    "defaults",
+    "x",
+    "relu",
+    "conv",
+    "1",
+    "3x3",
+    '"nowhere.incept"',
+    "import",
+    "# c\n",
+    "\n",
+    "-",
+    "*",
+    "//",
+    "flatten",
+    "linear(10)",
+    "expect(1x1x1)",
+    "repeat(9999)",
+]
+_NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "-1",
+    "7",
+    "1000000",
+    "10000000000000",
+    "0.5",
+    "1e400",
+    "3x3",
+    "0x0",
+    "99999999999999999999",
+    "1x2x3",
+    "(1, 2, 3)",
+    "relu",
+    "true",
+]
 
 
 @st.composite
@@ -243,8 +371,11 @@ def mutants(draw) -> str:
         if not toks:
             break
         i = draw(st.integers(0, len(toks) - 1))
-        how = draw(st.sampled_from(["delete", "duplicate", "swap", "number", "number", "insert",
-                                    "truncate"]))
+        how = draw(
+            st.sampled_from(
+                ["delete", "duplicate", "swap", "number", "number", "insert", "truncate"]
+            )
+        )
         if how == "delete":
             del toks[i], kinds[i]
         elif how == "duplicate":
@@ -282,8 +413,7 @@ def test_generated_programs_check_or_fail_cleanly(tmp_path_factory, text: str) -
 
 @_settings(250)
 @given(programs())
-def test_formatting_generated_programs_keeps_their_meaning(tmp_path_factory,
-                                                          text: str) -> None:
+def test_formatting_generated_programs_keeps_their_meaning(tmp_path_factory, text: str) -> None:
     try:
         original = parse(text, "fuzz.incept")
     except InceptError:
@@ -292,13 +422,17 @@ def test_formatting_generated_programs_keeps_their_meaning(tmp_path_factory,
     assert format_text(out, "fuzz.incept") == out
     assert ast_equal(original, parse(out, "fuzz.incept"))
     assert sorted(re.findall(r"#[^\n]*", out)) == sorted(
-        c.rstrip() for c in re.findall(r"#[^\n]*", text))
+        c.rstrip() for c in re.findall(r"#[^\n]*", text)
+    )
     base = tmp_path_factory.getbasetemp()
     assert check_text(out, base) == check_text(text, base)
 
 
 @_settings(250)
-@given(st.text(alphabet=st.sampled_from(list("(){}[]->=:;,.x0123456789 \n\t#\"abcmodel_")),
-               max_size=200))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list('(){}[]->=:;,.x0123456789 \n\t#"abcmodel_')), max_size=200
+    )
+)
 def test_arbitrary_text_fails_cleanly(tmp_path_factory, text: str) -> None:
     check_text(text, tmp_path_factory.getbasetemp())

@@ -13,25 +13,28 @@ def googlenet():
     return incept_dsl.load("googlenet.incept", model="googlenet")
 
 
-@pytest.mark.parametrize(("scope", "shape"), [
-    ("conv_1", (64, 112, 112)),
-    ("maxpool_1", (64, 56, 56)),
-    ("conv_3", (192, 56, 56)),
-    ("maxpool_2", (192, 28, 28)),
-    ("inception_3a.concat_1", (256, 28, 28)),
-    ("inception_3b.concat_1", (480, 28, 28)),
-    ("maxpool_3", (480, 14, 14)),
-    ("inception_4a.concat_1", (512, 14, 14)),
-    ("inception_4b.concat_1", (512, 14, 14)),
-    ("inception_4c.concat_1", (512, 14, 14)),
-    ("inception_4d.concat_1", (528, 14, 14)),
-    ("inception_4e.concat_1", (832, 14, 14)),
-    ("maxpool_4", (832, 7, 7)),
-    ("inception_5a.concat_1", (832, 7, 7)),
-    ("inception_5b.concat_1", (1024, 7, 7)),
-    ("avgpool_1", (1024, 1, 1)),
-    ("linear_1", (1000,)),
-])
+@pytest.mark.parametrize(
+    ("scope", "shape"),
+    [
+        ("conv_1", (64, 112, 112)),
+        ("maxpool_1", (64, 56, 56)),
+        ("conv_3", (192, 56, 56)),
+        ("maxpool_2", (192, 28, 28)),
+        ("inception_3a.concat_1", (256, 28, 28)),
+        ("inception_3b.concat_1", (480, 28, 28)),
+        ("maxpool_3", (480, 14, 14)),
+        ("inception_4a.concat_1", (512, 14, 14)),
+        ("inception_4b.concat_1", (512, 14, 14)),
+        ("inception_4c.concat_1", (512, 14, 14)),
+        ("inception_4d.concat_1", (528, 14, 14)),
+        ("inception_4e.concat_1", (832, 14, 14)),
+        ("maxpool_4", (832, 7, 7)),
+        ("inception_5a.concat_1", (832, 7, 7)),
+        ("inception_5b.concat_1", (1024, 7, 7)),
+        ("avgpool_1", (1024, 1, 1)),
+        ("linear_1", (1000,)),
+    ],
+)
 def test_table1_stage_shapes(googlenet, scope, shape):
     g = googlenet.graph
     assert g.shape(g.by_scope(scope)) == shape

@@ -24,7 +24,7 @@ def test_the_entry_point_registers_the_lexer() -> None:
 
 
 def test_token_kinds() -> None:
-    text = '''import "blocks.incept"  # shared blocks
+    text = """import "blocks.incept"  # shared blocks
 model tiny(classes = 10, width = 1.5e-1) {
     input image: 3x224x224
     defaults conv(bn = true, act = relu)
@@ -33,7 +33,7 @@ model tiny(classes = 10, width = 1.5e-1) {
         -> linear(classes)
     aux side = x -> flatten -> fc(classes) weight 0.3
 }
-'''
+"""
     kinds: dict[str, object] = {}
     for t, v in _tokens(text):
         kinds.setdefault(v, t)  # the first occurrence of each text

@@ -15,13 +15,27 @@ from incept_dsl.ir.ops import ACTIVATIONS
 
 #: Words whose capitalisation `pretty` cannot guess.
 _WORDS = {
-    "resnet": "ResNet", "resnext": "ResNeXt", "vgg": "VGG", "bn": "BN", "fc": "FC", "se": "SE",
-    "alexnet": "AlexNet", "zfnet": "ZFNet", "googlenet": "GoogLeNet", "mlp": "MLP",
+    "resnet": "ResNet",
+    "resnext": "ResNeXt",
+    "vgg": "VGG",
+    "bn": "BN",
+    "fc": "FC",
+    "se": "SE",
+    "alexnet": "AlexNet",
+    "zfnet": "ZFNet",
+    "googlenet": "GoogLeNet",
+    "mlp": "MLP",
 }
 
 #: Display names of the activations.
-ACT_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "gelu": "GELU", "silu": "SiLU",
-             "sigmoid": "Sigmoid", "tanh": "Tanh"}
+ACT_NAMES = {
+    "relu": "ReLU",
+    "relu6": "ReLU6",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+}
 
 
 def pretty(name: str) -> str:
@@ -86,8 +100,9 @@ def _pair(p: tuple[int, int]) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
 
 
-def _window(kind: str, a: dict[str, Any], dilation: tuple[int, int] = (1, 1),
-            width: int | None = None) -> str:
+def _window(
+    kind: str, a: dict[str, Any], dilation: tuple[int, int] = (1, 1), width: int | None = None
+) -> str:
     """ "3×3 MaxPool /2 V", "3×3 Conv, 64 /2": kernel, name, width, the stride when not 1, the
     padding when not "same"."""
     k, s, p = a["kernel"], a["stride"], a["padding"]

@@ -127,8 +127,9 @@ class Container:
         return [c for c in self.children if isinstance(c, Container) and c.kind == "copy"]
 
 
-def scope_tree(graph: Graph, units: list[Unit]) -> tuple[Container, dict[int, Unit],
-                                                          dict[str, Container]]:
+def scope_tree(
+    graph: Graph, units: list[Unit]
+) -> tuple[Container, dict[int, Unit], dict[str, Container]]:
     """(root container, unit of each IR node, container of each scope path)."""
     blocks: dict[str, str] = graph.data.get("blocks", {})
     root = Container("", "root")
@@ -222,7 +223,9 @@ def level_collapse(root: Container, depth: int | None) -> set[str]:
         for child in c.children:
             if not isinstance(child, Container):
                 continue
-            collapsible = child.kind == "repeat" or (child.kind == "block" and not is_trivial(child))
+            collapsible = child.kind == "repeat" or (
+                child.kind == "block" and not is_trivial(child)
+            )
             here = level + 1 if collapsible else level
             if collapsible and here >= depth:
                 out.add(child.path)
@@ -233,8 +236,14 @@ def level_collapse(root: Container, depth: int | None) -> set[str]:
     return out
 
 
-def layout(graph: Graph, units: list[Unit], root: Container, by_path: dict[str, Container],
-           depth: int | None, block: Container | None = None) -> Figure:
+def layout(
+    graph: Graph,
+    units: list[Unit],
+    root: Container,
+    by_path: dict[str, Container],
+    depth: int | None,
+    block: Container | None = None,
+) -> Figure:
     """The `Figure` of one view: the whole network, or (`block` given) one container, whose
     inputs from outside become "input" items. `depth` as in `level_collapse`, counted from the
     container drawn."""
@@ -299,8 +308,10 @@ def layout(graph: Graph, units: list[Unit], root: Container, by_path: dict[str, 
                 edges.append(Edge(src, dst, p))
     heads = set(graph.head_nodes())
     for it in items.values():
-        it.exits = any(n in heads or any(v not in item_of and v not in elided
-                                         for v, _ in graph.users(n)) for n in it.nodes)
+        it.exits = any(
+            n in heads or any(v not in item_of and v not in elided for v, _ in graph.users(n))
+            for n in it.nodes
+        )
     if block is None:
         for h in graph.heads:
             key = f"output@{h.name}"
@@ -342,7 +353,7 @@ def _joins_into_concat(graph: Graph, n: int, by_path: dict[str, Container]) -> b
         return False
     outer = graph.scope(users[0][0]).rsplit(".", 1)[0] if "." in graph.scope(users[0][0]) else ""
     inner = graph.scope(n).split(".")[:-1]
-    if outer and ".".join(inner[:len(outer.split("."))]) != outer:
+    if outer and ".".join(inner[: len(outer.split("."))]) != outer:
         return False
     depth = len(outer.split(".")) if outer else 0
     for k in range(depth + 1, len(inner) + 1):

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 #: The Okabe–Ito colours.
 OKABE_ITO = {
-    "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73", "yellow": "#F0E442",
-    "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "black": "#000000",
 }
 
 #: Families (`incept_dsl.ir.ops.IROp.family`, plus "block" for a collapsed block or repeat).
@@ -22,14 +28,14 @@ FAMILIES = ("io", "conv", "norm", "linear", "pool", "act", "join", "reshape", "o
 
 def tint(color: str, amount: float) -> str:
     """`color` mixed with white: `amount` 0 gives white, 1 the colour itself."""
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     mix = [round(255 - (255 - c) * amount) for c in (r, g, b)]
     return "#{:02X}{:02X}{:02X}".format(*mix)
 
 
 def shade(color: str, amount: float) -> str:
     """`color` mixed with black: `amount` 0 gives the colour, 1 black."""
-    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     mix = [round(c * (1 - amount)) for c in (r, g, b)]
     return "#{:02X}{:02X}{:02X}".format(*mix)
 
@@ -51,10 +57,15 @@ class Theme:
 
 def _okabe_ito() -> Theme:
     base = {
-        "conv": OKABE_ITO["sky_blue"], "pool": OKABE_ITO["orange"], "norm": OKABE_ITO["yellow"],
-        "linear": OKABE_ITO["bluish_green"], "act": OKABE_ITO["vermillion"],
-        "join": OKABE_ITO["reddish_purple"], "block": OKABE_ITO["blue"],
-        "reshape": "#999999", "other": "#999999",
+        "conv": OKABE_ITO["sky_blue"],
+        "pool": OKABE_ITO["orange"],
+        "norm": OKABE_ITO["yellow"],
+        "linear": OKABE_ITO["bluish_green"],
+        "act": OKABE_ITO["vermillion"],
+        "join": OKABE_ITO["reddish_purple"],
+        "block": OKABE_ITO["blue"],
+        "reshape": "#999999",
+        "other": "#999999",
     }
     fill = {f: tint(c, 0.45) for f, c in base.items()}
     fill["norm"] = tint(base["norm"], 0.6)
@@ -65,11 +76,28 @@ def _okabe_ito() -> Theme:
 
 
 def _grayscale() -> Theme:
-    fill = {"io": "#FFFFFF", "conv": "#D9D9D9", "pool": "#FFFFFF", "norm": "#F2F2F2",
-            "linear": "#BFBFBF", "act": "#FFFFFF", "join": "#EDEDED", "reshape": "#FFFFFF",
-            "other": "#FFFFFF", "block": "#CCCCCC"}
-    return Theme("grayscale", fill, dict.fromkeys(fill, "#000000"), detail="#404040",
-                 edge="#000000", aux="#606060", cluster_fill="#FAFAFA", cluster_border="#707070")
+    fill = {
+        "io": "#FFFFFF",
+        "conv": "#D9D9D9",
+        "pool": "#FFFFFF",
+        "norm": "#F2F2F2",
+        "linear": "#BFBFBF",
+        "act": "#FFFFFF",
+        "join": "#EDEDED",
+        "reshape": "#FFFFFF",
+        "other": "#FFFFFF",
+        "block": "#CCCCCC",
+    }
+    return Theme(
+        "grayscale",
+        fill,
+        dict.fromkeys(fill, "#000000"),
+        detail="#404040",
+        edge="#000000",
+        aux="#606060",
+        cluster_fill="#FAFAFA",
+        cluster_border="#707070",
+    )
 
 
 THEMES: dict[str, Theme] = {"default": _okabe_ito(), "grayscale": _grayscale()}

@@ -35,8 +35,12 @@ def state_shapes(graph: Graph) -> Iterator[tuple[str, int, str, tuple[int, ...]]
         op, a, scope = graph.op(n), graph.attrs(n), graph.scope(n)
         if op == "conv":
             kh, kw = a["kernel"]
-            yield f"{scope}.weight", n, "weight", (a["out_channels"],
-                                                   a["in_channels"] // a["groups"], kh, kw)
+            yield (
+                f"{scope}.weight",
+                n,
+                "weight",
+                (a["out_channels"], a["in_channels"] // a["groups"], kh, kw),
+            )
             if a["bias"]:
                 yield f"{scope}.bias", n, "bias", (a["out_channels"],)
         elif op == "linear":
@@ -54,8 +58,9 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(key.encode())]))
 
 
-def _trunc_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float, lo: float,
-                  hi: float) -> np.ndarray:
+def _trunc_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], std: float, lo: float, hi: float
+) -> np.ndarray:
     """N(0, std) truncated to [lo, hi] by redrawing the values outside (as torch's bounds are)."""
     out = rng.standard_normal(shape, dtype=np.float32)
     out *= np.float32(std)
@@ -80,8 +85,9 @@ def _fans(op: str, shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _tensor(graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], scheme: str,
-            seed: int) -> np.ndarray:
+def _tensor(
+    graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], scheme: str, seed: int
+) -> np.ndarray:
     op = graph.op(n)
     if op == "batchnorm":
         if role == "num_batches_tracked":
@@ -92,8 +98,11 @@ def _tensor(graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], s
     if role == "bias":
         if scheme == "torch":  # uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) from the weight's fan-in
             a = graph.attrs(n)
-            fan_in = (a["in_channels"] // a["groups"] * math.prod(a["kernel"]) if op == "conv"
-                      else a["in_features"])
+            fan_in = (
+                a["in_channels"] // a["groups"] * math.prod(a["kernel"])
+                if op == "conv"
+                else a["in_features"]
+            )
             return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)
         return np.zeros(shape, dtype=np.float32)
     fan_in, fan_out = _fans(op, shape)
@@ -117,7 +126,11 @@ def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str,
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
     zeroed = set(residual_branch_ends(graph)) if scheme == "fan_in" else set()
-    return {key: (np.zeros(shape, dtype=np.float32)
-                  if role == "weight" and graph.scope(n) in zeroed
-                  else _tensor(graph, n, key, role, shape, scheme, seed))
-            for key, n, role, shape in state_shapes(graph)}
+    return {
+        key: (
+            np.zeros(shape, dtype=np.float32)
+            if role == "weight" and graph.scope(n) in zeroed
+            else _tensor(graph, n, key, role, shape, scheme, seed)
+        )
+        for key, n, role, shape in state_shapes(graph)
+    }

@@ -68,8 +68,12 @@ def write_model(proto: Any, initializers: Mapping[str, np.ndarray], path: str | 
         data = little_endian(arr)
         header = tensor_header(name, data)
         raw = _field(_TENSOR_RAW_DATA, data.nbytes)
-        pieces += [_field(_GRAPH_INITIALIZER, len(header) + len(raw) + data.nbytes), header, raw,
-                   memoryview(data.reshape(-1).view(np.uint8))]
+        pieces += [
+            _field(_GRAPH_INITIALIZER, len(header) + len(raw) + data.nbytes),
+            header,
+            raw,
+            memoryview(data.reshape(-1).view(np.uint8)),
+        ]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
     from incept_dsl.outputs import atomic_writer
 

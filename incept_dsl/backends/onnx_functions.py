@@ -63,8 +63,7 @@ def unit_order(graph: Graph, units: dict[int, Unit], order: list[int]) -> list[U
         first.setdefault(units[n], i)
     if all(isinstance(u, int) for u in first):
         return [units[n] for n in order]  # no instances: the IR's own order
-    return list(nx.lexicographical_topological_sort(contract(graph, units),
-                                                    key=first.__getitem__))
+    return list(nx.lexicographical_topological_sort(contract(graph, units), key=first.__getitem__))
 
 
 class FunctionTable:
@@ -79,8 +78,9 @@ class FunctionTable:
         self._by_body: dict[bytes, str] = {}
         self._count: dict[str, int] = {}  # function names taken
 
-    def call(self, instance: str, block: str, body: list[Any], weights: set[str],
-             outputs: list[str]) -> Any:
+    def call(
+        self, instance: str, block: str, body: list[Any], weights: set[str], outputs: list[str]
+    ) -> Any:
         """The call node of `instance` (an application of `block`) whose lowered nodes are `body`.
 
         The function's inputs are the tensors `body` reads but does not make (activations become
@@ -96,7 +96,7 @@ class FunctionTable:
         prefix = instance + "."
 
         def local(t: str) -> str:
-            return t[len(prefix):] if t.startswith(prefix) else t
+            return t[len(prefix) :] if t.startswith(prefix) else t
 
         rename = {t: local(t) for t in produced}
         for i, t in enumerate(outputs):
@@ -112,9 +112,14 @@ class FunctionTable:
             copy.input[:] = [rename.get(t, t) for t in nd.input]
             copy.output[:] = [rename[t] for t in nd.output]
             nodes.append(copy)
-        proto = h.make_function(FUNCTION_DOMAIN, block, [rename[t] for t in inputs],
-                                [rename[t] for t in outputs], nodes,
-                                [h.make_opsetid("", self.opset)])
+        proto = h.make_function(
+            FUNCTION_DOMAIN,
+            block,
+            [rename[t] for t in inputs],
+            [rename[t] for t in outputs],
+            nodes,
+            [h.make_opsetid("", self.opset)],
+        )
         key = proto.SerializeToString()
         name = self._by_body.get(key)
         if name is None:

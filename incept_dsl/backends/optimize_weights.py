@@ -42,8 +42,10 @@ def _load(state: Mapping[str, np.ndarray], r: Load) -> Arrays:
         if key in state:
             out[name] = np.asarray(state[key])
         elif name != "bias":
-            raise WeightMismatch(f"the state_dict has no '{key}' (the -O0 module's keys are "
-                                 f"'<scope>.weight', '.bias', ... as `Model.to_torch()` names them)")
+            raise WeightMismatch(
+                f"the state_dict has no '{key}' (the -O0 module's keys are "
+                f"'<scope>.weight', '.bias', ... as `Model.to_torch()` names them)"
+            )
     return out
 
 
@@ -64,8 +66,9 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
         b = src["bias"].astype(f64) if "bias" in src else np.zeros(w.shape[0], f64)
         return {
             "weight": (w.astype(f64) * _channels(s, w.ndim)).astype(w.dtype),
-            "bias": ((b - bn["running_mean"].astype(f64)) * s + bn["bias"].astype(f64))
-            .astype(w.dtype),
+            "bias": ((b - bn["running_mean"].astype(f64)) * s + bn["bias"].astype(f64)).astype(
+                w.dtype
+            ),
         }
     if isinstance(recipe, Scale):
         src = evaluate(recipe.src, state)
@@ -81,29 +84,39 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
             out[name] = np.concatenate([p[name] for p in parts], axis=0)
     if any("bias" in p for p in parts):
         dtype = parts[0]["weight"].dtype
-        out["bias"] = np.concatenate([p["bias"] if "bias" in p else
-                                      np.zeros(p["weight"].shape[0], dtype) for p in parts])
+        out["bias"] = np.concatenate(
+            [p["bias"] if "bias" in p else np.zeros(p["weight"].shape[0], dtype) for p in parts]
+        )
     return out
 
 
 def _check_keys(model: Model, state: Mapping[str, Any]) -> None:
     """Every key names a tensor of the -O0 module (strict, like `load_state_dict`)."""
     g = model.graph
-    expected = {f"{g.scope(n)}.{t}" for n in g.nx if g.op(n) in PARAMETRIC
-                for t in TENSORS[g.op(n)] if t != "bias" or g.attrs(n).get("bias", True)}
+    expected = {
+        f"{g.scope(n)}.{t}"
+        for n in g.nx
+        if g.op(n) in PARAMETRIC
+        for t in TENSORS[g.op(n)]
+        if t != "bias" or g.attrs(n).get("bias", True)
+    }
     unknown = sorted(set(state) - expected)
     missing = sorted(expected - set(state))
     if unknown or missing:
         raise WeightMismatch(
             f"the state_dict does not fit the -O0 module of {model.name}: "
-            + (f"unexpected keys {unknown[:3]}{' ...' if len(unknown) > 3 else ''}; "
-               if unknown else "")
-            + (f"missing keys {missing[:3]}{' ...' if len(missing) > 3 else ''}" if missing
-               else ""))
+            + (
+                f"unexpected keys {unknown[:3]}{' ...' if len(unknown) > 3 else ''}; "
+                if unknown
+                else ""
+            )
+            + (f"missing keys {missing[:3]}{' ...' if len(missing) > 3 else ''}" if missing else "")
+        )
 
 
-def optimize(model: Model, opt_level: int, state: dict[str, np.ndarray] | None,
-             keep_aux: bool = False) -> tuple[Graph, dict[str, np.ndarray] | None]:
+def optimize(
+    model: Model, opt_level: int, state: dict[str, np.ndarray] | None, keep_aux: bool = False
+) -> tuple[Graph, dict[str, np.ndarray] | None]:
     """The -O<level> graph of `model` and the -O0 weights (numpy arrays keyed exactly like the -O0
     torch module's state_dict: '<scope>.weight', '.bias', '.running_mean', '.running_var',
     '.num_batches_tracked') carried through every pass, keyed like the optimised graph's own module
@@ -137,8 +150,9 @@ def carry_weights(graph: Graph, state: Mapping[str, np.ndarray]) -> dict[str, np
     return out
 
 
-def to_torch_optimized(model: Model, opt_level: int, state_dict: Mapping[str, Any] | None,
-                       init: str) -> Any:
+def to_torch_optimized(
+    model: Model, opt_level: int, state_dict: Mapping[str, Any] | None, init: str
+) -> Any:
     """Model.to_torch(opt_level>0) calls this: the -O<level> module with the -O0 state_dict
     (or a fresh -O0 initialisation when None) transformed through the passes.
 
@@ -159,9 +173,15 @@ def to_torch_optimized(model: Model, opt_level: int, state_dict: Mapping[str, An
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in new.items()}
     cls = module_class(graph, init)
     # every tensor comes from `tensors`: skip the initialisation (the layers' own on meta tensors)
-    uninitialised = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None,
-                                                "__doc__": cls.__doc__,
-                                                "__module__": cls.__module__})
+    uninitialised = type(
+        cls.__name__,
+        (cls,),
+        {
+            "reset_parameters": lambda self: None,
+            "__doc__": cls.__doc__,
+            "__module__": cls.__module__,
+        },
+    )
     with torch.device("meta"):
         module = uninitialised()
     module.load_state_dict(tensors, strict=True, assign=True)

@@ -45,14 +45,19 @@ from incept_dsl.ir.graph import Graph
 
 FORMATS = ("text", "markdown", "csv", "latex", "json")
 VIEWS = ("layer", "block")
-SUFFIX_FORMATS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".tex": "latex",
-                  ".json": "json"}
+SUFFIX_FORMATS = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".csv": "csv",
+    ".tex": "latex",
+    ".json": "json",
+}
 
 CONVENTIONS = {
     "macs": "multiply-adds per sample; FLOPs = 2 × MACs",
     "memory": "each layer's output tensor in fp32: elements × 4 bytes; KB = 1024 bytes; "
-              "totals count the outputs of views (flatten, slice) once, with the tensor they "
-              "view",
+    "totals count the outputs of views (flatten, slice) once, with the tensor they "
+    "view",
     "params": "trainable parameters: weights + biases + batch-norm affine",
     "buffers": "batch-norm running mean, variance and batch count: counted apart from params",
     "shapes": "without the batch dimension: C×H×W or F",
@@ -70,8 +75,12 @@ def _inputs_text(shapes: tuple[Shape, ...]) -> str:
     if len(set(shapes)) == 1:
         return f"{len(shapes)} × {_shape(shapes[0])}"
     if len({s[1:] for s in shapes}) == 1:
-        return "[" + ",".join(str(s[0]) for s in shapes) + "]" + "".join(f"×{d}"
-                                                                        for d in shapes[0][1:])
+        return (
+            "["
+            + ",".join(str(s[0]) for s in shapes)
+            + "]"
+            + "".join(f"×{d}" for d in shapes[0][1:])
+        )
     return ", ".join(_shape(s) for s in shapes)
 
 
@@ -90,10 +99,12 @@ def _kb(b: int) -> str:
 
 
 def _totals_line(what: str, t: Totals, flops: bool) -> str:
-    line = (f"{what}: {t.layers:,} layers, {t.params:,} params, {t.macs:,} MACs"
-            + (f" ({t.flops:,} FLOPs)" if flops else "")
-            + f", activations {t.memory_bytes / 1024:,.2f} KB "
-              f"({t.memory_bytes / 2**20:,.2f} MB)")
+    line = (
+        f"{what}: {t.layers:,} layers, {t.params:,} params, {t.macs:,} MACs"
+        + (f" ({t.flops:,} FLOPs)" if flops else "")
+        + f", activations {t.memory_bytes / 1024:,.2f} KB "
+        f"({t.memory_bytes / 2**20:,.2f} MB)"
+    )
     return line + (f", {t.buffers:,} buffer elements" if t.buffers else "")
 
 
@@ -144,8 +155,7 @@ class Summary:
     def title(self) -> str:
         ins = ", ".join(f"{k} {_shape(v)}" for k, v in self.inputs.items())
         view = "block" if self.by == "block" else "layer"
-        aux = "aux heads included (training)" if self.keep_aux else \
-            "aux heads excluded (inference)"
+        aux = "aux heads included (training)" if self.keep_aux else "aux heads excluded (inference)"
         return f"{self.model}: cost per {view} at -O{self.opt_level}, input {ins}; {aux}"
 
     def notes(self) -> list[str]:
@@ -155,21 +165,29 @@ class Summary:
         if self.baseline is not None:
             key = "with_aux" if self.keep_aux else "without_aux"
             a, b = self.baseline[key], self.with_aux if self.keep_aux else self.without_aux
-            out.append(f"-O0 → -O{self.opt_level}: layers {_delta(a.layers, b.layers)}; params "
-                       f"{_delta(a.params, b.params)}; MACs {_delta(a.macs, b.macs)}; "
-                       f"activation bytes {_delta(a.memory_bytes, b.memory_bytes)}")
+            out.append(
+                f"-O0 → -O{self.opt_level}: layers {_delta(a.layers, b.layers)}; params "
+                f"{_delta(a.params, b.params)}; MACs {_delta(a.macs, b.macs)}; "
+                f"activation bytes {_delta(a.memory_bytes, b.memory_bytes)}"
+            )
         by_op = self.macs_by_op()
         if by_op:
             whole = sum(by_op.values())
-            out.append("MACs by op: " + "; ".join(f"{op} {m:,} ({m / whole:.1%})"
-                                                 for op, m in by_op.items()) + ".")
-        out.append("Conventions: MACs are multiply-adds per sample (FLOPs = 2 × MACs); memory is "
-                   "each layer's fp32 output (4 bytes per element, KB = 1024 bytes; a view's, "
-                   "in parentheses, is not added to the total again); params are "
-                   "weights + biases + BN affine, BN running statistics are buffers counted "
-                   "apart; shapes exclude the batch dimension.")
-        out.append("Cost rules: " + "; ".join(f"{op} {rule}" for op, rule in self.rules.items())
-                   + ".")
+            out.append(
+                "MACs by op: "
+                + "; ".join(f"{op} {m:,} ({m / whole:.1%})" for op, m in by_op.items())
+                + "."
+            )
+        out.append(
+            "Conventions: MACs are multiply-adds per sample (FLOPs = 2 × MACs); memory is "
+            "each layer's fp32 output (4 bytes per element, KB = 1024 bytes; a view's, "
+            "in parentheses, is not added to the total again); params are "
+            "weights + biases + BN affine, BN running statistics are buffers counted "
+            "apart; shapes exclude the batch dimension."
+        )
+        out.append(
+            "Cost rules: " + "; ".join(f"{op} {rule}" for op, rule in self.rules.items()) + "."
+        )
         return out
 
     def _optional_columns(self, headers: list[str], aligns: str) -> tuple[list[str], str]:
@@ -184,19 +202,48 @@ class Summary:
         return headers, aligns
 
     def _layer_table(self) -> tables.Table:
-        headers = ["name", "op", "input", "kernel", "stride", "pad", "output", "memory (KB)",
-                   "params", "MACs"]
+        headers = [
+            "name",
+            "op",
+            "input",
+            "kernel",
+            "stride",
+            "pad",
+            "output",
+            "memory (KB)",
+            "params",
+            "MACs",
+        ]
         headers, aligns = self._optional_columns(headers, "lllrrrlrrr")
         rows = []
         for r in self.rows:
             memory = f"({_kb(r.memory_bytes)})" if r.view else _kb(r.memory_bytes)
-            cells = [r.name, r.op, _inputs_text(r.input_shapes), _pair(r.kernel, single=False),
-                     _pair(r.stride), _pair(r.padding), _shape(r.output_shape), memory,
-                     _n(r.params), _n(r.macs)]
+            cells = [
+                r.name,
+                r.op,
+                _inputs_text(r.input_shapes),
+                _pair(r.kernel, single=False),
+                _pair(r.stride),
+                _pair(r.padding),
+                _shape(r.output_shape),
+                memory,
+                _n(r.params),
+                _n(r.macs),
+            ]
             rows.append(cells)
         t = self.total
-        total = ["total", f"{t.layers:,} layers", "", "", "", "", "", _kb(t.memory_bytes),
-                 _n(t.params), _n(t.macs)]
+        total = [
+            "total",
+            f"{t.layers:,} layers",
+            "",
+            "",
+            "",
+            "",
+            "",
+            _kb(t.memory_bytes),
+            _n(t.params),
+            _n(t.macs),
+        ]
         return self._finish(headers, aligns, rows, total, 2)
 
     def _block_roles(self) -> list[str]:
@@ -207,21 +254,50 @@ class Summary:
 
     def _block_table(self) -> tables.Table:
         roles = self._block_roles()
-        headers = ["name", "type", "patch size/stride", "output size", "depth", *roles,
-                   "memory (KB)", "params", "MACs"]
+        headers = [
+            "name",
+            "type",
+            "patch size/stride",
+            "output size",
+            "depth",
+            *roles,
+            "memory (KB)",
+            "params",
+            "MACs",
+        ]
         headers, aligns = self._optional_columns(headers, "llrlr" + "r" * len(roles) + "rrr")
         rows = []
         for b in self.rows:
-            rows.append([b.name, b.type, b.patch, _shape(b.output_shape), str(b.depth),
-                         *(b.channels.get(r, "") for r in roles), _kb(b.memory_bytes),
-                         _n(b.params), _n(b.macs)])
+            rows.append(
+                [
+                    b.name,
+                    b.type,
+                    b.patch,
+                    _shape(b.output_shape),
+                    str(b.depth),
+                    *(b.channels.get(r, "") for r in roles),
+                    _kb(b.memory_bytes),
+                    _n(b.params),
+                    _n(b.macs),
+                ]
+            )
         t = self.total
-        total = ["total", f"{len(self.rows):,} blocks", "", "", "", *([""] * len(roles)),
-                 _kb(t.memory_bytes), _n(t.params), _n(t.macs)]
+        total = [
+            "total",
+            f"{len(self.rows):,} blocks",
+            "",
+            "",
+            "",
+            *([""] * len(roles)),
+            _kb(t.memory_bytes),
+            _n(t.params),
+            _n(t.macs),
+        ]
         return self._finish(headers, aligns, rows, total, 2)
 
-    def _finish(self, headers: list[str], aligns: str, rows: list[list[str]], total: list[str],
-                part_at: int) -> tables.Table:
+    def _finish(
+        self, headers: list[str], aligns: str, rows: list[list[str]], total: list[str], part_at: int
+    ) -> tables.Table:
         if self.keep_aux:
             for cells, r in zip(rows, self.rows, strict=True):
                 cells.insert(part_at, r.part)
@@ -230,8 +306,14 @@ class Summary:
             for cells, r in zip(rows, self.rows, strict=True):
                 cells.append(_n(r.flops))
             total.append(_n(self.total.flops))
-        return tables.Table(self.title(), tuple(headers), aligns,
-                            tuple(tuple(c) for c in rows), tuple(total), tuple(self.notes()))
+        return tables.Table(
+            self.title(),
+            tuple(headers),
+            aligns,
+            tuple(tuple(c) for c in rows),
+            tuple(total),
+            tuple(self.notes()),
+        )
 
     def table(self) -> tables.Table:
         """The shown view as a plain `tables.Table` of display strings."""
@@ -245,31 +327,91 @@ class Summary:
 
     def to_latex(self) -> str:
         ins = ", ".join(f"{k} {_shape(v)}" for k, v in self.inputs.items())
-        caption = (f"Cost per {self.by} of {self.model} (-O{self.opt_level}, input {ins}). MACs "
-                   "are multiply-adds per sample (FLOPs = 2 × MACs); memory is the fp32 output "
-                   "of each layer (KB = 1024 bytes).")
+        caption = (
+            f"Cost per {self.by} of {self.model} (-O{self.opt_level}, input {ins}). MACs "
+            "are multiply-adds per sample (FLOPs = 2 × MACs); memory is the fp32 output "
+            "of each layer (KB = 1024 bytes)."
+        )
         label = "tab:" + re.sub(r"[^A-Za-z0-9-]", "-", self.model) + "-cost"
         return tables.to_latex(self.table(), caption, label)
 
     def to_csv(self) -> str:
         """Raw numbers (bytes, exact counts) for spreadsheets; shapes written `3x224x224`."""
+
         def sh(s: Shape | None) -> str:
             return "x".join(map(str, s)) if s else ""
 
         if self.by == "block":
             roles = self._block_roles()
-            head = ["name", "type", "part", "patch", "output_shape", "depth",
-                    *(r.replace("×", "x") for r in roles), "layers",
-                    "memory_bytes", "params", "buffers", "macs", "flops"]
-            body = [[b.name, b.type, b.part, b.patch.replace("×", "x"), sh(b.output_shape),
-                     b.depth, *(b.channels.get(r, "") for r in roles), b.layers,
-                     b.memory_bytes, b.params, b.buffers, b.macs, b.flops] for b in self.rows]
+            head = [
+                "name",
+                "type",
+                "part",
+                "patch",
+                "output_shape",
+                "depth",
+                *(r.replace("×", "x") for r in roles),
+                "layers",
+                "memory_bytes",
+                "params",
+                "buffers",
+                "macs",
+                "flops",
+            ]
+            body = [
+                [
+                    b.name,
+                    b.type,
+                    b.part,
+                    b.patch.replace("×", "x"),
+                    sh(b.output_shape),
+                    b.depth,
+                    *(b.channels.get(r, "") for r in roles),
+                    b.layers,
+                    b.memory_bytes,
+                    b.params,
+                    b.buffers,
+                    b.macs,
+                    b.flops,
+                ]
+                for b in self.rows
+            ]
         else:
-            head = ["name", "op", "part", "input_shape", "kernel", "stride", "padding",
-                    "output_shape", "memory_bytes", "view", "params", "buffers", "macs", "flops"]
-            body = [[r.name, r.op, r.part, ";".join(sh(s) for s in r.input_shapes), sh(r.kernel),
-                     sh(r.stride), sh(r.padding), sh(r.output_shape), r.memory_bytes,
-                     int(r.view), r.params, r.buffers, r.macs, r.flops] for r in self.rows]
+            head = [
+                "name",
+                "op",
+                "part",
+                "input_shape",
+                "kernel",
+                "stride",
+                "padding",
+                "output_shape",
+                "memory_bytes",
+                "view",
+                "params",
+                "buffers",
+                "macs",
+                "flops",
+            ]
+            body = [
+                [
+                    r.name,
+                    r.op,
+                    r.part,
+                    ";".join(sh(s) for s in r.input_shapes),
+                    sh(r.kernel),
+                    sh(r.stride),
+                    sh(r.padding),
+                    sh(r.output_shape),
+                    r.memory_bytes,
+                    int(r.view),
+                    r.params,
+                    r.buffers,
+                    r.macs,
+                    r.flops,
+                ]
+                for r in self.rows
+            ]
         return tables.to_csv(head, body)
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,10 +426,13 @@ class Summary:
             "blocks": [b.to_dict() for b in self.blocks],
             "total": self.total.to_dict(),
             "macs_by_op": self.macs_by_op(),
-            "totals": {"without_aux": self.without_aux.to_dict(),
-                       "with_aux": self.with_aux.to_dict()},
-            "baseline": None if self.baseline is None else
-            {"opt_level": 0, **{k: v.to_dict() for k, v in self.baseline.items()}},
+            "totals": {
+                "without_aux": self.without_aux.to_dict(),
+                "with_aux": self.with_aux.to_dict(),
+            },
+            "baseline": None
+            if self.baseline is None
+            else {"opt_level": 0, **{k: v.to_dict() for k, v in self.baseline.items()}},
         }
 
     def to_json(self) -> str:
@@ -317,8 +462,9 @@ def _split(rows: list[Row]) -> tuple[Totals, Totals]:
     return Totals.of([r for r in rows if r.part == "main"]), Totals.of(rows)
 
 
-def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = "layer",
-              flops: bool = False) -> Summary:
+def summarize(
+    model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = "layer", flops: bool = False
+) -> Summary:
     """The cost table of `model` (an `incept_dsl.Model`) after the `-O<opt_level>` pipeline.
 
     Rows only aux heads (or no head) need are shown when `keep_aux`; `by` is "layer" or "block";
@@ -343,10 +489,10 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
         g_inf = model.optimized(opt_level, keep_aux=False)
         g = g_aux if keep_aux else g_inf
         rows, blocks = _analyse(g)
-        with_aux = _split(layer_rows(g_aux, node_parts(g_aux)))[1] if not keep_aux else \
-            _split(rows)[1]
-        without_aux = _split(rows if not keep_aux else
-                             layer_rows(g_inf, node_parts(g_inf)))[0]
+        with_aux = (
+            _split(layer_rows(g_aux, node_parts(g_aux)))[1] if not keep_aux else _split(rows)[1]
+        )
+        without_aux = _split(rows if not keep_aux else layer_rows(g_inf, node_parts(g_inf)))[0]
         base_without, base_with = _split(layer_rows(model.graph, node_parts(model.graph)))
         baseline = {"without_aux": base_without, "with_aux": base_with}
 
@@ -357,11 +503,20 @@ def summarize(model: Any, opt_level: int = 0, keep_aux: bool = False, by: str = 
     rules = {op: COSTS[op].formula for op in COSTS if op in present}
     source = utf8_text(model.source_path.name) if getattr(model, "source_path", None) else None
     return Summary(
-        model=g.name, source=source, inputs={g.attrs(n)["name"]: g.shape(n)
-                                             for n in g.input_nodes()},
-        opt_level=opt_level, keep_aux=keep_aux, by=by, flops=flops,
-        layers=[r for r in rows if shown(r.part)], blocks=[b for b in blocks if shown(b.part)],
-        without_aux=without_aux, with_aux=with_aux, baseline=baseline, rules=rules)
+        model=g.name,
+        source=source,
+        inputs={g.attrs(n)["name"]: g.shape(n) for n in g.input_nodes()},
+        opt_level=opt_level,
+        keep_aux=keep_aux,
+        by=by,
+        flops=flops,
+        layers=[r for r in rows if shown(r.part)],
+        blocks=[b for b in blocks if shown(b.part)],
+        without_aux=without_aux,
+        with_aux=with_aux,
+        baseline=baseline,
+        rules=rules,
+    )
 
 
 def format_for(path: Path, fmt: str | None = None) -> str:
@@ -381,13 +536,19 @@ def emit(model: Any, args: Any, out: Path) -> str:
     from incept_dsl.outputs import write_output
 
     fmt = format_for(out, getattr(args, "format", None))
-    s = summarize(model, opt_level=getattr(args, "opt_level", None) or 0,
-                  keep_aux=bool(getattr(args, "keep_aux", False)),
-                  by=getattr(args, "by", None) or "layer", flops=bool(getattr(args, "flops", False)))
+    s = summarize(
+        model,
+        opt_level=getattr(args, "opt_level", None) or 0,
+        keep_aux=bool(getattr(args, "keep_aux", False)),
+        by=getattr(args, "by", None) or "layer",
+        flops=bool(getattr(args, "flops", False)),
+    )
     write_output(out, s.render(fmt))
     t = s.total
-    return (f"{fmt} cost table of {s.model}, -O{s.opt_level}: {len(s.rows)} rows, "
-            f"{t.params:,} params, {t.macs:,} MACs")
+    return (
+        f"{fmt} cost table of {s.model}, -O{s.opt_level}: {len(s.rows)} rows, "
+        f"{t.params:,} params, {t.macs:,} MACs"
+    )
 
 
 __all__ = ["FORMATS", "BlockRow", "Row", "Summary", "Totals", "emit", "summarize"]

@@ -41,13 +41,23 @@ class Totals:
 
     @classmethod
     def of(cls, rows: list[Any]) -> Totals:
-        return cls(sum(getattr(r, "layers", 1) for r in rows), sum(r.params for r in rows),
-                   sum(r.buffers for r in rows), sum(r.macs for r in rows),
-                   sum(r.memory_bytes for r in rows if not getattr(r, "view", False)))
+        return cls(
+            sum(getattr(r, "layers", 1) for r in rows),
+            sum(r.params for r in rows),
+            sum(r.buffers for r in rows),
+            sum(r.macs for r in rows),
+            sum(r.memory_bytes for r in rows if not getattr(r, "view", False)),
+        )
 
     def to_dict(self) -> dict[str, int]:
-        return {"layers": self.layers, "params": self.params, "buffers": self.buffers,
-                "macs": self.macs, "flops": self.flops, "memory_bytes": self.memory_bytes}
+        return {
+            "layers": self.layers,
+            "params": self.params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "flops": self.flops,
+            "memory_bytes": self.memory_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,24 @@ class Row:
         def pair(p: Pair | None) -> list[int] | None:
             return list(p) if p is not None else None
 
-        return {"name": self.name, "op": self.op, "block": self.block, "part": self.part,
-                "input_shape": list(self.input_shape),
-                "input_shapes": [list(s) for s in self.input_shapes],
-                "output_shape": list(self.output_shape), "kernel": pair(self.kernel),
-                "stride": pair(self.stride), "padding": pair(self.padding),
-                "params": self.params, "buffers": self.buffers, "macs": self.macs,
-                "flops": self.flops, "memory_bytes": self.memory_bytes, "view": self.view}
+        return {
+            "name": self.name,
+            "op": self.op,
+            "block": self.block,
+            "part": self.part,
+            "input_shape": list(self.input_shape),
+            "input_shapes": [list(s) for s in self.input_shapes],
+            "output_shape": list(self.output_shape),
+            "kernel": pair(self.kernel),
+            "stride": pair(self.stride),
+            "padding": pair(self.padding),
+            "params": self.params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "flops": self.flops,
+            "memory_bytes": self.memory_bytes,
+            "view": self.view,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,11 +140,21 @@ class BlockRow:
         return 2 * self.macs
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "part": self.part, "patch": self.patch,
-                "output_shape": list(self.output_shape), "depth": self.depth,
-                "channels": dict(self.channels), "layers": self.layers, "params": self.params,
-                "buffers": self.buffers, "macs": self.macs, "flops": self.flops,
-                "memory_bytes": self.memory_bytes}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "part": self.part,
+            "patch": self.patch,
+            "output_shape": list(self.output_shape),
+            "depth": self.depth,
+            "channels": dict(self.channels),
+            "layers": self.layers,
+            "params": self.params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "flops": self.flops,
+            "memory_bytes": self.memory_bytes,
+        }
 
 
 # ---- analysis ----------------------------------------------------------------------------------
@@ -133,8 +164,9 @@ def node_parts(g: Graph) -> dict[int, str]:
     need: dict[str, set[int]] = {"output": set(), "aux": set()}
     for h in g.heads:
         need[h.kind] |= nx.ancestors(g.nx, h.node) | {h.node}
-    return {n: "main" if n in need["output"] else "aux" if n in need["aux"] else "unused"
-            for n in g.nx}
+    return {
+        n: "main" if n in need["output"] else "aux" if n in need["aux"] else "unused" for n in g.nx
+    }
 
 
 def block_key(scope: str) -> str:
@@ -165,9 +197,23 @@ def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
         ins = tuple(g.shape(i) for i in g.inputs(n))
         params, buffers = param_count(op, a)
         kernel, stride, padding = _geometry(g, n)
-        rows.append(Row(g.scope(n), op, block_key(g.scope(n)), parts[n], ins, out, kernel,
-                        stride, padding, params, buffers, macs(op, a, list(ins), out),
-                        memory_bytes(out)))
+        rows.append(
+            Row(
+                g.scope(n),
+                op,
+                block_key(g.scope(n)),
+                parts[n],
+                ins,
+                out,
+                kernel,
+                stride,
+                padding,
+                params,
+                buffers,
+                macs(op, a, list(ins), out),
+                memory_bytes(out),
+            )
+        )
     return rows
 
 
@@ -235,16 +281,22 @@ def _branch_channels(g: Graph, nodes: list[int]) -> dict[str, str]:
     return {role: "/".join(vals) for role, vals in roles.items()}
 
 
-_OP_TYPES = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool",
-             "global_avgpool": "avg pool", "adaptive_avgpool": "adaptive avg pool",
-             "batchnorm": "batch norm", "lrn": "LRN"}
+_OP_TYPES = {
+    "conv": "convolution",
+    "maxpool": "max pool",
+    "avgpool": "avg pool",
+    "global_avgpool": "avg pool",
+    "adaptive_avgpool": "adaptive avg pool",
+    "batchnorm": "batch norm",
+    "lrn": "LRN",
+}
 
 
 def _block_type(g: Graph, key: str, nodes: list[int]) -> str:
     named = g.data.get("blocks", {})
     if key in named:
         return named[key]
-    under = {s for s in named if s.startswith(key + ".") and "." not in s[len(key) + 1:]}
+    under = {s for s in named if s.startswith(key + ".") and "." not in s[len(key) + 1 :]}
     if len(under) == 1:
         return named[under.pop()]
     core = [n for n in nodes if g.op(n) not in (*ACTIVATIONS, "batchnorm")] or nodes
@@ -277,13 +329,27 @@ def block_rows(g: Graph, parts: dict[int, str], rows: list[Row]) -> list[BlockRo
     out = []
     for key, nodes in groups.items():
         inside = set(nodes)
-        leaving = [n for n in nodes
-                   if n in heads or any(u not in inside for u, _ in g.users(n))] or nodes
+        leaving = [
+            n for n in nodes if n in heads or any(u not in inside for u, _ in g.users(n))
+        ] or nodes
         mine = [by_name[g.scope(n)] for n in nodes]
         kinds = {parts[n] for n in nodes}
         part = "main" if "main" in kinds else "aux" if "aux" in kinds else "unused"
         t = Totals.of(mine)
-        out.append(BlockRow(key, _block_type(g, key, nodes), part, _patch(g, nodes),
-                            g.shape(leaving[-1]), _depth(g, nodes), _branch_channels(g, nodes),
-                            t.layers, t.params, t.buffers, t.macs, t.memory_bytes))
+        out.append(
+            BlockRow(
+                key,
+                _block_type(g, key, nodes),
+                part,
+                _patch(g, nodes),
+                g.shape(leaving[-1]),
+                _depth(g, nodes),
+                _branch_channels(g, nodes),
+                t.layers,
+                t.params,
+                t.buffers,
+                t.macs,
+                t.memory_bytes,
+            )
+        )
     return out

@@ -40,8 +40,10 @@ def to_text(t: Table) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(t.headers))]
 
     def line(row: Sequence[str]) -> str:
-        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, t.aligns,
-                                                                          strict=True)]
+        parts = [
+            c.rjust(w) if a == "r" else c.ljust(w)
+            for c, w, a in zip(row, widths, t.aligns, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -84,10 +86,25 @@ def to_markdown(t: Table, code_columns: tuple[int, ...] = ()) -> str:
 
 
 _TEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "×": r"$\times$", "·": r"$\cdot$", "≈": r"$\approx$", "−": "-", "→": r"$\to$",
-    "′": "'", "…": r"\dots{}", "—": "---", "–": "--",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "≈": r"$\approx$",
+    "−": "-",
+    "→": r"$\to$",
+    "′": "'",
+    "…": r"\dots{}",
+    "—": "---",
+    "–": "--",
 }
 
 
@@ -112,11 +129,19 @@ def to_latex(t: Table, caption: str, label: str) -> str:
     """A `table` float holding a booktabs `tabular` (needs `\\usepackage{booktabs}`), small
     type, the caption above; the title and notes as `%` comments."""
     spec = "".join(t.aligns)
-    out = [f"% {tex_escape(t.title)}", *(f"% {tex_escape(n)}" for n in t.notes),
-           r"\begin{table}[htbp]", r"\centering", r"\small",
-           rf"\caption{{{tex_escape(caption)}}}", rf"\label{{{label}}}",
-           rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-           " & ".join(tex_escape(h) for h in t.headers) + r" \\", r"\midrule"]
+    out = [
+        f"% {tex_escape(t.title)}",
+        *(f"% {tex_escape(n)}" for n in t.notes),
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{tex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(tex_escape(h) for h in t.headers) + r" \\",
+        r"\midrule",
+    ]
     out += [" & ".join(tex_escape(c) for c in r) + r" \\" for r in t.rows]
     if t.total is not None:
         out += [r"\midrule", " & ".join(tex_escape(c) for c in t.total) + r" \\"]

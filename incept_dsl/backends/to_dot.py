@@ -64,9 +64,11 @@ RANKDIRS = ("TB", "BT", "LR", "RL")
 #: PNG resolution (dots per inch): sharp enough for slides and print previews.
 PNG_DPI = 200
 
-INSTALL_HINT = ("install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), "
-                "`brew install graphviz` (macOS), or `conda install -c conda-forge graphviz`; "
-                "or write the DOT text with `-o FILE.dot`, which needs no Graphviz")
+INSTALL_HINT = (
+    "install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), "
+    "`brew install graphviz` (macOS), or `conda install -c conda-forge graphviz`; "
+    "or write the DOT text with `-o FILE.dot`, which needs no Graphviz"
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,7 @@ class FigureOptions:
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
             raise UsageError(f"depth must be a whole number >= 1; got {self.depth!r}")
         if self.rankdir is not None and self.rankdir not in RANKDIRS:
-            raise UsageError(f"rankdir must be one of {', '.join(RANKDIRS)}; got "
-                             f"{self.rankdir!r}")
+            raise UsageError(f"rankdir must be one of {', '.join(RANKDIRS)}; got {self.rankdir!r}")
         if self.theme not in THEMES:
             raise UsageError(f"theme must be one of {', '.join(THEMES)}; got {self.theme!r}")
         if not self.font or any(c in self.font for c in '"\\\n'):
@@ -144,7 +145,8 @@ def _pick_block(root: Container, name: str) -> Container:
     hint = did_you_mean(name, names + [c.path for c in blocks])
     raise UsageError(
         f"no block '{name}' is applied in this model (blocks it applies: "
-        f"{', '.join(names) or 'none'})" + (f"; {hint}" if hint else ""))
+        f"{', '.join(names) or 'none'})" + (f"; {hint}" if hint else "")
+    )
 
 
 # ---- labels -------------------------------------------------------------------------------------
@@ -193,8 +195,11 @@ class _Labeler:
             if isinstance(child, Unit):
                 lines.append(self.unit(child))
             elif child.kind == "block":
-                lines.append(self.unit(child.units()[0]) if is_trivial(child)
-                             else pretty(child.block or child.name))
+                lines.append(
+                    self.unit(child.units()[0])
+                    if is_trivial(child)
+                    else pretty(child.block or child.name)
+                )
             else:
                 lines.extend(self.contents(child))
         return lines if len(lines) <= 4 else [*lines[:3], "…"]
@@ -234,8 +239,10 @@ def _activation(g: Graph, conv: int) -> str | None:
 def _html(lines: list[str], detail: str | None, theme: Theme) -> str:
     body = "<BR/>".join(html.escape(line, quote=False) for line in lines)
     if detail:
-        body += (f'<BR/><FONT POINT-SIZE="9" COLOR="{theme.detail}">'
-                 f"{html.escape(detail, quote=False)}</FONT>")
+        body += (
+            f'<BR/><FONT POINT-SIZE="9" COLOR="{theme.detail}">'
+            f"{html.escape(detail, quote=False)}</FONT>"
+        )
     return f"<{body}>"
 
 
@@ -265,18 +272,34 @@ class _Writer:
         dot = graphviz.Digraph(
             name=fig.graph.name,
             graph_attr={
-                "rankdir": rankdir, "ordering": "out", "newrank": "true", "bgcolor": "white",
-                "fontname": opt.font, "fontsize": "10", "nodesep": "0.22", "ranksep": "0.28",
+                "rankdir": rankdir,
+                "ordering": "out",
+                "newrank": "true",
+                "bgcolor": "white",
+                "fontname": opt.font,
+                "fontsize": "10",
+                "nodesep": "0.22",
+                "ranksep": "0.28",
                 "pad": "0.15",
             },
             node_attr={
-                "fontname": opt.font, "fontsize": "11", "shape": "box", "style": "filled",
-                "height": "0.3", "margin": "0.1,0.04", "penwidth": "1", "color": "#000000",
+                "fontname": opt.font,
+                "fontsize": "11",
+                "shape": "box",
+                "style": "filled",
+                "height": "0.3",
+                "margin": "0.1,0.04",
+                "penwidth": "1",
+                "color": "#000000",
                 "fontcolor": theme.text,
             },
             edge_attr={
-                "fontname": opt.font, "fontsize": "9", "fontcolor": theme.detail,
-                "color": theme.edge, "arrowsize": "0.6", "penwidth": "0.9",
+                "fontname": opt.font,
+                "fontsize": "9",
+                "fontcolor": theme.detail,
+                "color": theme.edge,
+                "arrowsize": "0.6",
+                "penwidth": "0.9",
             },
         )
         self._cluster(dot, fig.top, top=True)
@@ -303,14 +326,26 @@ class _Writer:
         theme = self.theme
         top = "b" if self.rankdir == "BT" else "t"  # Graphviz flips labelloc with the ranks
         if c.kind == "block":
-            return {"label": self.labels.cluster(c), "style": "rounded,filled",
-                    "fillcolor": theme.cluster_fill, "color": theme.cluster_border,
-                    "labeljust": "l", "labelloc": top, "fontcolor": theme.detail,
-                    "penwidth": "0.8"}
+            return {
+                "label": self.labels.cluster(c),
+                "style": "rounded,filled",
+                "fillcolor": theme.cluster_fill,
+                "color": theme.cluster_border,
+                "labeljust": "l",
+                "labelloc": top,
+                "fontcolor": theme.detail,
+                "penwidth": "0.8",
+            }
         if c.kind == "repeat":
-            return {"label": self.labels.cluster(c), "style": "rounded,dashed",
-                    "color": theme.cluster_border, "labeljust": "r", "labelloc": top,
-                    "fontcolor": theme.detail, "penwidth": "0.8"}
+            return {
+                "label": self.labels.cluster(c),
+                "style": "rounded,dashed",
+                "color": theme.cluster_border,
+                "labeljust": "r",
+                "labelloc": top,
+                "fontcolor": theme.detail,
+                "penwidth": "0.8",
+            }
         raise AssertionError(c.kind)  # pragma: no cover - only blocks and repeats are framed
 
     def _node(self, dot: Any, it: Item) -> None:
@@ -339,25 +374,42 @@ class _Writer:
             lines = [h.name if h.kind == "output" else f"{h.name} (aux, weight {h.weight:g})"]
             tooltip = f"{h.kind} {h.name}"
         exits = it.exits and self.fig.view == "block"  # elsewhere a head box shows the shape
-        if opt.shapes and out is not None and (self.network or it.kind != "unit" or exits
-                                               or self.fanout[it.key] > 1):
+        if (
+            opt.shapes
+            and out is not None
+            and (self.network or it.kind != "unit" or exits or self.fanout[it.key] > 1)
+        ):
             detail = fmt_shape(g.shape(out))
         shape, style = SHAPES[family]
         attrs = {
-            "fillcolor": theme.fill[family], "color": theme.border[family],
-            "style": ",".join(s for s in (style, "filled") if s), "shape": shape,
+            "fillcolor": theme.fill[family],
+            "color": theme.border[family],
+            "style": ",".join(s for s in (style, "filled") if s),
+            "shape": shape,
             "tooltip": tooltip,
         }
-        if self.fig.view == "block" and it.kind == "unit" and it.unit is not None \
-                and g.op(it.unit.first) == "concat":
+        if (
+            self.fig.view == "block"
+            and it.kind == "unit"
+            and it.unit is not None
+            and g.op(it.unit.first) == "concat"
+        ):
             # as wide as the branches it joins, as the papers draw "Filter concat"
             attrs["width"] = f"{min(1.3 * self.fanin[it.key], 12):.2f}"
         if it.kind == "unit" and it.unit is not None and g.op(it.unit.first) == "add":
-            attrs.update(shape="circle", width="0.3", height="0.3", fixedsize="true",
-                         fontsize="14", margin="0")
+            attrs.update(
+                shape="circle",
+                width="0.3",
+                height="0.3",
+                fixedsize="true",
+                fontsize="14",
+                margin="0",
+            )
             if detail:  # beside the circle, in the small grey of the other shape lines
-                attrs["xlabel"] = (f'<<FONT POINT-SIZE="9" COLOR="{theme.detail}">'
-                                   f"{html.escape(detail, quote=False)}</FONT>>")
+                attrs["xlabel"] = (
+                    f'<<FONT POINT-SIZE="9" COLOR="{theme.detail}">'
+                    f"{html.escape(detail, quote=False)}</FONT>>"
+                )
                 detail = None
         if it.aux_only:
             attrs["style"] += ",dashed"
@@ -371,8 +423,13 @@ class _Writer:
         g, opt = self.fig.graph, self.opt
         attrs: dict[str, str] = {}
         src = self.fig.items[e.src]
-        if opt.shapes and not self.network and src.kind == "unit" and self.fanout[e.src] == 1 \
-                and self.fig.items[e.dst].kind != "head":
+        if (
+            opt.shapes
+            and not self.network
+            and src.kind == "unit"
+            and self.fanout[e.src] == 1
+            and self.fig.items[e.dst].kind != "head"
+        ):
             attrs["label"] = f" {fmt_shape(g.shape(e.node))}"
         if e.aux_only:
             attrs.update(style="dashed", color=self.theme.aux)
@@ -382,8 +439,9 @@ class _Writer:
 def _output_of(g: Graph, nodes: list[int]) -> int:
     """The node of `nodes` whose output leaves the group (the last one read from outside)."""
     inside = set(nodes)
-    leaving = [n for n in nodes if any(v not in inside for v, _ in g.users(n))
-               or n in g.head_nodes()]
+    leaving = [
+        n for n in nodes if any(v not in inside for v, _ in g.users(n)) or n in g.head_nodes()
+    ]
     return leaving[-1] if leaving else nodes[-1]
 
 
@@ -402,8 +460,10 @@ def _options(options: dict[str, Any]) -> FigureOptions:
     for key in options:
         if key not in known:
             hint = did_you_mean(key, known)
-            raise UsageError(f"to_dot has no option '{key}' (it takes: {', '.join(known)})"
-                             + (f"; {hint}" if hint else ""))
+            raise UsageError(
+                f"to_dot has no option '{key}' (it takes: {', '.join(known)})"
+                + (f"; {hint}" if hint else "")
+            )
     return FigureOptions(**options)
 
 
@@ -425,8 +485,10 @@ def render(dot_source: str, fmt: str) -> bytes:
     try:
         data = graphviz.pipe("dot", fmt, dot_source.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:
-        raise UsageError(f"drawing a .{fmt} figure needs Graphviz's `dot` program, which is not "
-                         f"on PATH; {INSTALL_HINT}") from None
+        raise UsageError(
+            f"drawing a .{fmt} figure needs Graphviz's `dot` program, which is not "
+            f"on PATH; {INSTALL_HINT}"
+        ) from None
     except graphviz.CalledProcessError as err:
         stderr = err.stderr.decode("utf-8", "replace") if isinstance(err.stderr, bytes) else ""
         raise CompilerBug(f"Graphviz could not lay out the figure: {stderr.strip()}") from None
@@ -448,8 +510,10 @@ def format_of(path: Path) -> str:
     if suffix == "gv":
         return "dot"
     if suffix not in FORMATS:
-        raise UsageError(f"cannot tell the figure format of {str(path)!r}; use a file name "
-                         f"ending in {', '.join('.' + f for f in FORMATS)}")
+        raise UsageError(
+            f"cannot tell the figure format of {str(path)!r}; use a file name "
+            f"ending in {', '.join('.' + f for f in FORMATS)}"
+        )
     return suffix
 
 
@@ -463,9 +527,17 @@ def write_figure(model: Any, path: Path, options: FigureOptions, fmt: str | None
 
     write_output(path, source if fmt == "dot" else render(source, fmt))
     boxes = sum(1 for it in fig.items.values() if it.kind != "head")
-    what = f"block {options.block}" if options.block else (
-        "network" if options.view_depth == 1 else
-        "every op" if options.view_depth is None else f"depth {options.view_depth}")
+    what = (
+        f"block {options.block}"
+        if options.block
+        else (
+            "network"
+            if options.view_depth == 1
+            else "every op"
+            if options.view_depth is None
+            else f"depth {options.view_depth}"
+        )
+    )
     name = getattr(model, "name", "model")
     return f"{fmt.upper()} figure of {name}: {what}, {boxes} boxes"
 
@@ -475,11 +547,16 @@ def options_from_args(args: argparse.Namespace) -> FigureOptions:
     get = lambda name, default: getattr(args, name, default)  # noqa: E731
     shapes = get("shapes", None)
     return FigureOptions(
-        block=get("block", None), expand=bool(get("expand", False)),
-        collapse=bool(get("collapse", False)), depth=get("depth", None),
-        shapes=True if shapes is None else shapes, rankdir=get("rankdir", None),
-        font=get("font", None) or "Helvetica", theme=get("theme", None) or "default",
-        aux=not get("no_aux", False), opt_level=get("opt_level", None) or 0,
+        block=get("block", None),
+        expand=bool(get("expand", False)),
+        collapse=bool(get("collapse", False)),
+        depth=get("depth", None),
+        shapes=True if shapes is None else shapes,
+        rankdir=get("rankdir", None),
+        font=get("font", None) or "Helvetica",
+        theme=get("theme", None) or "default",
+        aux=not get("no_aux", False),
+        opt_level=get("opt_level", None) or 0,
     )
 
 

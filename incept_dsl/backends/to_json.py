@@ -18,20 +18,24 @@ def to_dict(graph: Graph) -> dict[str, Any]:
     for n in graph.order():
         d = graph.node(n)
         span = d["span"]
-        nodes.append({
-            "id": n,
-            "name": d["scope"],
-            "op": d["op"],
-            "attrs": {k: _plain(v) for k, v in d["attrs"].items()},
-            "shape": list(d["shape"]),
-            "inputs": graph.inputs(n),
-            "source": f"{span.file}:{span.line}:{span.column}" if span else None,
-        })
+        nodes.append(
+            {
+                "id": n,
+                "name": d["scope"],
+                "op": d["op"],
+                "attrs": {k: _plain(v) for k, v in d["attrs"].items()},
+                "shape": list(d["shape"]),
+                "inputs": graph.inputs(n),
+                "source": f"{span.file}:{span.line}:{span.column}" if span else None,
+            }
+        )
     return {
         "model": graph.name,
         "inputs": graph.data["inputs"],
-        "heads": [{"name": h.name, "kind": h.kind, "weight": h.weight, "node": h.node}
-                  for h in graph.heads],
+        "heads": [
+            {"name": h.name, "kind": h.kind, "weight": h.weight, "node": h.node}
+            for h in graph.heads
+        ],
         "nodes": nodes,
     }
 

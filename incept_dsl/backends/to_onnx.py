@@ -63,8 +63,15 @@ class InceptExportError(InceptError):
 class _Ctx:
     """What a lowering sees: the node being lowered, its input tensor names, and emit helpers."""
 
-    def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray], opset: int,
-                 names: dict[int, str], used: set[str], split_of: dict[int, list[int]]) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        weights: Mapping[str, np.ndarray],
+        opset: int,
+        names: dict[int, str],
+        used: set[str],
+        split_of: dict[int, list[int]],
+    ) -> None:
         from onnx import helper
 
         self.helper = helper
@@ -103,17 +110,29 @@ class _Ctx:
         """A fresh name for an intermediate tensor of the current node."""
         return self.fresh(f"{self.scope}/{suffix}")
 
-    def emit(self, op_type: str, inputs: list[str], outputs: list[str] | None = None,
-             shapes: list[tuple[int, ...]] | None = None, suffix: str | None = None,
-             node_name: str | None = None, **attrs: Any) -> None:
+    def emit(
+        self,
+        op_type: str,
+        inputs: list[str],
+        outputs: list[str] | None = None,
+        shapes: list[tuple[int, ...]] | None = None,
+        suffix: str | None = None,
+        node_name: str | None = None,
+        **attrs: Any,
+    ) -> None:
         """Append an ONNX node for the current IR node (named after its scope, `/suffix` for
         the helpers of a decomposition, or `node_name`) and record its outputs' shapes."""
         outputs = [self.out] if outputs is None else outputs
         shapes = [self.shape] * len(outputs) if shapes is None else shapes
         name = node_name or (self.scope if suffix is None else f"{self.scope}/{suffix}")
-        node = self.helper.make_node(op_type, inputs, outputs, name=name,
-                                     doc_string=f"source: {self.loc}" if self.loc else None,
-                                     **attrs)
+        node = self.helper.make_node(
+            op_type,
+            inputs,
+            outputs,
+            name=name,
+            doc_string=f"source: {self.loc}" if self.loc else None,
+            **attrs,
+        )
         props = {"incept.op": self.g.op(self.n)}
         if self.loc:
             props["incept.source"] = self.loc
@@ -137,14 +156,17 @@ class _Ctx:
             raise InceptExportError(
                 f"the weights have no tensor '{key}' for this {self.g.op(self.n)}",
                 self.g.span(self.n),
-                hint="pass the state_dict of this program's -O0 module (Model.to_torch())")
+                hint="pass the state_dict of this program's -O0 module (Model.to_torch())",
+            )
         arr = np.ascontiguousarray(self.weights[key], dtype=np.float32)
         want = _param_shape(self.g.op(self.n), self.a, role)
         if tuple(arr.shape) != want:
             raise InceptExportError(
                 f"the weight '{key}' has shape {tuple(arr.shape)}; this "
-                f"{self.g.op(self.n)} needs {want}", self.g.span(self.n),
-                hint="the state_dict must come from a module compiled from this same program")
+                f"{self.g.op(self.n)} needs {want}",
+                self.g.span(self.n),
+                hint="the state_dict must come from a module compiled from this same program",
+            )
         self.inits[key] = arr
         return key
 
@@ -159,7 +181,9 @@ class _Ctx:
         if self.opset < opset:
             raise InceptExportError(
                 f"ONNX opset {self.opset} cannot express {what}; it needs opset {opset} or newer",
-                self.g.span(self.n), hint=f"export with --opset {max(opset, DEFAULT_OPSET)}")
+                self.g.span(self.n),
+                hint=f"export with --opset {max(opset, DEFAULT_OPSET)}",
+            )
 
 
 def _param_shape(op: str, a: dict[str, Any], role: str) -> tuple[int, ...]:
@@ -187,14 +211,22 @@ def _input(c: _Ctx, ins: list[str]) -> None:
 def _conv(c: _Ctx, ins: list[str]) -> None:
     a = c.a
     args = [ins[0], c.weight("weight")] + ([c.weight("bias")] if a["bias"] else [])
-    c.emit("Conv", args, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
-           pads=_pads(a["padding"]), dilations=list(a["dilation"]), group=a["groups"])
+    c.emit(
+        "Conv",
+        args,
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        pads=_pads(a["padding"]),
+        dilations=list(a["dilation"]),
+        group=a["groups"],
+    )
 
 
 def _batchnorm(c: _Ctx, ins: list[str]) -> None:
     args = [ins[0], *(c.weight(r) for r in ("weight", "bias", "running_mean", "running_var"))]
-    c.emit("BatchNormalization", args, epsilon=float(c.a["eps"]),
-           momentum=1.0 - float(c.a["momentum"]))
+    c.emit(
+        "BatchNormalization", args, epsilon=float(c.a["eps"]), momentum=1.0 - float(c.a["momentum"])
+    )
 
 
 def _linear(c: _Ctx, ins: list[str]) -> None:
@@ -209,16 +241,24 @@ def _ceil_extra(c: _Ctx) -> tuple[int, int]:
     if not c.a["ceil"]:
         return 0, 0
     x = c.g.shape(c.g.inputs(c.n)[0])
-    return tuple(max(0, (out - 1) * s + k - size - 2 * p)  # type: ignore[return-value]
-                 for out, s, k, size, p in zip(c.shape[1:], c.a["stride"], c.a["kernel"], x[1:],
-                                               c.a["padding"], strict=True))
+    return tuple(
+        max(0, (out - 1) * s + k - size - 2 * p)  # type: ignore[return-value]
+        for out, s, k, size, p in zip(
+            c.shape[1:], c.a["stride"], c.a["kernel"], x[1:], c.a["padding"], strict=True
+        )
+    )
 
 
 def _maxpool(c: _Ctx, ins: list[str]) -> None:
     a = c.a
     (ph, pw), (eh, ew) = a["padding"], _ceil_extra(c)
-    c.emit("MaxPool", [ins[0]], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
-           pads=[ph, pw, ph + eh, pw + ew])
+    c.emit(
+        "MaxPool",
+        [ins[0]],
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        pads=[ph, pw, ph + eh, pw + ew],
+    )
 
 
 def _avgpool(c: _Ctx, ins: list[str]) -> None:
@@ -230,13 +270,24 @@ def _avgpool(c: _Ctx, ins: list[str]) -> None:
         # overhang): make the declared padding real zeros and count only real elements
         ch, h, w = c.g.shape(c.g.inputs(c.n)[0])
         x = c.tmp("pad")
-        c.emit("Pad", [ins[0], c.const("pads", [0, 0, ph, pw, 0, 0, ph, pw], np.int64)], [x],
-               [(ch, h + 2 * ph, w + 2 * pw)], suffix="pad")
+        c.emit(
+            "Pad",
+            [ins[0], c.const("pads", [0, 0, ph, pw, 0, 0, ph, pw], np.int64)],
+            [x],
+            [(ch, h + 2 * ph, w + 2 * pw)],
+            suffix="pad",
+        )
         ph = pw = 0
     if eh or ew:
         include = False  # the overhang never counts
-    c.emit("AveragePool", [x], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
-           pads=[ph, pw, ph + eh, pw + ew], count_include_pad=int(include))
+    c.emit(
+        "AveragePool",
+        [x],
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        pads=[ph, pw, ph + eh, pw + ew],
+        count_include_pad=int(include),
+    )
 
 
 def _global_avgpool(c: _Ctx, ins: list[str]) -> None:
@@ -262,8 +313,13 @@ def _adaptive_avgpool(c: _Ctx, ins: list[str]) -> None:
         c.emit("AveragePool", [ins[0]], kernel_shape=k, strides=k)
     else:  # uneven windows: x @ Pw (W -> ow), then Ph @ . (H -> oh); exact and linear
         cols = c.tmp("cols")
-        c.emit("MatMul", [ins[0], c.const("pool_w", _adaptive_matrix(w, ow))], [cols],
-               [(ch, h, ow)], suffix="cols")
+        c.emit(
+            "MatMul",
+            [ins[0], c.const("pool_w", _adaptive_matrix(w, ow))],
+            [cols],
+            [(ch, h, ow)],
+            suffix="cols",
+        )
         c.emit("MatMul", [c.const("pool_h", _adaptive_matrix(h, oh).T), cols])
 
 
@@ -286,8 +342,13 @@ def _lrn(c: _Ctx, ins: list[str]) -> None:
     t = {s: c.tmp(s) for s in ("sq", "den", "root", "root4", "pow")}
     c.emit("Mul", [x, x], [t["sq"]], suffix="sq")
     window = c.const("window", _lrn_window(ch, a["size"], a["alpha"] / a["size"]))
-    c.emit("Conv", [t["sq"], window, c.const("k", np.full(ch, a["k"]))], [t["den"]],
-           suffix="den", kernel_shape=[1, 1])
+    c.emit(
+        "Conv",
+        [t["sq"], window, c.const("k", np.full(ch, a["k"]))],
+        [t["den"]],
+        suffix="den",
+        kernel_shape=[1, 1],
+    )
     beta = float(a["beta"])
     if beta == 0.75:  # den^0.75 = sqrt(den) * sqrt(sqrt(den)): much cheaper than Pow
         c.emit("Sqrt", [t["den"]], [t["root"]], suffix="root")
@@ -370,8 +431,15 @@ def _slice(c: _Ctx, ins: list[str]) -> None:
     group = c.split_of.get(c.n)
     if group is None:  # a lone slice
         a = c.a
-        c.emit("Slice", [ins[0], c.const("starts", [a["start"]], np.int64),
-                         c.const("ends", [a["end"]], np.int64), c.const("axes", [1], np.int64)])
+        c.emit(
+            "Slice",
+            [
+                ins[0],
+                c.const("starts", [a["start"]], np.int64),
+                c.const("ends", [a["end"]], np.int64),
+                c.const("axes", [1], np.int64),
+            ],
+        )
         return
     if not group:  # a later slice of a partition: the Split of the first one made it
         return
@@ -381,8 +449,14 @@ def _slice(c: _Ctx, ins: list[str]) -> None:
     shapes = [c.g.shape(s) for s in group]
     name = f"{c.g.scope(c.g.inputs(c.n)[0])}.split"  # after the tensor it cuts
     if c.opset >= 13:
-        c.emit("Split", [ins[0], c.const("split", sizes, np.int64)], outs, shapes,
-               node_name=name, axis=1)
+        c.emit(
+            "Split",
+            [ins[0], c.const("split", sizes, np.int64)],
+            outs,
+            shapes,
+            node_name=name,
+            axis=1,
+        )
     else:
         c.emit("Split", [ins[0]], outs, shapes, node_name=name, axis=1, split=sizes)
 
@@ -414,8 +488,9 @@ _LOWER: dict[str, Lowering] = {
 
 
 # ---- graph-level planning ------------------------------------------------------------------------
-def _tensor_names(graph: Graph, order: list[int], weights: Mapping[str, Any]
-                  ) -> tuple[dict[int, str], set[str]]:
+def _tensor_names(
+    graph: Graph, order: list[int], weights: Mapping[str, Any]
+) -> tuple[dict[int, str], set[str]]:
     """Every node's output tensor name: an input's name, the head's name for a head node (its
     first head), else the scope; weight keys are reserved so no tensor takes one."""
     used: set[str] = set(weights)
@@ -438,8 +513,9 @@ def _tensor_names(graph: Graph, order: list[int], weights: Mapping[str, Any]
     return names, used
 
 
-def _split_partitions(graph: Graph, order: list[int], units: dict[int, Any]
-                      ) -> dict[int, list[int]]:
+def _split_partitions(
+    graph: Graph, order: list[int], units: dict[int, Any]
+) -> dict[int, list[int]]:
     """Slices that cut one tensor's channels into consecutive pieces covering all of them, in
     one block instance or none: {first slice: [its slices by start], other slices: []}."""
     out: dict[int, list[int]] = {}
@@ -482,21 +558,27 @@ def _check_state(model: Any, state: Mapping[str, np.ndarray]) -> None:
         what = f"this {g.op(n)}"
         if key not in state:
             raise InceptExportError(
-                f"the weights have no tensor '{key}' for {what}", g.span(n),
-                hint="pass the state_dict of this program's -O0 module (Model.to_torch())")
+                f"the weights have no tensor '{key}' for {what}",
+                g.span(n),
+                hint="pass the state_dict of this program's -O0 module (Model.to_torch())",
+            )
         if tuple(np.shape(state[key])) != shape:
             raise InceptExportError(
-                f"the weight '{key}' has shape {tuple(np.shape(state[key]))}; {what} needs "
-                f"{shape}", g.span(n),
-                hint="the state_dict must come from a module compiled from this same program")
+                f"the weight '{key}' has shape {tuple(np.shape(state[key]))}; {what} needs {shape}",
+                g.span(n),
+                hint="the state_dict must come from a module compiled from this same program",
+            )
     unknown = sorted(set(state) - expected)
     if unknown:
-        raise UsageError(f"the weights have tensors {model.name} does not: "
-                         f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}")
+        raise UsageError(
+            f"the weights have tensors {model.name} does not: "
+            f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}"
+        )
 
 
-def prepared_graph(model: Any, opt_level: int, state: dict[str, np.ndarray] | None,
-                   keep_aux: bool) -> tuple[Graph, dict[str, np.ndarray] | None]:
+def prepared_graph(
+    model: Any, opt_level: int, state: dict[str, np.ndarray] | None, keep_aux: bool
+) -> tuple[Graph, dict[str, np.ndarray] | None]:
     """The -O<opt_level> graph and the weights carried to it (the optimiser's contract).
 
     -O0 needs no optimiser: a copy with the aux heads pruned unless `keep_aux`. -O1/-O2 go through
@@ -530,8 +612,7 @@ def _check_opset(opset: int | None) -> int:
     return opset
 
 
-def _fresh_state(model: Any, init: str | None, seed: int, keep_aux: bool
-                 ) -> dict[str, np.ndarray]:
+def _fresh_state(model: Any, init: str | None, seed: int, keep_aux: bool) -> dict[str, np.ndarray]:
     """Fresh -O0 weights (the optimiser takes whole -O0 state_dicts). Layers the export prunes
     (aux heads unless `keep_aux`) get zeros, which cost nothing; per-layer seeds make the other
     layers' weights the same either way."""
@@ -550,8 +631,9 @@ def _fresh_state(model: Any, init: str | None, seed: int, keep_aux: bool
     return state
 
 
-def _lower(graph: Graph, weights: Mapping[str, np.ndarray], opset: int, functions: bool
-           ) -> tuple[_Ctx, list[Any], list[Any]]:
+def _lower(
+    graph: Graph, weights: Mapping[str, np.ndarray], opset: int, functions: bool
+) -> tuple[_Ctx, list[Any], list[Any]]:
     """Lower every node (through `_LOWER`) into the main node list; with `functions`, each block
     instance into a call of a local function. Returns (context, main nodes, function protos)."""
     from incept_dsl.backends.onnx_functions import FunctionTable, block_units, unit_order
@@ -581,8 +663,11 @@ def _lower(graph: Graph, weights: Mapping[str, np.ndarray], opset: int, function
         outs: list[str] = []
         for n in members[unit]:
             t = ctx.names[n]
-            if t in produced and t not in outs and (
-                    n in heads or any(u not in inside for u, _ in graph.users(n))):
+            if (
+                t in produced
+                and t not in outs
+                and (n in heads or any(u not in inside for u, _ in graph.users(n)))
+            ):
                 outs.append(t)
         main.append(table.call(unit, blocks[unit], body, set(ctx.inits), outs))
     # a head whose tensor carries another name (an identity, an input, a second head of one
@@ -595,8 +680,15 @@ def _lower(graph: Graph, weights: Mapping[str, np.ndarray], opset: int, function
     return ctx, main, table.protos
 
 
-def _assemble(model: Any, graph: Graph, ctx: _Ctx, main: list[Any], functions: list[Any],
-              opset: int, meta: dict[str, str]) -> Any:
+def _assemble(
+    model: Any,
+    graph: Graph,
+    ctx: _Ctx,
+    main: list[Any],
+    functions: list[Any],
+    opset: int,
+    meta: dict[str, str],
+) -> Any:
     """The ModelProto without its initializers (`onnx_file` adds or writes them)."""
     import onnx
     from onnx import helper
@@ -609,28 +701,44 @@ def _assemble(model: Any, graph: Graph, ctx: _Ctx, main: list[Any], functions: l
     proto.opset_import.extend(opsets)
     proto.producer_name = PRODUCER
     proto.producer_version = __version__
-    proto.doc_string = (f"{graph.name} from {meta['incept.source']}, compiled by incept-dsl "
-                        f"{__version__} at -O{meta['incept.opt_level']}")
+    proto.doc_string = (
+        f"{graph.name} from {meta['incept.source']}, compiled by incept-dsl "
+        f"{__version__} at -O{meta['incept.opt_level']}"
+    )
     g = proto.graph
     g.name = graph.name
     g.node.extend(main)
     g.input.extend(ctx.inputs)
     outputs = {h.name: graph.shape(h.node) for h in graph.heads}
-    g.output.extend(helper.make_tensor_value_info(name, _FLOAT, ["N", *shape])
-                    for name, shape in outputs.items())
+    g.output.extend(
+        helper.make_tensor_value_info(name, _FLOAT, ["N", *shape])
+        for name, shape in outputs.items()
+    )
     inputs = {vi.name for vi in ctx.inputs}
-    g.value_info.extend(helper.make_tensor_value_info(t, _FLOAT, ["N", *ctx.shapes[t]])
-                        for nd in main for t in nd.output
-                        if t not in outputs and t not in inputs and t in ctx.shapes)
+    g.value_info.extend(
+        helper.make_tensor_value_info(t, _FLOAT, ["N", *ctx.shapes[t]])
+        for nd in main
+        for t in nd.output
+        if t not in outputs and t not in inputs and t in ctx.shapes
+    )
     proto.functions.extend(functions)
     helper.set_model_props(proto, meta)
     return proto
 
 
-def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
-            state_dict: Mapping[str, Any] | None = None, opset: int | None = None, *,
-            keep_aux: bool = False, functions: bool = False, init: str | None = None,
-            seed: int = 0, check: bool = False) -> Any:
+def to_onnx(
+    model: Any,
+    path: str | Path | None = None,
+    opt_level: int = 1,
+    state_dict: Mapping[str, Any] | None = None,
+    opset: int | None = None,
+    *,
+    keep_aux: bool = False,
+    functions: bool = False,
+    init: str | None = None,
+    seed: int = 0,
+    check: bool = False,
+) -> Any:
     """The `onnx.ModelProto` of `model` at `-O<opt_level>` (see the module doc); writes it to
     `path` when given.
 
@@ -652,15 +760,23 @@ def to_onnx(model: Any, path: str | Path | None = None, opt_level: int = 1,
     graph, weights = prepared_graph(model, opt_level, state, keep_aux)
     ctx, main, protos = _lower(graph, weights or {}, opset, functions)
     source = Path(model.source_path).name if model.source_path else str(graph.data.get("source"))
-    proto = _assemble(model, graph, ctx, main, protos, opset, {
-        "incept.model": graph.name,
-        "incept.source": utf8_text(source),
-        "incept.source_sha256": model.source_sha256 or "",
-        "incept.compiler_version": __version__,
-        "incept.opt_level": str(opt_level),
-        "incept.params": json.dumps(model.params, sort_keys=True, default=str),
-        "incept.weights": origin,
-    })
+    proto = _assemble(
+        model,
+        graph,
+        ctx,
+        main,
+        protos,
+        opset,
+        {
+            "incept.model": graph.name,
+            "incept.source": utf8_text(source),
+            "incept.source_sha256": model.source_sha256 or "",
+            "incept.compiler_version": __version__,
+            "incept.opt_level": str(opt_level),
+            "incept.params": json.dumps(model.params, sort_keys=True, default=str),
+            "incept.weights": origin,
+        },
+    )
     if path is not None:
         write_model(proto, ctx.inits, path)
     add_initializers(proto, ctx.inits)
@@ -700,13 +816,19 @@ def emit(model: Any, args: argparse.Namespace, out_path: Path) -> str:
     level = 1 if getattr(args, "opt_level", None) is None else args.opt_level
     weights = getattr(args, "weights", None)
     state = load_weights(weights) if weights else None
-    proto = to_onnx(model, out_path, opt_level=level, state_dict=state,
-                    opset=getattr(args, "opset", None), keep_aux=getattr(args, "keep_aux", False),
-                    functions=getattr(args, "functions", False), init=getattr(args, "init", None),
-                    check=True)
+    proto = to_onnx(
+        model,
+        out_path,
+        opt_level=level,
+        state_dict=state,
+        opset=getattr(args, "opset", None),
+        keep_aux=getattr(args, "keep_aux", False),
+        functions=getattr(args, "functions", False),
+        init=getattr(args, "init", None),
+        check=True,
+    )
     params = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
     opset = proto.opset_import[0].version
     k = len(proto.functions)
     fn = f", {k} local function{'s' if k > 1 else ''}" if k else ""
-    return (f"ONNX opset {opset}, -O{level}, {len(proto.graph.node)} nodes{fn}, "
-            f"{params:,} weights")
+    return f"ONNX opset {opset}, -O{level}, {len(proto.graph.node)} nodes{fn}, {params:,} weights"

@@ -108,11 +108,13 @@ Lowering = Callable[[dict[str, Any], tuple[int, ...], list[str], str], tuple[str
 
 
 def _conv(a, shape, ins, mod):
-    ctor = (f"nn.Conv2d({a['in_channels']}, {a['out_channels']}, kernel_size={_pyval(a['kernel'])}"
-            f", stride={_pyval(a['stride'])}, padding={_pyval(a['padding'])}"
-            + (f", dilation={_pyval(a['dilation'])}" if a["dilation"] != (1, 1) else "")
-            + (f", groups={a['groups']}" if a["groups"] != 1 else "")
-            + f", bias={a['bias']})")
+    ctor = (
+        f"nn.Conv2d({a['in_channels']}, {a['out_channels']}, kernel_size={_pyval(a['kernel'])}"
+        f", stride={_pyval(a['stride'])}, padding={_pyval(a['padding'])}"
+        + (f", dilation={_pyval(a['dilation'])}" if a["dilation"] != (1, 1) else "")
+        + (f", groups={a['groups']}" if a["groups"] != 1 else "")
+        + f", bias={a['bias']})"
+    )
     return ctor, f"{mod}({ins[0]})"
 
 
@@ -123,8 +125,10 @@ def _bn(a, shape, ins, mod):
 
 
 def _linear(a, shape, ins, mod):
-    return f"nn.Linear({a['in_features']}, {a['out_features']}, bias={a['bias']})", \
-        f"{mod}({ins[0]})"
+    return (
+        f"nn.Linear({a['in_features']}, {a['out_features']}, bias={a['bias']})",
+        f"{mod}({ins[0]})",
+    )
 
 
 def _pool(fn: str):
@@ -132,8 +136,10 @@ def _pool(fn: str):
         extra = f", ceil_mode={a['ceil']}" if a["ceil"] else ""
         if fn == "avg_pool2d" and not a["count_include_pad"]:
             extra += ", count_include_pad=False"
-        return None, (f"F.{fn}({ins[0]}, {_pyval(a['kernel'])}, {_pyval(a['stride'])}, "
-                      f"{_pyval(a['padding'])}{extra})")
+        return None, (
+            f"F.{fn}({ins[0]}, {_pyval(a['kernel'])}, {_pyval(a['stride'])}, "
+            f"{_pyval(a['padding'])}{extra})"
+        )
 
     return lower
 
@@ -152,8 +158,10 @@ _LOWER: dict[str, Lowering] = {
     "maxpool": _pool("max_pool2d"),
     "avgpool": _pool("avg_pool2d"),
     "global_avgpool": _fn("F.adaptive_avg_pool2d({0}, 1)"),
-    "adaptive_avgpool": lambda a, s, i, m: (None, f"F.adaptive_avg_pool2d({i[0]}, "
-                                                  f"{_pyval(a['size'])})"),
+    "adaptive_avgpool": lambda a, s, i, m: (
+        None,
+        f"F.adaptive_avg_pool2d({i[0]}, {_pyval(a['size'])})",
+    ),
     "lrn": _fn("F.local_response_norm({0}, {size}, alpha={alpha!r}, beta={beta!r}, k={k!r})"),
     "relu": _fn("F.relu({0})"),
     "relu6": _fn("F.relu6({0})"),
@@ -197,8 +205,12 @@ def _fmt(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
 
-def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None,
-                 taken: set[str] | frozenset[str] = frozenset()) -> tuple[str, str]:
+def class_source(
+    graph: Graph,
+    init: str = DEFAULT_INIT,
+    name: str | None = None,
+    taken: set[str] | frozenset[str] = frozenset(),
+) -> tuple[str, str]:
     """(class name, source of the output named tuples and the module class) for one graph.
 
     `name` overrides the class name (default `class_name(graph.name)`); `taken` are the other
@@ -264,8 +276,7 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None
                 continue
             declared.add(path)
             size = containers[path]
-            ctor = (f"nn.ModuleList([nn.Module() for _ in range({size})])" if size
-                    else "nn.Module()")
+            ctor = f"nn.ModuleList([nn.Module() for _ in range({size})])" if size else "nn.Module()"
             init_lines.append(f"{_attr_path(path)} = {ctor}")
         ctor, _ = _LOWER[op](graph.attrs(n), graph.shape(n), ["x"], "")
         ctor = kernels.module_ctor(graph, n, ctor)  # -O2 kernel choice, if any
@@ -323,8 +334,11 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None
         src += ["", ""]
     in_desc = ", ".join(f"{graph.attrs(n)['name']} {_fmt(graph.shape(n))}" for n in inputs)
     out_desc = ", ".join(f"{h.name} {_fmt(graph.shape(h.node))}" for h in outs)
-    aux_desc = ", ".join(f"{h.name} {_fmt(graph.shape(h.node))} (weight {h.weight:g})"
-                         for h in heads if h.kind == "aux")
+    aux_desc = ", ".join(
+        f"{h.name} {_fmt(graph.shape(h.node))} (weight {h.weight:g})"
+        for h in heads
+        if h.kind == "aux"
+    )
     src.append(f"class {name}(nn.Module):")
     src.append(f'    """Model `{docstring_text(graph.name)}`.')
     src.append("")
@@ -354,7 +368,9 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None
     src.extend("        " + line for line in fwd)
     src.append("")
     src.append("    def loss(self, outputs, target, criterion=None):")
-    src.append('        """Weighted sum of the heads\' losses, with the weights the program declares.')
+    src.append(
+        '        """Weighted sum of the heads\' losses, with the weights the program declares.'
+    )
     src.append("")
     src.append("        `outputs` is what `forward` returned (training or eval mode); `criterion`")
     src.append("        defaults to cross-entropy. Returns (total, {head name: unweighted loss}).")
@@ -372,8 +388,9 @@ def class_source(graph: Graph, init: str = DEFAULT_INIT, name: str | None = None
     return name, "\n".join(src)
 
 
-def torch_source(graphs: Graph | list[Graph], init: str = DEFAULT_INIT,
-                 origin: str | None = None) -> str:
+def torch_source(
+    graphs: Graph | list[Graph], init: str = DEFAULT_INIT, origin: str | None = None
+) -> str:
     """The standalone Python module for one or more model graphs (imports only torch)."""
     if isinstance(graphs, Graph):
         graphs = [graphs]

@@ -118,7 +118,7 @@ def module_ctor(graph: Graph, n: int, ctor: str) -> str:
     """The constructor text of node `n`'s module: `ctor`, or the kernel the annotations choose."""
     meta = graph.meta(n)
     if meta.get("kernel") == "onednn" and ctor.startswith("nn.Conv2d(") and ctor.endswith(")"):
-        return f"{FUSED_CONV}({ctor[len('nn.Conv2d('):-1]}, act={meta['fused_act']!r})"
+        return f"{FUSED_CONV}({ctor[len('nn.Conv2d(') : -1]}, act={meta['fused_act']!r})"
     return ctor
 
 
@@ -139,8 +139,11 @@ def input_lines(graph: Graph, names: list[tuple[str, tuple[int, ...]]]) -> list[
     """Forward's first lines: image inputs to channels-last when the layout asks for it."""
     if not channels_last(graph):
         return []
-    return [f"{v} = {v}.contiguous(memory_format=torch.channels_last)"
-            for v, shape in names if len(shape) == 3]
+    return [
+        f"{v} = {v}.contiguous(memory_format=torch.channels_last)"
+        for v, shape in names
+        if len(shape) == 3
+    ]
 
 
 def init_lines(graph: Graph) -> list[str]:

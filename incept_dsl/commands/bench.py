@@ -52,8 +52,12 @@ def synchronizer(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def run_interleaved(candidates: Sequence[Candidate], rounds: int, warmup: int,
-                    sync: Callable[[], None] = lambda: None) -> None:
+def run_interleaved(
+    candidates: Sequence[Candidate],
+    rounds: int,
+    warmup: int,
+    sync: Callable[[], None] = lambda: None,
+) -> None:
     """Time every candidate `rounds` times, one call each per round, the first one rotating.
 
     Each candidate first runs `warmup` times untimed (weight packing, allocator, caches).
@@ -67,7 +71,7 @@ def run_interleaved(candidates: Sequence[Candidate], rounds: int, warmup: int,
             sync()
         n = len(candidates)
         for r in range(rounds):
-            for c in [*candidates[r % n:], *candidates[:r % n]]:
+            for c in [*candidates[r % n :], *candidates[: r % n]]:
                 start = time.perf_counter()
                 c()
                 sync()
@@ -98,19 +102,31 @@ def measure_errors(candidates: Sequence[Candidate], reference: Candidate) -> Non
 def table(title: str, candidates: Sequence[Candidate], batch: int) -> str:
     """A Markdown table: median ms, images/s, speed-up over the first candidate, error."""
     base = candidates[0].median_ms
-    lines = [f"{title}", "",
-             "| candidate | median ms | images/s | speed-up vs first | rel. error |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{title}",
+        "",
+        "| candidate | median ms | images/s | speed-up vs first | rel. error |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for c in candidates:
         err = "–" if c.error is None else f"{c.error:.1e}"
-        lines.append(f"| {c.name} | {c.median_ms:.2f} | {1000 * batch / c.median_ms:.1f} | "
-                     f"{base / c.median_ms:.2f}× | {err} |")
+        lines.append(
+            f"| {c.name} | {c.median_ms:.2f} | {1000 * batch / c.median_ms:.1f} | "
+            f"{base / c.median_ms:.2f}× | {err} |"
+        )
     return "\n".join(lines)
 
 
-def level_candidates(model: Any, levels: Sequence[int], batch: int, device: str,
-                     precisions: Sequence[str], state_dict: Any = None, init: str | None = None,
-                     seed: int = 0) -> list[Candidate]:
+def level_candidates(
+    model: Any,
+    levels: Sequence[int],
+    batch: int,
+    device: str,
+    precisions: Sequence[str],
+    state_dict: Any = None,
+    init: str | None = None,
+    seed: int = 0,
+) -> list[Candidate]:
     """The compiled module at each level (and precision) with the -O0 weights, on one input.
 
     `state_dict` is the -O0 module's (default: a fresh initialisation, seeded).
@@ -141,17 +157,30 @@ def level_candidates(model: Any, levels: Sequence[int], batch: int, device: str,
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p, opt_levels=False)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run")
-    p.add_argument("--batch", type=int, action="append", metavar="N",
-                   help="batch size (repeatable; default 1)")
-    p.add_argument("--levels", default="0,1,2", metavar="L,L",
-                   help="optimisation levels to time (default 0,1,2)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "both"), default="fp32",
-                   help="bf16 is never implied by a level: ask for it here")
+    p.add_argument(
+        "--batch", type=int, action="append", metavar="N", help="batch size (repeatable; default 1)"
+    )
+    p.add_argument(
+        "--levels",
+        default="0,1,2",
+        metavar="L,L",
+        help="optimisation levels to time (default 0,1,2)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "both"),
+        default="fp32",
+        help="bf16 is never implied by a level: ask for it here",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--rounds", type=int, default=20, help="timed calls per candidate")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per candidate first")
-    p.add_argument("--init", default=None, choices=tuple(INIT_SCHEMES),
-                   help=f"weight initialisation (default {DEFAULT_INIT})")
+    p.add_argument(
+        "--init",
+        default=None,
+        choices=tuple(INIT_SCHEMES),
+        help=f"weight initialisation (default {DEFAULT_INIT})",
+    )
 
 
 def _levels(text: str) -> list[int]:
@@ -164,8 +193,9 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
-def _precision_error(err: Exception, model: str, device: str,
-                     precisions: Sequence[str]) -> Exception:
+def _precision_error(
+    err: Exception, model: str, device: str, precisions: Sequence[str]
+) -> Exception:
     """A `UsageError` for `--precision bf16` when `err` says that PyTorch has no bfloat16 kernel
     for an op the model uses on `device` (or none for this CPU, naming the CPU features it lacks);
     else `err` itself, which is then a bug."""
@@ -180,8 +210,10 @@ def _precision_error(err: Exception, model: str, device: str,
         why = f"PyTorch has no bfloat16 kernel on {device} for an op it uses ({text})"
     else:
         return err
-    return UsageError(f"--precision bf16: {model} does not run in bfloat16 on {device}: {why}; "
-                      "use --precision fp32")
+    return UsageError(
+        f"--precision bf16: {model} does not run in bfloat16 on {device}: {why}; "
+        "use --precision fp32"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -203,9 +235,11 @@ def run(args: argparse.Namespace) -> int:
         from incept_dsl.backends.cpu_features import onednn_bf16_reason
 
         if reason := onednn_bf16_reason():
-            print(f"note: {reason}: the -O2 bf16 candidates compute their convolutions in "
-                  "float32 (rounded to bfloat16); the others run PyTorch's slow bfloat16 path",
-                  file=sys.stderr)
+            print(
+                f"note: {reason}: the -O2 bf16 candidates compute their convolutions in "
+                "float32 (rounded to bfloat16); the others run PyTorch's slow bfloat16 path",
+                file=sys.stderr,
+            )
     for batch in batches:
         cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
         try:
@@ -213,9 +247,11 @@ def run(args: argparse.Namespace) -> int:
         except (NotImplementedError, RuntimeError) as err:
             raise _precision_error(err, model.name, args.device, precisions) from err
         run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
-        title = (f"{model.name}, batch {batch}, {args.device}"
-                 + (f", {args.threads} threads" if args.device == "cpu" else "")
-                 + f", median of {args.rounds} interleaved rounds")
+        title = (
+            f"{model.name}, batch {batch}, {args.device}"
+            + (f", {args.threads} threads" if args.device == "cpu" else "")
+            + f", median of {args.rounds} interleaved rounds"
+        )
         print(table(title, cands, batch))
         print()
     return 0

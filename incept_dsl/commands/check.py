@@ -39,10 +39,14 @@ def run(args: argparse.Namespace) -> int:
             print("  inputs:  " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in m.inputs.items()))
             print("  outputs: " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in m.outputs.items()))
             if m.aux:
-                print("  aux:     " + ", ".join(f"{k} {fmt_shape(s)} (weight {w:g})"
-                                                for k, (s, w) in m.aux.items()))
-                print(f"  params:  {m.param_count():,} ({m.param_count(include_aux=False):,} "
-                      "without aux heads)")
+                print(
+                    "  aux:     "
+                    + ", ".join(f"{k} {fmt_shape(s)} (weight {w:g})" for k, (s, w) in m.aux.items())
+                )
+                print(
+                    f"  params:  {m.param_count():,} ({m.param_count(include_aux=False):,} "
+                    "without aux heads)"
+                )
             else:
                 print(f"  params:  {m.param_count():,}")
     return 1 if failed else 0

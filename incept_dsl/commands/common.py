@@ -9,24 +9,46 @@ from typing import Any
 from incept_dsl.errors import UsageError
 
 
-def add_model_arguments(p: argparse.ArgumentParser, many: bool = False,
-                        opt_levels: bool = True) -> None:
-    p.add_argument("file", nargs="+" if many else None, metavar="FILE",
-                   help="an .incept file, or the name of a bundled architecture "
-                        "(e.g. googlenet.incept)")
-    p.add_argument("--model", "-m", metavar="NAME", help="the model to use when the file has "
-                   "several")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V",
-                   help="override a model parameter (repeatable), e.g. --set classes=100")
-    p.add_argument("--input", dest="input_shape", metavar="CxHxW",
-                   help="override the (single) input's shape, e.g. 3x299x299")
+def add_model_arguments(
+    p: argparse.ArgumentParser, many: bool = False, opt_levels: bool = True
+) -> None:
+    p.add_argument(
+        "file",
+        nargs="+" if many else None,
+        metavar="FILE",
+        help="an .incept file, or the name of a bundled architecture (e.g. googlenet.incept)",
+    )
+    p.add_argument(
+        "--model", "-m", metavar="NAME", help="the model to use when the file has several"
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="override a model parameter (repeatable), e.g. --set classes=100",
+    )
+    p.add_argument(
+        "--input",
+        dest="input_shape",
+        metavar="CxHxW",
+        help="override the (single) input's shape, e.g. 3x299x299",
+    )
     if opt_levels:
         g = p.add_mutually_exclusive_group()
         for level in (0, 1, 2):
-            g.add_argument(f"-O{level}", dest="opt_level", action="store_const", const=level,
-                           help={0: "no optimisation (canonical, trainable form)",
-                                 1: "exact structural optimisations",
-                                 2: "everything within 1e-4 of -O0 (layouts, kernels)"}[level])
+            g.add_argument(
+                f"-O{level}",
+                dest="opt_level",
+                action="store_const",
+                const=level,
+                help={
+                    0: "no optimisation (canonical, trainable form)",
+                    1: "exact structural optimisations",
+                    2: "everything within 1e-4 of -O0 (layouts, kernels)",
+                }[level],
+            )
         p.set_defaults(opt_level=None)
 
 
@@ -48,8 +70,9 @@ def load_model(args: argparse.Namespace, file: str | None = None):
     from incept_dsl.api import load, parse_shape
 
     shape = parse_shape(args.input_shape) if getattr(args, "input_shape", None) else None
-    return load(file or args.file, model=args.model, params=parse_sets(args.sets),
-                input_shape=shape)
+    return load(
+        file or args.file, model=args.model, params=parse_sets(args.sets), input_shape=shape
+    )
 
 
 def output_path(args: argparse.Namespace, model_name: str, suffix: str) -> Path:

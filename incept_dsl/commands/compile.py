@@ -37,8 +37,13 @@ TARGETS: dict[str, tuple[str, str]] = {
 
 #: target -> the file name endings its output may have (the first is the default suffix's)
 SUFFIXES: dict[str, tuple[str, ...]] = {
-    "torch": (".py",), "json": (".json",), "onnx": (".onnx",), "dot": (".dot", ".gv"),
-    "svg": (".svg",), "pdf": (".pdf",), "png": (".png",),
+    "torch": (".py",),
+    "json": (".json",),
+    "onnx": (".onnx",),
+    "dot": (".dot", ".gv"),
+    "svg": (".svg",),
+    "pdf": (".pdf",),
+    "png": (".png",),
     "summary": (".txt", ".md", ".csv", ".tex", ".json"),
 }
 
@@ -47,27 +52,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--to", required=True, choices=sorted(TARGETS), help="what to produce")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: MODEL.<ext>)")
-    p.add_argument("--keep-aux", action="store_true",
-                   help="keep aux heads in exports and tables (they are training-only)")
+    p.add_argument(
+        "--keep-aux",
+        action="store_true",
+        help="keep aux heads in exports and tables (they are training-only)",
+    )
     table = p.add_argument_group("cost table (--to summary; the format follows the suffix of -o)")
-    table.add_argument("--by", choices=("layer", "block"), default="layer",
-                       help="one row per layer or per top-level block")
+    table.add_argument(
+        "--by",
+        choices=("layer", "block"),
+        default="layer",
+        help="one row per layer or per top-level block",
+    )
     table.add_argument("--flops", action="store_true", help="add FLOP columns (2 × MACs)")
-    p.add_argument("--init", default=None, help="weight initialisation of the generated module "
-                   "(fan_in, the default; kaiming, trunc_normal, torch)")
-    p.add_argument("--explain", "-v", action="store_true",
-                   help="report what each optimisation pass changed")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="weight initialisation of the generated module "
+        "(fan_in, the default; kaiming, trunc_normal, torch)",
+    )
+    p.add_argument(
+        "--explain", "-v", action="store_true", help="report what each optimisation pass changed"
+    )
     from incept_dsl.commands.render import add_figure_arguments
 
     add_figure_arguments(p)  # --block, --expand, --depth, --shapes, ... for --to dot|svg|pdf|png
     onnx = p.add_argument_group("ONNX (--to onnx)")
-    onnx.add_argument("--opset", type=int, default=None, metavar="N",
-                      help="ONNX opset to target (default 18)")
-    onnx.add_argument("--weights", metavar="CKPT", default=None,
-                      help="state_dict of the -O0 module (.pt, or .npz without torch); default: "
-                           "fresh weights (--init)")
-    onnx.add_argument("--functions", action="store_true",
-                      help="emit each block instance as an ONNX local function")
+    onnx.add_argument(
+        "--opset", type=int, default=None, metavar="N", help="ONNX opset to target (default 18)"
+    )
+    onnx.add_argument(
+        "--weights",
+        metavar="CKPT",
+        default=None,
+        help="state_dict of the -O0 module (.pt, or .npz without torch); default: "
+        "fresh weights (--init)",
+    )
+    onnx.add_argument(
+        "--functions",
+        action="store_true",
+        help="emit each block instance as an ONNX local function",
+    )
 
 
 def _emitter(target: str) -> Emitter:

@@ -21,8 +21,9 @@ HELP = "format .incept files canonically (in place; --check to only verify)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="+", metavar="FILE", help="an .incept file")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="write nothing; exit 1 if a file is not formatted")
+    mode.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file is not formatted"
+    )
     mode.add_argument("--diff", action="store_true", help="print a diff instead of writing")
     mode.add_argument("--stdout", action="store_true", help="print the formatted text")
 
@@ -56,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: would reformat", file=sys.stderr)
             status = 1
         elif args.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                old.splitlines(keepends=True), new.splitlines(keepends=True),
-                f"{name} (original)", f"{name} (formatted)"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    f"{name} (original)",
+                    f"{name} (formatted)",
+                )
+            )
         else:
             write_output(path, new)  # atomic: an interrupted run leaves the old file whole
             print(f"{name}: reformatted", file=sys.stderr)

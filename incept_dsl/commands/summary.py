@@ -15,17 +15,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from incept_dsl.backends.summary import FORMATS, VIEWS
 
     add_model_arguments(p)
-    p.add_argument("--format", "-f", choices=FORMATS, default=None,
-                   help="table format (default: text, or what the suffix of -o names)")
-    p.add_argument("--by", choices=VIEWS, default="layer",
-                   help="one row per IR layer (default) or per top-level block, like GoogLeNet's "
-                        "Table 1")
-    p.add_argument("--keep-aux", action="store_true",
-                   help="show the rows of aux heads too (totals with and without are always "
-                        "printed)")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default=None,
+        help="table format (default: text, or what the suffix of -o names)",
+    )
+    p.add_argument(
+        "--by",
+        choices=VIEWS,
+        default="layer",
+        help="one row per IR layer (default) or per top-level block, like GoogLeNet's Table 1",
+    )
+    p.add_argument(
+        "--keep-aux",
+        action="store_true",
+        help="show the rows of aux heads too (totals with and without are always printed)",
+    )
     p.add_argument("--flops", action="store_true", help="add FLOP columns (FLOPs = 2 × MACs)")
-    p.add_argument("-o", "--output", metavar="OUT", help="write the table to OUT instead of "
-                   "standard output")
+    p.add_argument(
+        "-o", "--output", metavar="OUT", help="write the table to OUT instead of standard output"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,10 +46,15 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     out = Path(args.output) if args.output else None
     if out is not None:
-        check_output(out, suffixes_for(args.format), model.source_files,
-                     f"a {args.format} table" if args.format else "summary -o")
-    table = summarize(model, opt_level=args.opt_level or 0, keep_aux=args.keep_aux, by=args.by,
-                      flops=args.flops)
+        check_output(
+            out,
+            suffixes_for(args.format),
+            model.source_files,
+            f"a {args.format} table" if args.format else "summary -o",
+        )
+    table = summarize(
+        model, opt_level=args.opt_level or 0, keep_aux=args.keep_aux, by=args.by, flops=args.flops
+    )
     if out is not None:
         write_output(out, table.render(format_for(out, args.format)))
         print(f"wrote {out}")

@@ -77,8 +77,13 @@ def _cache_path() -> str | bool:
 def _parser() -> Lark:
     """The LALR parser. It builds the AST while it parses (no parse tree), which is about twice as
     fast as building a tree first; spans come from all tokens (`keep_all_tokens`)."""
-    options = dict(parser="lalr", maybe_placeholders=False, keep_all_tokens=True,
-                   start=["start", "expr"], transformer=_ToAst())
+    options = dict(
+        parser="lalr",
+        maybe_placeholders=False,
+        keep_all_tokens=True,
+        start=["start", "expr"],
+        transformer=_ToAst(),
+    )
     text = grammar_path().read_text(encoding="utf-8")
     try:
         return Lark(text, cache=_cache_path(), **options)
@@ -94,7 +99,8 @@ def _check_limits(src: SourceFile) -> None:
     if len(src.text) > MAX_SOURCE_CHARS:
         raise InceptLimitError(
             f"the file is {len(src.text):,} characters long; the limit is {MAX_SOURCE_CHARS:,}",
-            src.span(0, 0), hint="split it into files joined by `import`",
+            src.span(0, 0),
+            hint="split it into files joined by `import`",
         )
     depth = 0
     for m in _BRACKETS.finditer(src.text):
@@ -103,7 +109,8 @@ def _check_limits(src: SourceFile) -> None:
             depth += 1
             if depth > MAX_NESTING:
                 raise InceptLimitError(
-                    f"brackets nest more than {MAX_NESTING} deep", src.span(m.start(), m.end()),
+                    f"brackets nest more than {MAX_NESTING} deep",
+                    src.span(m.start(), m.end()),
                     hint="split the program into named blocks",
                 )
         elif ch in ")}":
@@ -249,7 +256,8 @@ class _ToAst(Transformer):
                 raise InceptImportError(
                     f"the import path contains the control character U+{ord(ch):04X}",
                     src.span(at, at + 1),
-                    hint="file names in imports are printable text; rename the file")
+                    hint="file names in imports are printable text; rename the file",
+                )
         return ast.Import(path, span)
 
     @_rule
@@ -392,7 +400,8 @@ class _ToAst(Transformer):
         if too_big:
             raise InceptLimitError(
                 f"the number {_clip(text)} is too large; the limit is {MAX_LITERAL:,}",
-                _tok_span(src, tok))
+                _tok_span(src, tok),
+            )
         return ast.Num(value, _tok_span(src, tok))
 
     @_rule
@@ -403,7 +412,8 @@ class _ToAst(Transformer):
             if len(d.lstrip("0")) > 13 or int(d) > MAX_LITERAL:
                 raise InceptLimitError(
                     f"the dimension {_clip(d)} is too large; the limit is {MAX_LITERAL:,}",
-                    _tok_span(src, tok))
+                    _tok_span(src, tok),
+                )
         return ast.ShapeLit(tuple(int(d) for d in dims), _tok_span(src, tok))
 
     @_rule
@@ -460,8 +470,10 @@ def _deep(node: Any, operands: list[Any]) -> Any:
     depth = 1 + max((table.get(id(o), 0) for o in operands), default=0)
     if depth > MAX_EXPR_DEPTH:
         raise InceptLimitError(
-            f"the expression nests more than {MAX_EXPR_DEPTH} operators deep", node.span,
-            hint="compute the value in steps, with parameters")
+            f"the expression nests more than {MAX_EXPR_DEPTH} operators deep",
+            node.span,
+            hint="compute the value in steps, with parameters",
+        )
     table[id(node)] = depth
     return node
 

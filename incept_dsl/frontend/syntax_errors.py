@@ -29,17 +29,35 @@ _NAMED = {
 #: literal token texts or terminal names.
 _GROUPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
     (frozenset({"import", "block", "model"}), ("'import'", "'block'", "'model'")),
-    (frozenset({"input", "output", "aux", "defaults", "block", "NAME"}),
-     ("a statement (input, output, aux, defaults, block or NAME = ...)",)),
-    (frozenset({"NAME", "(", "concat", "add", "residual", "repeat"}),
-     ("an op or a block (or concat, add, residual, repeat, '(')",)),
+    (
+        frozenset({"input", "output", "aux", "defaults", "block", "NAME"}),
+        ("a statement (input, output, aux, defaults, block or NAME = ...)",),
+    ),
+    (
+        frozenset({"NAME", "(", "concat", "add", "residual", "repeat"}),
+        ("an op or a block (or concat, add, residual, repeat, '(')",),
+    ),
     (frozenset({"NUMBER", "SHAPE", "NAME", "(", "-", "+", "true", "false"}), ("an expression",)),
     (frozenset({"+", "-", "*", "/", "//", "%"}), ("an operator",)),
 )
 
 #: Order of single alternatives in a message: closers and separators first.
-_ORDER = (")", ",", "}", "->", "=", ":", "{", "(", "as", "weight", "NAME", "NUMBER", "SHAPE",
-          "STRING")
+_ORDER = (
+    ")",
+    ",",
+    "}",
+    "->",
+    "=",
+    ":",
+    "{",
+    "(",
+    "as",
+    "weight",
+    "NAME",
+    "NUMBER",
+    "SHAPE",
+    "STRING",
+)
 
 
 def describe_expected(expected: Iterable[str], texts: dict[str, str]) -> str:
@@ -77,8 +95,9 @@ def _found(tok: Token) -> str:
     return f"'{text}'"
 
 
-def syntax_error(src: SourceFile, exc: UnexpectedInput, parser: Lark,
-                 end_words: str = "end of the file") -> InceptSyntaxError:
+def syntax_error(
+    src: SourceFile, exc: UnexpectedInput, parser: Lark, end_words: str = "end of the file"
+) -> InceptSyntaxError:
     """The located error for lark's `exc` while parsing `src` with `parser` (`end_words` names
     the end of the input: the end of a file, or of a `--set` value)."""
     if isinstance(exc, UnexpectedToken):
@@ -88,8 +107,9 @@ def syntax_error(src: SourceFile, exc: UnexpectedInput, parser: Lark,
     if isinstance(exc, UnexpectedEOF):
         end = len(src.text.rstrip())
         return InceptSyntaxError(
-            f"unexpected {end_words}; expected "
-            f"{describe_expected(exc.expected, _texts(parser))}", src.span(end, end))
+            f"unexpected {end_words}; expected {describe_expected(exc.expected, _texts(parser))}",
+            src.span(end, end),
+        )
     return InceptSyntaxError(str(exc).splitlines()[0], src.span(0, 0))  # pragma: no cover
 
 
@@ -115,8 +135,9 @@ def _previous_tokens(src: SourceFile, pos: int, parser: Lark, n: int = 2) -> lis
     return tokens[-n:]
 
 
-def _unexpected_token(src: SourceFile, exc: UnexpectedToken, parser: Lark,
-                      end_words: str) -> InceptSyntaxError:
+def _unexpected_token(
+    src: SourceFile, exc: UnexpectedToken, parser: Lark, end_words: str
+) -> InceptSyntaxError:
     tok = exc.token
     texts = _texts(parser)
     expected_terms: Collection[str] = exc.accepts or exc.expected
@@ -127,24 +148,27 @@ def _unexpected_token(src: SourceFile, exc: UnexpectedToken, parser: Lark,
     prev = before[-1] if before else None
     missing_arrow = _missing_arrow(src, before, {texts.get(t, t) for t in expected_terms})
     if at_end:
-        err = InceptSyntaxError(f"unexpected {end_words}; expected {expected}",
-                                src.span(start, start))
+        err = InceptSyntaxError(
+            f"unexpected {end_words}; expected {expected}", src.span(start, start)
+        )
     elif missing_arrow is not None:
         return missing_arrow
     elif prev is not None and src.line_col(prev.end_pos)[0] < src.line_col(start)[0]:
         # what is missing belongs at the end of an earlier line: point there
-        err = InceptSyntaxError(f"expected {expected} after {_found(prev)}, found {_found(tok)}",
-                                src.span(prev.end_pos, prev.end_pos))
+        err = InceptSyntaxError(
+            f"expected {expected} after {_found(prev)}, found {_found(tok)}",
+            src.span(prev.end_pos, prev.end_pos),
+        )
     else:
         end = tok.end_pos if tok.end_pos is not None else start + 1
-        err = InceptSyntaxError(f"unexpected {_found(tok)}; expected {expected}",
-                                src.span(start, max(end, start + 1)))
+        err = InceptSyntaxError(
+            f"unexpected {_found(tok)}; expected {expected}", src.span(start, max(end, start + 1))
+        )
     err.hint = _token_hint(tok, {texts.get(t, t) for t in expected_terms}, before, src)
     return err
 
 
-def _token_hint(tok: Token, expected: set[str], before: list[Token],
-                src: SourceFile) -> str | None:
+def _token_hint(tok: Token, expected: set[str], before: list[Token], src: SourceFile) -> str | None:
     value = tok.value if tok.type != "$END" else ""
     if value == "=" and ":" in expected:
         return "an input is declared as `input NAME: CxHxW`"
@@ -162,8 +186,9 @@ def _token_hint(tok: Token, expected: set[str], before: list[Token],
     return None
 
 
-def _missing_arrow(src: SourceFile, before: list[Token],
-                   expected: set[str]) -> InceptSyntaxError | None:
+def _missing_arrow(
+    src: SourceFile, before: list[Token], expected: set[str]
+) -> InceptSyntaxError | None:
     """`x -> conv(8, 3) relu`: the parser read `relu` as the start of a new binding and then
     wanted '='. When that name follows an element on the same line, say what is missing."""
     if expected != {"="} or len(before) != 2:
@@ -174,9 +199,11 @@ def _missing_arrow(src: SourceFile, before: list[Token],
     if not (a.type in ("NAME", "NUMBER", "SHAPE") or a.value in (")", "}")):
         return None
     return InceptSyntaxError(
-        f"expected '->' before '{b.value}'", src.span(b.start_pos, b.end_pos),
+        f"expected '->' before '{b.value}'",
+        src.span(b.start_pos, b.end_pos),
         hint="elements of a pipeline are joined by '->'; a new binding starts on its own "
-             "statement: NAME = ...")
+        "statement: NAME = ...",
+    )
 
 
 def _unexpected_character(src: SourceFile, pos: int) -> InceptSyntaxError:

@@ -95,8 +95,17 @@ from incept_dsl.perf import ensure_recursion_limit, gc_paused
 from incept_dsl.source import Span
 
 __all__ = [
-    "MAX_BLOCK_DEPTH", "MAX_CHANNELS", "MAX_LAYER_PARAMS", "MAX_NODES", "MAX_REPEAT",
-    "MAX_TENSOR_ELEMENTS", "MAX_WORK", "Elaborator", "build_model", "check_blocks", "pick_model",
+    "MAX_BLOCK_DEPTH",
+    "MAX_CHANNELS",
+    "MAX_LAYER_PARAMS",
+    "MAX_NODES",
+    "MAX_REPEAT",
+    "MAX_TENSOR_ELEMENTS",
+    "MAX_WORK",
+    "Elaborator",
+    "build_model",
+    "check_blocks",
+    "pick_model",
 ]
 
 
@@ -142,8 +151,13 @@ class Ctx:
 
     __slots__ = ("blocks", "env", "scope", "stack")
 
-    def __init__(self, env: Mapping[str, Any], blocks: BlockTable, scope: Scope,
-                 stack: tuple[tuple[tuple[str, int], str, Span], ...] = ()) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, Any],
+        blocks: BlockTable,
+        scope: Scope,
+        stack: tuple[tuple[tuple[str, int], str, Span], ...] = (),
+    ) -> None:
         self.env = env
         self.blocks = blocks
         self.scope = scope
@@ -185,8 +199,13 @@ class _Copying:
 class Elaborator:
     """Builds the IR of one model. Use `build_model`."""
 
-    def __init__(self, unit: Unit, model: ast.ModelDef, params: Mapping[str, Any] | None,
-                 input_shape: tuple[int, ...] | None) -> None:
+    def __init__(
+        self,
+        unit: Unit,
+        model: ast.ModelDef,
+        params: Mapping[str, Any] | None,
+        input_shape: tuple[int, ...] | None,
+    ) -> None:
         self.unit = unit
         self.model = model
         self.g = Graph(model.name)
@@ -234,7 +253,8 @@ class Elaborator:
         inputs = [st for st in m.body if isinstance(st, ast.InputStmt)]
         if self.input_shape is not None and len(inputs) != 1:
             raise UsageError(
-                f"--input/input_shape needs a model with one input; '{m.name}' has {len(inputs)}")
+                f"--input/input_shape needs a model with one input; '{m.name}' has {len(inputs)}"
+            )
         try:
             for st in m.body:
                 if not isinstance(st, ast.InputStmt | ast.Bind):
@@ -247,19 +267,21 @@ class Elaborator:
                 except _Poisoned:  # reads a tensor whose statement failed: nothing new to report
                     self.poisoned.setdefault(st.name, st.name_span)
                 except InceptError as err:  # report it, and go on with the statements that do
-                    errors.append(err)     # not read this one's tensor
+                    errors.append(err)  # not read this one's tensor
                     self.poisoned.setdefault(st.name, st.name_span)
         except _Abort as abort:  # a limit stopped elaboration: still check what it did not reach
             errors.extend(abort.errors)
-            errors.extend(self._check_unapplied(blocks, "elaboration stopped at the limit "
-                                                        "before it"))
+            errors.extend(
+                self._check_unapplied(blocks, "elaboration stopped at the limit before it")
+            )
             raise InceptErrors.of(errors) from None
         errors.extend(self._check_unapplied(blocks, f"model '{m.name}' does not apply it"))
         if errors:
             raise InceptErrors.of(errors)
         if not any(h.kind == "output" for h in self.g.heads):
             raise InceptError(
-                f"model '{m.name}' has no output", m.name_span,
+                f"model '{m.name}' has no output",
+                m.name_span,
                 hint="declare one with `output NAME = PIPELINE`",
             )
         self.g.data["params"] = dict(env)
@@ -274,8 +296,9 @@ class Elaborator:
             if entry.key in self.entered:
                 continue
             own = entry.blocks is local  # a block of this model: its defaults and tensors apply
-            errors.extend(_check_body(entry, self.defaults if own else None,
-                                      tensors if own else (), reason))
+            errors.extend(
+                _check_body(entry, self.defaults if own else None, tensors if own else (), reason)
+            )
         return errors
 
     def _model_params(self) -> dict[str, Any]:
@@ -287,7 +310,8 @@ class Elaborator:
                 known = ", ".join(names) or "none"
                 raise UsageError(
                     f"model '{m.name}' has no parameter '{key}' (its parameters: {known})"
-                    + (f"; {hint}" if hint else ""))
+                    + (f"; {hint}" if hint else "")
+                )
         env: dict[str, Any] = {}
         seen: set[str] = set()
         for p in m.params:
@@ -301,18 +325,23 @@ class Elaborator:
             else:
                 raise UsageError(
                     f"model '{m.name}' needs a value for its parameter '{p.name}' "
-                    f"(--set {p.name}=VALUE)")
+                    f"(--set {p.name}=VALUE)"
+                )
         return env
 
     def _add_defaults(self, st: ast.Defaults, env: Mapping[str, Any]) -> None:
         op = canonical_op(st.op)
         if op == "expect":
-            raise InceptTypeError("`expect` takes no defaults: it asserts one shape where it is "
-                                  "written", st.op_span)
+            raise InceptTypeError(
+                "`expect` takes no defaults: it asserts one shape where it is written", st.op_span
+            )
         if op is None:
             hint = did_you_mean(st.op, surface_op_names())
-            raise InceptNameError(f"unknown op '{st.op}' in defaults", st.op_span,
-                                  hint=hint or "defaults apply to built-in ops")
+            raise InceptNameError(
+                f"unknown op '{st.op}' in defaults",
+                st.op_span,
+                hint=hint or "defaults apply to built-in ops",
+            )
         if op in self.defaults:
             err = InceptNameError(f"a second `defaults` for '{op}'", st.span)
             err.notes.append(Note("the first is here", self.defaults_span[op]))
@@ -325,8 +354,7 @@ class Elaborator:
                 errors.append(unknown_keyword(sig.name, kw, sig.arg_names))
                 continue
             if kw.name in table:
-                errors.append(InceptTypeError(f"keyword '{kw.name}' is given twice",
-                                              kw.name_span))
+                errors.append(InceptTypeError(f"keyword '{kw.name}' is given twice", kw.name_span))
                 continue
             try:
                 table[kw.name] = (V.evaluate(kw.value, env), kw.value.span)
@@ -369,9 +397,12 @@ class Elaborator:
             notes.append(Note("the limit was reached here", span))
         return InceptLimitError(
             f"{what} take more than {MAX_WORK:,} elaboration steps; the limit for a model is "
-            f"{MAX_WORK:,}", where, notes=notes[:12],
+            f"{MAX_WORK:,}",
+            where,
+            notes=notes[:12],
             hint="each application of a block and each copy of a repeat elaborates its body "
-                 "again, so nested ones multiply")
+            "again, so nested ones multiply",
+        )
 
     def _value(self, expr: ast.Expr, ctx: Ctx) -> Any:
         """Evaluate an argument expression in `ctx`, counting its size as work."""
@@ -381,25 +412,40 @@ class Elaborator:
         self._charge(size, expr.span, ctx)
         return V.evaluate(expr, ctx.env)
 
-    def _bind_args(self, names: Sequence[str], args: ast.Args | None, what: str, ctx: Ctx,
-                   errors: list[InceptError]) -> Bound:
+    def _bind_args(
+        self,
+        names: Sequence[str],
+        args: ast.Args | None,
+        what: str,
+        ctx: Ctx,
+        errors: list[InceptError],
+    ) -> Bound:
         """`bind_args` with values evaluated in `ctx` (mistakes appended to `errors`)."""
         return bind_args(names, args, what, lambda e: self._value(e, ctx), errors)
 
-    def _shapeless(self, elements: Sequence[ast.Element], ctx: Ctx,
-                   errors: list[InceptError]) -> None:
+    def _shapeless(
+        self, elements: Sequence[ast.Element], ctx: Ctx, errors: list[InceptError]
+    ) -> None:
         """Check `elements` without shapes (after an element before them failed)."""
-        checker = ShapelessChecker(ctx.env, (), ctx.blocks, self.defaults,
-                                   set(self.tensors) | set(self.later),
-                                   charge=lambda span: self._charge(1, span, ctx))
+        checker = ShapelessChecker(
+            ctx.env,
+            (),
+            ctx.blocks,
+            self.defaults,
+            set(self.tensors) | set(self.later),
+            charge=lambda span: self._charge(1, span, ctx),
+        )
         checker.pipeline(elements, errors)
 
     # ---- statements ----------------------------------------------------------------------------
     def _claim_tensor(self, name: str, span: Span) -> None:
         first = self.tensors[name][1] if name in self.tensors else self.poisoned.get(name)
         if first is not None:
-            err = InceptNameError(f"'{name}' is bound twice", span,
-                                  hint="names are single-assignment; choose a new name")
+            err = InceptNameError(
+                f"'{name}' is bound twice",
+                span,
+                hint="names are single-assignment; choose a new name",
+            )
             err.notes.append(Note("first bound here", first))
             raise err
 
@@ -414,11 +460,13 @@ class Elaborator:
         if len(shape) not in (1, 3):
             raise InceptTypeError(
                 f"an input is C×H×W (an image) or F (a flat vector); got {fmt_shape(shape)}",
-                st.shape.span)
+                st.shape.span,
+            )
         _check_size("input", {}, shape, st.shape.span)
         scope = root.name("input", st.name, st.name_span)
-        node = self.g.add_node("input", {"name": st.name, "shape": shape}, [], shape, scope,
-                               st.span)
+        node = self.g.add_node(
+            "input", {"name": st.name, "shape": shape}, [], shape, scope, st.span
+        )
         self.g.data["inputs"].append(st.name)
         self.tensors[st.name] = (node, st.name_span)
 
@@ -451,8 +499,7 @@ class Elaborator:
         if st.kind == "aux":
             assert st.weight is not None
             try:
-                weight = V.as_float(V.evaluate(st.weight, ctx.env), st.weight.span,
-                                    "an aux weight")
+                weight = V.as_float(V.evaluate(st.weight, ctx.env), st.weight.span, "an aux weight")
             except InceptError as err:
                 errors.append(err)
         if st.kind != "bind" and st.name in {h.name for h in self.g.heads}:
@@ -498,8 +545,10 @@ class Elaborator:
             raise err
         hint = did_you_mean(name, self.tensors)
         if canonical_op(name) is not None:
-            hint = hint or (f"'{name}' is an op; a binding starts from a tensor: "
-                            f"`x = {next(iter(self.tensors), 'image')} -> {name} ...`")
+            hint = hint or (
+                f"'{name}' is an op; a binding starts from a tensor: "
+                f"`x = {next(iter(self.tensors), 'image')} -> {name} ...`"
+            )
         raise InceptNameError(f"unknown tensor '{name}'", span, hint=hint)
 
     # ---- elements ------------------------------------------------------------------------------
@@ -518,7 +567,7 @@ class Elaborator:
                 except InceptError as err:
                     errors.append(err)
                     if not self._keeps_shape(el, ctx):
-                        self._shapeless(elements[i + 1:], ctx, errors)
+                        self._shapeless(elements[i + 1 :], ctx, errors)
                         break
         except _Abort as abort:
             abort.errors.extend(errors)
@@ -544,8 +593,14 @@ class Elaborator:
         op = canonical_op(target)
         return op is not None and SIGNATURES[op].keeps_shape
 
-    def _element(self, el: ast.Element, x: int, ctx: Ctx, name: str | None = None,
-                 name_span: Span | None = None) -> int:
+    def _element(
+        self,
+        el: ast.Element,
+        x: int,
+        ctx: Ctx,
+        name: str | None = None,
+        name_span: Span | None = None,
+    ) -> int:
         if isinstance(el, ast.Named):
             return self._element(el.element, x, ctx, el.name, el.name_span)
         self._charge(1, el.span, ctx)
@@ -566,8 +621,9 @@ class Elaborator:
             raise join_inside(el)
         raise TypeError(f"unknown element {el!r}")  # pragma: no cover - grammar prevents it
 
-    def _call(self, call: ast.Call, x: int, ctx: Ctx, name: str | None,
-              name_span: Span | None) -> int:
+    def _call(
+        self, call: ast.Call, x: int, ctx: Ctx, name: str | None, name_span: Span | None
+    ) -> int:
         target = call.name
         if target in ctx.env:
             value = ctx.env[target]
@@ -607,16 +663,26 @@ class Elaborator:
                 raise InceptShapeError(
                     f"expect failed: expected {want[0]} channels ({fmt_shape(want)} at the "
                     f"declared input size), the pipeline produces {fmt_shape(have)} here",
-                    call.span)
+                    call.span,
+                )
             return
         if want != have:
             raise InceptShapeError(
                 f"expect failed: expected {fmt_shape(want)}, the pipeline produces "
-                f"{fmt_shape(have)} here", call.span)
+                f"{fmt_shape(have)} here",
+                call.span,
+            )
 
     # ---- blocks --------------------------------------------------------------------------------
-    def _inline(self, entry: BlockEntry, call: ast.Call, x: int, ctx: Ctx, name: str | None,
-                name_span: Span | None) -> int:
+    def _inline(
+        self,
+        entry: BlockEntry,
+        call: ast.Call,
+        x: int,
+        ctx: Ctx,
+        name: str | None,
+        name_span: Span | None,
+    ) -> int:
         defn = entry.defn
         block_key = entry.key
         for i, (key, _, _) in enumerate(ctx.stack):
@@ -624,8 +690,10 @@ class Elaborator:
                 chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
                 err = InceptTypeError(
                     f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
-                    "blocks are not allowed)", call.name_span,
-                    hint="write the repetition out, or use repeat(n) { ... }")
+                    "blocks are not allowed)",
+                    call.name_span,
+                    hint="write the repetition out, or use repeat(n) { ... }",
+                )
                 for _, bname, bspan in reversed(ctx.stack[i:]):
                     err.notes.append(Note(f"in block '{bname}' applied here", bspan))
                 raise err
@@ -641,7 +709,8 @@ class Elaborator:
             elif p.default is not None:
                 try:
                     env[p.name] = self._value(
-                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack))
+                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack)
+                    )
                 except InceptError as err:
                     errors.append(err)
                     env[p.name] = FAILED
@@ -651,8 +720,9 @@ class Elaborator:
                 env[p.name] = FAILED
         if errors:
             raise InceptErrors.of(errors)
-        key = _failure_key(block_key, [env[p.name] for p in defn.params], self.g.shape(x),
-                           len(ctx.stack))
+        key = _failure_key(
+            block_key, [env[p.name] for p in defn.params], self.g.shape(x), len(ctx.stack)
+        )
         if key is not None and key in self.failed:
             # this body failed with the same arguments: report that once (a fresh traceback, so
             # that raising it again does not keep the frames of every earlier raise alive)
@@ -676,28 +746,38 @@ class Elaborator:
             raise
 
     # ---- lower bounds of the work ahead -------------------------------------------------------
-    def _blowup_error(self, block: str, work: int, nodes: int, span: Span,
-                      ctx: Ctx) -> InceptError:
+    def _blowup_error(self, block: str, work: int, nodes: int, span: Span, ctx: Ctx) -> InceptError:
         if nodes > MAX_NODES:
-            message = (f"block '{block}' makes at least {nodes:,} ops; the limit for a model "
-                       f"is {MAX_NODES:,}")
+            message = (
+                f"block '{block}' makes at least {nodes:,} ops; the limit for a model "
+                f"is {MAX_NODES:,}"
+            )
         elif work > MAX_WORK:
-            message = (f"block '{block}' expands to at least {work:,} elaboration steps; the "
-                       f"limit for a model is {MAX_WORK:,}")
+            message = (
+                f"block '{block}' expands to at least {work:,} elaboration steps; the "
+                f"limit for a model is {MAX_WORK:,}"
+            )
         elif len(self.g) + nodes > MAX_NODES:
-            message = (f"the model would pass its limit of {MAX_NODES:,} ops here: it has "
-                       f"{len(self.g):,} and block '{block}' makes at least {nodes:,} more")
+            message = (
+                f"the model would pass its limit of {MAX_NODES:,} ops here: it has "
+                f"{len(self.g):,} and block '{block}' makes at least {nodes:,} more"
+            )
         else:
-            message = (f"the model would pass its limit of {MAX_WORK:,} elaboration steps here: "
-                       f"it took {self.work:,} and block '{block}' takes at least {work:,} more")
+            message = (
+                f"the model would pass its limit of {MAX_WORK:,} elaboration steps here: "
+                f"it took {self.work:,} and block '{block}' takes at least {work:,} more"
+            )
         notes = [Note(f"inside repeat({c.n}) here", c.span) for c in self.copying]
         notes += [Note(f"inside block '{b}' applied here", s) for _, b, s in ctx.stack]
         if len(notes) > 8:
             notes = [*notes[:4], Note(f"... {len(notes) - 8} more"), *notes[-4:]]
         return InceptLimitError(
-            message, span, notes=notes,
+            message,
+            span,
+            notes=notes,
             hint="each application of a block elaborates its body again, so a block that "
-                 "applies blocks several times, or in a repeat, multiplies their size")
+            "applies blocks several times, or in a repeat, multiplies their size",
+        )
 
     def _bound(self, entry: BlockEntry, depth: int) -> tuple[int, int]:
         """At least how many elaboration steps and IR nodes one successful application of
@@ -716,16 +796,18 @@ class Elaborator:
         self.bounds[key] = bound
         return bound
 
-    def _bound_run(self, elements: Sequence[ast.Element], entry: BlockEntry,
-                   params: frozenset[str], depth: int) -> tuple[int, int]:
+    def _bound_run(
+        self, elements: Sequence[ast.Element], entry: BlockEntry, params: frozenset[str], depth: int
+    ) -> tuple[int, int]:
         work = nodes = 0
         for el in elements:
             w, n = self._bound_element(el, entry, params, depth)
             work, nodes = min(work + w, _HUGE), min(nodes + n, _HUGE)
         return work, nodes
 
-    def _bound_element(self, el: ast.Element, entry: BlockEntry, params: frozenset[str],
-                       depth: int) -> tuple[int, int]:
+    def _bound_element(
+        self, el: ast.Element, entry: BlockEntry, params: frozenset[str], depth: int
+    ) -> tuple[int, int]:
         if isinstance(el, ast.Named):
             return self._bound_element(el.element, entry, params, depth)
         if isinstance(el, ast.Call):
@@ -762,8 +844,9 @@ class Elaborator:
         return (1, 0)
 
     # ---- structure -----------------------------------------------------------------------------
-    def _branches(self, el: ast.Branches, x: int, ctx: Ctx, name: str | None,
-                  name_span: Span | None) -> int:
+    def _branches(
+        self, el: ast.Branches, x: int, ctx: Ctx, name: str | None, name_span: Span | None
+    ) -> int:
         scope = ctx.scope
         if name is not None:
             scope = scope.child(scope.name(el.kind, name, name_span))
@@ -821,8 +904,9 @@ class Elaborator:
         scope = ctx.scope.full(ctx.scope.name(el.kind, name, name_span))
         return self._add(el.kind, {}, ins, scope, el.span, shape)
 
-    def _residual(self, el: ast.Residual, x: int, ctx: Ctx, name: str | None,
-                  name_span: Span | None) -> int:
+    def _residual(
+        self, el: ast.Residual, x: int, ctx: Ctx, name: str | None, name_span: Span | None
+    ) -> int:
         errors: list[InceptError] = []
         given = self._bind_args(RESIDUAL_PARAMS, el.args, "residual", ctx, errors)
         scale: Any = FAILED
@@ -846,19 +930,28 @@ class Elaborator:
         if sx != sb:
             raise InceptShapeError(
                 f"residual needs the body to keep the shape {fmt_shape(sx)}; it produces "
-                f"{fmt_shape(sb)}", el.span,
+                f"{fmt_shape(sb)}",
+                el.span,
                 notes=[Note(f"the body ends with {fmt_shape(sb)} here", el.body.span)],
                 hint="use `add { identity_or_projection; body }` when the shapes differ",
             )
         scope = inner.scope
         if scale != 1.0:
-            body = self._add("scale", {"s": scale}, [body],
-                             scope.full(scope.name("scale", None, el.span)), el.span, sb)
-        return self._add("add", {}, [x, body], scope.full(scope.name("add", None, el.span)),
-                         el.span, sx)
+            body = self._add(
+                "scale",
+                {"s": scale},
+                [body],
+                scope.full(scope.name("scale", None, el.span)),
+                el.span,
+                sb,
+            )
+        return self._add(
+            "add", {}, [x, body], scope.full(scope.name("add", None, el.span)), el.span, sx
+        )
 
-    def _repeat(self, el: ast.Repeat, x: int, ctx: Ctx, name: str | None,
-                name_span: Span | None) -> int:
+    def _repeat(
+        self, el: ast.Repeat, x: int, ctx: Ctx, name: str | None, name_span: Span | None
+    ) -> int:
         errors: list[InceptError] = []
         given = self._bind_args(REPEAT_PARAMS, el.args, "repeat", ctx, errors)
         n: Any = FAILED
@@ -897,19 +990,25 @@ class Elaborator:
         work = self._projected(self.work, [c.copy_start for c in self.copying])
         outer = self.copying[0]
         if nodes > MAX_NODES:
-            message = (f"repeat({outer.n}) makes {nodes:,} ops; the limit for a model is "
-                       f"{MAX_NODES:,}")
+            message = (
+                f"repeat({outer.n}) makes {nodes:,} ops; the limit for a model is {MAX_NODES:,}"
+            )
         elif work > MAX_WORK:
-            message = (f"repeat({outer.n}) expands to at least {work:,} elaboration steps; the "
-                       f"limit for a model is {MAX_WORK:,}")
+            message = (
+                f"repeat({outer.n}) expands to at least {work:,} elaboration steps; the "
+                f"limit for a model is {MAX_WORK:,}"
+            )
         else:
             return
         counts = [c.n for c in self.copying]
         notes = [Note(f"nested repeat({c.n}) here", c.span) for c in self.copying[1:]]
         hint = None
         if len(counts) > 1:
-            hint = ("nested repeats multiply: " + " × ".join(str(c) for c in counts)
-                    + " copies of the innermost body")
+            hint = (
+                "nested repeats multiply: "
+                + " × ".join(str(c) for c in counts)
+                + " copies of the innermost body"
+            )
         raise _Abort(InceptLimitError(message, outer.span, notes=notes[:12], hint=hint))
 
     def _projected(self, now: int, starts: list[int]) -> int:
@@ -922,27 +1021,53 @@ class Elaborator:
         return now + extra
 
     # ---- ops -----------------------------------------------------------------------------------
-    def _add(self, op: str, attrs: dict[str, Any], inputs: list[int], scope: str, span: Span,
-             shape: tuple[int, ...] | None = None) -> int:
+    def _add(
+        self,
+        op: str,
+        attrs: dict[str, Any],
+        inputs: list[int],
+        scope: str,
+        span: Span,
+        shape: tuple[int, ...] | None = None,
+    ) -> int:
         if shape is None:
             try:
                 shape = infer_shape(op, attrs, [self.g.shape(i) for i in inputs])
             except ShapeProblem as p:
                 got = ", ".join(fmt_shape(self.g.shape(i)) for i in inputs)
-                raise InceptShapeError(p.message, span, hint=p.hint,
-                                       notes=[Note(f"its input is {got}")]) from None
+                raise InceptShapeError(
+                    p.message, span, hint=p.hint, notes=[Note(f"its input is {got}")]
+                ) from None
         if len(self.g) >= MAX_NODES:
-            raise _Abort(InceptLimitError(f"the model has more than {MAX_NODES:,} ops", span,
-                                          hint="check the repeat counts"))
+            raise _Abort(
+                InceptLimitError(
+                    f"the model has more than {MAX_NODES:,} ops",
+                    span,
+                    hint="check the repeat counts",
+                )
+            )
         _check_size(op, attrs, shape, span)
         return self.g.add_node(op, attrs, inputs, shape, scope, span)
 
-    def _op(self, sig: Signature, call: ast.Call, x: int, ctx: Ctx, name: str | None,
-            name_span: Span | None) -> int:
+    def _op(
+        self,
+        sig: Signature,
+        call: ast.Call,
+        x: int,
+        ctx: Ctx,
+        name: str | None,
+        name_span: Span | None,
+    ) -> int:
         errors: list[InceptError] = []
         given = self._bind_args(sig.arg_names, call.args, sig.name, ctx, errors)
-        a = op_args(sig, given, self.defaults.get(sig.name, {}), call.span, errors,
-                    misspelt(call.args, sig.arg_names))
+        a = op_args(
+            sig,
+            given,
+            self.defaults.get(sig.name, {}),
+            call.span,
+            errors,
+            misspelt(call.args, sig.arg_names),
+        )
         if errors:
             raise InceptErrors.of(errors)
         op = sig.name
@@ -957,7 +1082,9 @@ class Elaborator:
             if len(shape_in) != 1:
                 raise InceptShapeError(
                     f"linear needs a flat tensor N×F; got the image tensor {fmt_shape(shape_in)}",
-                    span, hint="insert `-> flatten ->` (or `avgpool(global) -> flatten`) before it")
+                    span,
+                    hint="insert `-> flatten ->` (or `avgpool(global) -> flatten`) before it",
+                )
             scope = base.name("linear", name, name_span)
             attrs = {"in_features": shape_in[0], "out_features": a["out"], "bias": a["bias"]}
             y = self._add("linear", attrs, [x], base.full(scope), span)
@@ -981,8 +1108,9 @@ class Elaborator:
             attrs = {"num_features": shape_in[0], "eps": a["eps"], "momentum": a["momentum"]}
             return self._add(op, attrs, [x], scope, span)
         if op == "lrn":
-            return self._add(op, {k: a[k] for k in ("size", "alpha", "beta", "k")}, [x], scope,
-                             span)
+            return self._add(
+                op, {k: a[k] for k in ("size", "alpha", "beta", "k")}, [x], scope, span
+            )
         if op in ACTIVATIONS or op == "flatten":
             return self._add(op, {}, [x], scope, span)
         if op == "softmax":
@@ -998,26 +1126,40 @@ class Elaborator:
             return x
         return self._add(act, {}, [x], f"{scope}.{act}", span)
 
-    def _conv(self, a: dict[str, Any], x: int, base: Scope, name: str | None,
-              name_span: Span | None, span: Span, shape_in: tuple[int, ...]) -> int:
+    def _conv(
+        self,
+        a: dict[str, Any],
+        x: int,
+        base: Scope,
+        name: str | None,
+        name_span: Span | None,
+        span: Span,
+        shape_in: tuple[int, ...],
+    ) -> int:
         if len(shape_in) != 3:
             raise InceptShapeError(
-                f"conv needs an image tensor C×H×W; got the flat tensor {fmt_shape(shape_in)}",
-                span)
+                f"conv needs an image tensor C×H×W; got the flat tensor {fmt_shape(shape_in)}", span
+            )
         cin = shape_in[0]
         groups = a["groups"]
         if cin % groups or a["out"] % groups:
             raise InceptShapeError(
                 f"groups = {groups} must divide both the input channels ({cin}) and the output "
-                f"channels ({a['out']})", span)
+                f"channels ({a['out']})",
+                span,
+            )
         kernel = a["kernel"]
         bn = a["bn"]
         bias = (not bn) if a["bias"] == "auto" else a["bias"]
         attrs = {
-            "in_channels": cin, "out_channels": a["out"], "kernel": kernel,
+            "in_channels": cin,
+            "out_channels": a["out"],
+            "kernel": kernel,
             "stride": a["stride"] if a["stride"] != "kernel" else kernel,
             "padding": _padding(a["padding"], kernel, a["dilation"]),
-            "dilation": a["dilation"], "groups": groups, "bias": bias,
+            "dilation": a["dilation"],
+            "groups": groups,
+            "bias": bias,
         }
         scope = base.full(base.name("conv", name, name_span))
         y = self._add("conv", attrs, [x], f"{scope}.conv" if bn else scope, span)
@@ -1035,28 +1177,35 @@ def _check_size(op: str, attrs: dict[str, Any], shape: tuple[int, ...], span: Sp
     """Refuse tensors and layers past the size limits (nothing is allocated to find out)."""
     if len(shape) == 3 and shape[0] > MAX_CHANNELS:
         raise InceptLimitError(
-            f"{op} produces {shape[0]:,} channels; the limit is {MAX_CHANNELS:,}", span)
+            f"{op} produces {shape[0]:,} channels; the limit is {MAX_CHANNELS:,}", span
+        )
     if len(shape) == 1 and op == "linear" and shape[0] > MAX_CHANNELS:
         raise InceptLimitError(
-            f"linear produces {shape[0]:,} features; the limit is {MAX_CHANNELS:,}", span)
+            f"linear produces {shape[0]:,} features; the limit is {MAX_CHANNELS:,}", span
+        )
     elements = math.prod(shape)
     if elements > MAX_TENSOR_ELEMENTS:
         what = "the input is" if op == "input" else f"{op} produces"
         raise InceptLimitError(
             f"{what} a {fmt_shape(shape)} tensor: {elements:,} elements per sample; the "
-            f"limit is {MAX_TENSOR_ELEMENTS:,}", span)
+            f"limit is {MAX_TENSOR_ELEMENTS:,}",
+            span,
+        )
     if op == "lrn" and len(shape) == 3:  # PyTorch pads the channels by the window to sum them
         padded = (shape[0] + attrs["size"] - 1) * shape[1] * shape[2]
         if padded > MAX_TENSOR_ELEMENTS:
             raise InceptLimitError(
                 f"lrn(size = {attrs['size']:,}) pads this {fmt_shape(shape)} tensor to "
-                f"{padded:,} elements per sample; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
-                hint="a window wider than twice the channels sums every channel anyway")
+                f"{padded:,} elements per sample; the limit is {MAX_TENSOR_ELEMENTS:,}",
+                span,
+                hint="a window wider than twice the channels sums every channel anyway",
+            )
     params = param_count(op, attrs)[0]
     if params > MAX_LAYER_PARAMS:
         raise InceptLimitError(
-            f"this {op} has {params:,} parameters; the limit for one layer is "
-            f"{MAX_LAYER_PARAMS:,}", span)
+            f"this {op} has {params:,} parameters; the limit for one layer is {MAX_LAYER_PARAMS:,}",
+            span,
+        )
 
 
 def _collect(errors: list[InceptError], fn: Any, *args: Any) -> None:
@@ -1115,8 +1264,9 @@ def _freeze(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def _failure_key(block: tuple[str, int], args: list[Any], shape: tuple[int, ...],
-                 depth: int) -> tuple | None:
+def _failure_key(
+    block: tuple[str, int], args: list[Any], shape: tuple[int, ...], depth: int
+) -> tuple | None:
     """What decides whether a block application fails (for one model): the block, its
     arguments, its input shape and the depth of blocks around it. None when an argument cannot
     be a key (a value from the API that is not hashable): such applications are not memoised."""
@@ -1144,18 +1294,24 @@ def _visible_entries(table: BlockTable) -> list[BlockEntry]:
     return list(seen_entries.values())
 
 
-def _check_body(entry: BlockEntry, defaults: Mapping[str, Mapping[str, tuple[Any, Span]]] | None,
-                tensors: Sequence[str] | set[str], reason: str) -> list[InceptError]:
+def _check_body(
+    entry: BlockEntry,
+    defaults: Mapping[str, Mapping[str, tuple[Any, Span]]] | None,
+    tensors: Sequence[str] | set[str],
+    reason: str,
+) -> list[InceptError]:
     """The mistakes in a block's body found without its arguments (`incept_dsl.ir.static`),
     each with a note that names the block and says (`reason`) why it was checked that way."""
     defn = entry.defn
     errors: list[InceptError] = []
-    checker = ShapelessChecker(entry.env, [p.name for p in defn.params], entry.blocks, defaults,
-                               tensors)
+    checker = ShapelessChecker(
+        entry.env, [p.name for p in defn.params], entry.blocks, defaults, tensors
+    )
     checker.pipeline(defn.body.elements, errors)
     for err in errors:
-        err.notes.append(Note(f"in block '{defn.name}', checked without its arguments: "
-                              f"{reason}", defn.name_span))
+        err.notes.append(
+            Note(f"in block '{defn.name}', checked without its arguments: {reason}", defn.name_span)
+        )
     return errors
 
 
@@ -1175,7 +1331,7 @@ def _padding(value: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> 
 
 def _source_text(el: Any) -> str:
     span = el.span
-    return span.source.text[span.start:span.end]
+    return span.source.text[span.start : span.end]
 
 
 def check_blocks(unit: Unit) -> None:
@@ -1190,8 +1346,12 @@ def check_blocks(unit: Unit) -> None:
         raise InceptErrors.of(errors)
 
 
-def build_model(unit: Unit, model: str | None = None, params: Mapping[str, Any] | None = None,
-                input_shape: tuple[int, ...] | None = None) -> Graph:
+def build_model(
+    unit: Unit,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Graph:
     """Elaborate one model of `unit` into a shape-checked IR graph.
 
     Every mistake raises an `InceptError`; independent mistakes (statements that do not read
@@ -1210,18 +1370,24 @@ def pick_model(unit: Unit, model: str | None) -> ast.ModelDef:
         if len(models) == 1:
             return models[0]
         if not models:
-            raise InceptError(f"{unit.source.name} defines no model",
-                              unit.source.span(0, 0),
-                              hint="add `model NAME { input ...; output ... }`")
+            raise InceptError(
+                f"{unit.source.name} defines no model",
+                unit.source.span(0, 0),
+                hint="add `model NAME { input ...; output ... }`",
+            )
         stem = Path(unit.source.name).stem
         for m in models:
             if m.name == stem:  # googlenet.incept -> its model `googlenet`
                 return m
-        raise UsageError(f"{unit.source.name} defines several models; choose one with "
-                         f"--model/model=: {', '.join(names)}")
+        raise UsageError(
+            f"{unit.source.name} defines several models; choose one with "
+            f"--model/model=: {', '.join(names)}"
+        )
     for m in models:
         if m.name == model:
             return m
     hint = did_you_mean(model, names)
-    raise UsageError(f"{unit.source.name} has no model '{model}' (it has: "
-                     f"{', '.join(names) or 'none'})" + (f"; {hint}" if hint else ""))
+    raise UsageError(
+        f"{unit.source.name} has no model '{model}' (it has: "
+        f"{', '.join(names) or 'none'})" + (f"; {hint}" if hint else "")
+    )

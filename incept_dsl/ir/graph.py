@@ -73,8 +73,14 @@ class Graph:
         nid = self._next
         self._next += 1
         self.nx.add_node(
-            nid, op=op, attrs=dict(attrs), shape=tuple(shape), scope=scope, span=span,
-            pos=pos if pos is not None else (nid,), meta={},
+            nid,
+            op=op,
+            attrs=dict(attrs),
+            shape=tuple(shape),
+            scope=scope,
+            span=span,
+            pos=pos if pos is not None else (nid,),
+            meta={},
         )
         for port, src in enumerate(inputs):
             self.nx.add_edge(src, nid, key=port, port=port)
@@ -122,8 +128,10 @@ class Graph:
 
     def users(self, n: int) -> list[tuple[int, int]]:
         """(user, port) pairs reading `n`'s output, in deterministic order."""
-        return sorted(((v, p) for _, v, p in self.nx.out_edges(n, data="port")),
-                      key=lambda e: (self.nx.nodes[e[0]]["pos"], e[1]))
+        return sorted(
+            ((v, p) for _, v, p in self.nx.out_edges(n, data="port")),
+            key=lambda e: (self.nx.nodes[e[0]]["pos"], e[1]),
+        )
 
     def order(self) -> list[int]:
         """All nodes in a topological order that breaks ties by `pos` (source order)."""
@@ -203,5 +211,8 @@ class Graph:
             shape = "x".join(map(str, d["shape"]))
             lines.append(f"%{n} = {d['op']}({ins}) {{{attrs}}} : {shape}  # {d['scope']}")
         for h in self.heads:
-            lines.append(f"{h.kind} {h.name} = %{h.node}" + (f" weight {h.weight}" if h.kind == "aux" else ""))
+            lines.append(
+                f"{h.kind} {h.name} = %{h.node}"
+                + (f" weight {h.weight}" if h.kind == "aux" else "")
+            )
         return "\n".join(lines)

@@ -138,19 +138,23 @@ def _flatten_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 def _softmax_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
     if not 1 <= a["dim"] <= len(x):
-        raise ShapeProblem(f"softmax dim {a['dim']} is out of range for {fmt_shape(x)} tensors "
-                           f"(dim 0 is the batch)")
+        raise ShapeProblem(
+            f"softmax dim {a['dim']} is out of range for {fmt_shape(x)} tensors "
+            f"(dim 0 is the batch)"
+        )
     return x
 
 
 def _concat_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     ranks = {len(s) for s in ins}
     if len(ranks) != 1:
-        raise ShapeProblem("concat mixes image and flat tensors: "
-                           + ", ".join(fmt_shape(s) for s in ins))
+        raise ShapeProblem(
+            "concat mixes image and flat tensors: " + ", ".join(fmt_shape(s) for s in ins)
+        )
     if len({s[1:] for s in ins}) != 1:
-        raise ShapeProblem("concat needs equal spatial sizes; got "
-                           + ", ".join(fmt_shape(s) for s in ins))
+        raise ShapeProblem(
+            "concat needs equal spatial sizes; got " + ", ".join(fmt_shape(s) for s in ins)
+        )
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
@@ -207,16 +211,44 @@ OPS: dict[str, IROp] = {
     op.name: op
     for op in [
         IROp("input", ("name", "shape"), _input_shape, arity=0, family="io"),
-        IROp("conv", ("in_channels", "out_channels", "kernel", "stride", "padding", "dilation",
-                      "groups", "bias"), _conv_shape, _conv_params, family="conv"),
-        IROp("batchnorm", ("num_features", "eps", "momentum"), _bn_shape, _bn_params,
-             family="norm"),
-        IROp("linear", ("in_features", "out_features", "bias"), _linear_shape, _linear_params,
-             family="linear"),
-        IROp("maxpool", ("kernel", "stride", "padding", "ceil"), _pool_shape("maxpool"),
-             family="pool"),
-        IROp("avgpool", ("kernel", "stride", "padding", "ceil", "count_include_pad"),
-             _pool_shape("avgpool"), family="pool"),
+        IROp(
+            "conv",
+            (
+                "in_channels",
+                "out_channels",
+                "kernel",
+                "stride",
+                "padding",
+                "dilation",
+                "groups",
+                "bias",
+            ),
+            _conv_shape,
+            _conv_params,
+            family="conv",
+        ),
+        IROp(
+            "batchnorm", ("num_features", "eps", "momentum"), _bn_shape, _bn_params, family="norm"
+        ),
+        IROp(
+            "linear",
+            ("in_features", "out_features", "bias"),
+            _linear_shape,
+            _linear_params,
+            family="linear",
+        ),
+        IROp(
+            "maxpool",
+            ("kernel", "stride", "padding", "ceil"),
+            _pool_shape("maxpool"),
+            family="pool",
+        ),
+        IROp(
+            "avgpool",
+            ("kernel", "stride", "padding", "ceil", "count_include_pad"),
+            _pool_shape("avgpool"),
+            family="pool",
+        ),
         IROp("global_avgpool", (), _global_pool_shape, family="pool"),
         IROp("adaptive_avgpool", ("size",), _adaptive_shape, family="pool"),
         IROp("lrn", ("size", "alpha", "beta", "k"), _same("lrn", image=True), family="norm"),
@@ -329,29 +361,47 @@ _ACT_DEFAULT = "none"
 
 # ---- valid ranges and rules between arguments (PyTorch and onnxruntime would fail, or give inf
 # or NaN, outside them) -------------------------------------------------------------------------
-_BN_EPS = Range(FLOAT32_TINY, text="positive (at least 1.2e-38, the smallest normal float32)",
-                why="batch norm divides by sqrt(variance + eps): with eps <= 0 a constant channel "
-                    "gives inf or NaN (PyTorch refuses eps <= 0 in training)")
-_MOMENTUM = Range(0.0, 1.0, text="in [0, 1]",
-                  why="the running statistics become (1 - momentum) * old + momentum * batch")
-_LRN_ALPHA = Range(0.0, text="at least 0",
-                   why="a negative alpha can make k + alpha/size * sum(x^2) negative or zero: "
-                       "inf or NaN")
-_LRN_K = Range(FLOAT32_TINY, text="positive (at least 1.2e-38, the smallest normal float32)",
-               why="lrn divides by (k + alpha/size * sum(x^2))^beta, which is 0 for a zero input "
-                   "when k = 0")
-_PROBABILITY = Range(0.0, 1.0, text="a probability in [0, 1]",
-                     why="PyTorch's dropout takes 0 <= p <= 1")
-_SOFTMAX_DIM = Range(1, 3, text="1 (channels or features), 2 or 3 (height or width)",
-                     why="dim 0 is the batch; tensors are N×C×H×W or N×F")
+_BN_EPS = Range(
+    FLOAT32_TINY,
+    text="positive (at least 1.2e-38, the smallest normal float32)",
+    why="batch norm divides by sqrt(variance + eps): with eps <= 0 a constant channel "
+    "gives inf or NaN (PyTorch refuses eps <= 0 in training)",
+)
+_MOMENTUM = Range(
+    0.0,
+    1.0,
+    text="in [0, 1]",
+    why="the running statistics become (1 - momentum) * old + momentum * batch",
+)
+_LRN_ALPHA = Range(
+    0.0,
+    text="at least 0",
+    why="a negative alpha can make k + alpha/size * sum(x^2) negative or zero: inf or NaN",
+)
+_LRN_K = Range(
+    FLOAT32_TINY,
+    text="positive (at least 1.2e-38, the smallest normal float32)",
+    why="lrn divides by (k + alpha/size * sum(x^2))^beta, which is 0 for a zero input when k = 0",
+)
+_PROBABILITY = Range(
+    0.0, 1.0, text="a probability in [0, 1]", why="PyTorch's dropout takes 0 <= p <= 1"
+)
+_SOFTMAX_DIM = Range(
+    1,
+    3,
+    text="1 (channels or features), 2 or 3 (height or width)",
+    why="dim 0 is the batch; tensors are N×C×H×W or N×F",
+)
 
 
 def _lrn_power(k: float, beta: float) -> str | None:
     """k^beta bounds the denominator of lrn for small inputs: it must be a normal float32."""
     log = beta * math.log(k)
     if not math.log(FLOAT32_TINY) <= log <= math.log(FLOAT32_MAX):
-        return (f"lrn's k^beta = {k:g}^{beta:g} is outside the float32 range "
-                "[1.2e-38, 3.4e38]: the layer would divide by 0 or by inf")
+        return (
+            f"lrn's k^beta = {k:g}^{beta:g} is outside the float32 range "
+            "[1.2e-38, 3.4e38]: the layer would divide by 0 or by inf"
+        )
     return None
 
 
@@ -360,54 +410,108 @@ def _pool_padding(kernel: Any, padding: Any) -> str | None:
     if not (isinstance(kernel, tuple) and isinstance(padding, tuple)):
         return None  # avgpool(global), padding = same/valid: nothing to compare
     if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
-        return (f"pooling padding {fmt_shape(padding)} is more than half the "
-                f"{fmt_shape(kernel)} window")
+        return (
+            f"pooling padding {fmt_shape(padding)} is more than half the {fmt_shape(kernel)} window"
+        )
     return None
 
 
-_POOL_PADDING = Constraint(("kernel", "padding"), _pool_padding,
-                           hint="PyTorch and ONNX require padding <= kernel // 2 for pooling")
+_POOL_PADDING = Constraint(
+    ("kernel", "padding"),
+    _pool_padding,
+    hint="PyTorch and ONNX require padding <= kernel // 2 for pooling",
+)
 
 SIGNATURES: dict[str, Signature] = {
     s.name: s
     for s in [
-        Signature("conv", (
-            Arg("out", "count"), Arg("kernel", "pair"), Arg("stride", "pair", 1),
-            Arg("padding", "padding", "same"), Arg("dilation", "pair", 1),
-            Arg("groups", "count", 1), Arg("bias", "bias", "auto"), Arg("bn", "bool", False),
-            Arg("act", "act", _ACT_DEFAULT),
-        ), doc="2-D convolution, optionally followed by batch norm and an activation"),
-        Signature("linear", (Arg("out", "count"), Arg("bias", "bool", True),
-                             Arg("act", "act", _ACT_DEFAULT)), aliases=("fc",),
-                  doc="fully connected layer on N×F tensors"),
-        Signature("maxpool", (Arg("kernel", "pair"), Arg("stride", "pair", "kernel"),
-                              Arg("padding", "padding", "same"), Arg("ceil", "bool", False)),
-                  doc="max pooling", constraints=(_POOL_PADDING,)),
-        Signature("avgpool", (Arg("kernel", "pool_kernel"), Arg("stride", "pair", "kernel"),
-                              Arg("padding", "padding", "same"), Arg("ceil", "bool", False),
-                              Arg("count_include_pad", "bool", True)),
-                  doc="average pooling; avgpool(global) pools to C×1×1",
-                  constraints=(_POOL_PADDING,)),
+        Signature(
+            "conv",
+            (
+                Arg("out", "count"),
+                Arg("kernel", "pair"),
+                Arg("stride", "pair", 1),
+                Arg("padding", "padding", "same"),
+                Arg("dilation", "pair", 1),
+                Arg("groups", "count", 1),
+                Arg("bias", "bias", "auto"),
+                Arg("bn", "bool", False),
+                Arg("act", "act", _ACT_DEFAULT),
+            ),
+            doc="2-D convolution, optionally followed by batch norm and an activation",
+        ),
+        Signature(
+            "linear",
+            (Arg("out", "count"), Arg("bias", "bool", True), Arg("act", "act", _ACT_DEFAULT)),
+            aliases=("fc",),
+            doc="fully connected layer on N×F tensors",
+        ),
+        Signature(
+            "maxpool",
+            (
+                Arg("kernel", "pair"),
+                Arg("stride", "pair", "kernel"),
+                Arg("padding", "padding", "same"),
+                Arg("ceil", "bool", False),
+            ),
+            doc="max pooling",
+            constraints=(_POOL_PADDING,),
+        ),
+        Signature(
+            "avgpool",
+            (
+                Arg("kernel", "pool_kernel"),
+                Arg("stride", "pair", "kernel"),
+                Arg("padding", "padding", "same"),
+                Arg("ceil", "bool", False),
+                Arg("count_include_pad", "bool", True),
+            ),
+            doc="average pooling; avgpool(global) pools to C×1×1",
+            constraints=(_POOL_PADDING,),
+        ),
         Signature("adaptive_avgpool", (Arg("size", "pair"),), doc="adaptive average pooling"),
-        Signature("batchnorm", (Arg("eps", "float", 1e-5, _BN_EPS),
-                                Arg("momentum", "float", 0.1, _MOMENTUM)),
-                  aliases=("bn",), doc="batch normalisation over channels", keeps_shape=True),
-        Signature("lrn", (Arg("size", "count", 5), Arg("alpha", "float", 1e-4, _LRN_ALPHA),
-                          Arg("beta", "float", 0.75), Arg("k", "float", 1.0, _LRN_K)),
-                  doc="local response normalisation (PyTorch's definition)",
-                  constraints=(Constraint(("k", "beta"), _lrn_power,
-                                          hint="keep k near 1 (AlexNet: k = 2, beta = 0.75)"),),
-                  keeps_shape=True),
+        Signature(
+            "batchnorm",
+            (Arg("eps", "float", 1e-5, _BN_EPS), Arg("momentum", "float", 0.1, _MOMENTUM)),
+            aliases=("bn",),
+            doc="batch normalisation over channels",
+            keeps_shape=True,
+        ),
+        Signature(
+            "lrn",
+            (
+                Arg("size", "count", 5),
+                Arg("alpha", "float", 1e-4, _LRN_ALPHA),
+                Arg("beta", "float", 0.75),
+                Arg("k", "float", 1.0, _LRN_K),
+            ),
+            doc="local response normalisation (PyTorch's definition)",
+            constraints=(
+                Constraint(
+                    ("k", "beta"), _lrn_power, hint="keep k near 1 (AlexNet: k = 2, beta = 0.75)"
+                ),
+            ),
+            keeps_shape=True,
+        ),
         *(Signature(a, (), doc=f"{a} activation", keeps_shape=True) for a in ACTIVATIONS),
         Signature("identity", (), doc="passes its input through", keeps_shape=True),
-        Signature("softmax", (Arg("dim", "int", 1, _SOFTMAX_DIM),),
-                  doc="softmax over a dimension", keeps_shape=True),
-        Signature("dropout", (Arg("p", "float", 0.5, _PROBABILITY),),
-                  doc="dropout (training only)", keeps_shape=True),
+        Signature(
+            "softmax",
+            (Arg("dim", "int", 1, _SOFTMAX_DIM),),
+            doc="softmax over a dimension",
+            keeps_shape=True,
+        ),
+        Signature(
+            "dropout",
+            (Arg("p", "float", 0.5, _PROBABILITY),),
+            doc="dropout (training only)",
+            keeps_shape=True,
+        ),
         Signature("flatten", (), doc="C×H×W -> C·H·W"),
         Signature("scale", (Arg("s", "float"),), doc="multiplies by a constant", keeps_shape=True),
-        Signature("expect", (Arg("shape", "shape"),),
-                  doc="compile-time assertion on the current shape"),
+        Signature(
+            "expect", (Arg("shape", "shape"),), doc="compile-time assertion on the current shape"
+        ),
     ]
 }
 

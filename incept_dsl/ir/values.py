@@ -96,7 +96,8 @@ def _number(value: Any, span: Span, env: Mapping[str, Any], what: str) -> int | 
         if isinstance(value, Sym):
             hint = did_you_mean(value.name, env)
             raise InceptNameError(
-                f"unknown name '{value.name}' in arithmetic", span,
+                f"unknown name '{value.name}' in arithmetic",
+                span,
                 hint=hint or "a name in an expression must be a parameter of the model or block",
             )
         raise InceptTypeError(f"{what} needs a number; got {describe(value)}", span)
@@ -108,8 +109,11 @@ def _check_size(value: int | float, span: Span) -> int | float:
         raise InceptTypeError("the expression is not a finite number", span)
     if abs(value) > MAX_VALUE:
         shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
-        raise InceptLimitError(f"the value {shown} is too large; the limit is {MAX_VALUE:,}",
-                               span, hint="arithmetic values are bounded to catch blow-ups")
+        raise InceptLimitError(
+            f"the value {shown} is too large; the limit is {MAX_VALUE:,}",
+            span,
+            hint="arithmetic values are bounded to catch blow-ups",
+        )
     return value
 
 
@@ -147,7 +151,8 @@ def _check_function(expr: ast.FuncCall) -> None:
     if expr.name not in _FUNCS:
         hint = did_you_mean(expr.name, _FUNCS)
         raise InceptNameError(
-            f"unknown function '{expr.name}'", expr.name_span,
+            f"unknown function '{expr.name}'",
+            expr.name_span,
             hint=hint or "expressions may call min, max, int and round",
         )
 
@@ -156,8 +161,7 @@ def _check_arity(expr: ast.FuncCall) -> None:
     n = len(expr.args)
     if expr.name in ("min", "max"):
         if n < 2:
-            raise InceptTypeError(f"{expr.name}() takes two or more arguments; got {n}",
-                                  expr.span)
+            raise InceptTypeError(f"{expr.name}() takes two or more arguments; got {n}", expr.span)
     elif n != 1:
         raise InceptTypeError(f"{expr.name}() takes one argument; got {n}", expr.span)
 
@@ -232,9 +236,10 @@ def as_int(value: Any, span: Span, what: str, minimum: int | None = None) -> int
     if isinstance(value, float):
         if not value.is_integer():
             raise InceptTypeError(
-                f"{what} must be a whole number; got {value:g}", span,
+                f"{what} must be a whole number; got {value:g}",
+                span,
                 hint="write integer division as `//`, or wrap the expression in int(...) or "
-                     "round(...)",
+                "round(...)",
             )
         value = int(value)
     if minimum is not None and value < minimum:
@@ -247,7 +252,8 @@ def as_pair(value: Any, span: Span, what: str, minimum: int = 1) -> tuple[int, i
     if isinstance(value, tuple):
         if len(value) != 2:
             raise InceptTypeError(
-                f"{what} must be one number or two (H×W); got {len(value)}: {show(value)}", span)
+                f"{what} must be one number or two (H×W); got {len(value)}: {show(value)}", span
+            )
         return (as_int(value[0], span, what, minimum), as_int(value[1], span, what, minimum))
     v = as_int(value, span, what, minimum)
     return (v, v)

@@ -39,8 +39,14 @@ PASSES: dict[str, PassFn] = {
 
 #: -O1: exact structural rewrites for inference. -O2: also layouts and kernel choices (fp32 results
 #: within 1e-4 of -O0). Lower precision is never implied by a level.
-_O1 = ("prune-aux", "fold-batchnorm", "fold-scale", "merge-sibling-convs", "cancel-split-concat",
-       "eliminate-dead-code")
+_O1 = (
+    "prune-aux",
+    "fold-batchnorm",
+    "fold-scale",
+    "merge-sibling-convs",
+    "cancel-split-concat",
+    "eliminate-dead-code",
+)
 
 PIPELINES: dict[int, tuple[str, ...]] = {
     0: (),
@@ -54,8 +60,13 @@ AUX_PASSES = ("prune-aux",)
 Log = Callable[[str, bool, Graph, list[str]], None]
 
 
-def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = None,
-                 log: Log | None = None, keep_aux: bool = False) -> Graph:
+def run_pipeline(
+    graph: Graph,
+    level: int = 0,
+    passes: tuple[str, ...] | None = None,
+    log: Log | None = None,
+    keep_aux: bool = False,
+) -> Graph:
     """Run `passes` (default: the `-O<level>` pipeline) on a copy of `graph`; return the copy.
 
     The IR is verified after every pass that changed it (the input graph is verified by
@@ -78,8 +89,7 @@ def run_pipeline(graph: Graph, level: int = 0, passes: tuple[str, ...] | None = 
             raise
         except Exception as err:  # a crash inside a pass is a compiler bug: name the pass
             before = f" (passes run before it: {', '.join(ran)})" if ran else ""
-            raise CompilerBug(f"pass '{name}' failed{before}: {type(err).__name__}: {err}") \
-                from err
+            raise CompilerBug(f"pass '{name}' failed{before}: {type(err).__name__}: {err}") from err
         notes = take_notes(g)
         ran.append(name)
         if changed:  # an unchanged graph is the one verified after the previous pass

@@ -50,19 +50,28 @@ def cancel_split_concat(graph: Graph) -> bool:
                 new_ins.append(src)
             else:
                 scope = fresh_scope(graph, graph.scope(cat).rpartition(".")[0], "slice")
-                new_ins.append(add_like(graph, nodes[0], "slice", {"start": start, "end": end},
-                                        [src], scope))
+                new_ins.append(
+                    add_like(graph, nodes[0], "slice", {"start": start, "end": end}, [src], scope)
+                )
         if new_ins == ins:
             continue
         changed = True
-        note(graph, f"{graph.scope(cat)}: joined {len(ins) - len(new_ins) + 1} adjacent slices "
-                    f"back into {'their source' if len(new_ins) > 1 else 'the tensor they split'}")
+        note(
+            graph,
+            f"{graph.scope(cat)}: joined {len(ins) - len(new_ins) + 1} adjacent slices "
+            f"back into {'their source' if len(new_ins) > 1 else 'the tensor they split'}",
+        )
         if len(new_ins) == 1:
             graph.replace_all_uses_with(cat, new_ins[0])
             graph.erase_node(cat)
         else:
             graph.set_inputs(cat, new_ins)
         for n in ins:
-            if n in graph and graph.op(n) == "slice" and not graph.users(n) and not is_head(graph, n):
+            if (
+                n in graph
+                and graph.op(n) == "slice"
+                and not graph.users(n)
+                and not is_head(graph, n)
+            ):
                 graph.erase_node(n)
     return changed

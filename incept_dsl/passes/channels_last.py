@@ -21,12 +21,18 @@ LAYOUT = "channels_last"
 def channels_last(graph: Graph) -> bool:
     if graph.data.get("memory_format") == LAYOUT:
         return False
-    image_ops = [n for n in graph.nx if OPS[graph.op(n)].family in ("conv", "pool")
-                 and len(graph.shape(graph.inputs(n)[0])) == 3]
+    image_ops = [
+        n
+        for n in graph.nx
+        if OPS[graph.op(n)].family in ("conv", "pool") and len(graph.shape(graph.inputs(n)[0])) == 3
+    ]
     if not image_ops:
         note(graph, "kept the default layout: no convolution or pooling on images")
         return False
     graph.data["memory_format"] = LAYOUT
-    note(graph, f"image tensors in channels-last memory format ({len(image_ops)} convolution "
-                "and pooling nodes)")
+    note(
+        graph,
+        f"image tensors in channels-last memory format ({len(image_ops)} convolution "
+        "and pooling nodes)",
+    )
     return True

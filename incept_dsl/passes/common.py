@@ -21,15 +21,17 @@ def sole_user(graph: Graph, n: int) -> int | None:
     return users[0][0]
 
 
-def add_like(graph: Graph, like: int, op: str, attrs: dict[str, Any], inputs: list[int],
-             scope: str) -> int:
+def add_like(
+    graph: Graph, like: int, op: str, attrs: dict[str, Any], inputs: list[int], scope: str
+) -> int:
     """A new node that takes the place of `like`: its span and its sort position (source order).
 
     The output shape is inferred from the op table.
     """
     shape = infer_shape(op, attrs, [graph.shape(i) for i in inputs])
-    return graph.add_node(op, attrs, inputs, shape, scope, graph.span(like),
-                          pos=graph.node(like)["pos"])
+    return graph.add_node(
+        op, attrs, inputs, shape, scope, graph.span(like), pos=graph.node(like)["pos"]
+    )
 
 
 def common_parent(scopes: list[str]) -> str:

@@ -15,6 +15,10 @@ def eliminate_dead_code(graph: Graph) -> bool:
     changed = graph.eliminate_dead_code()
     gone = sorted(s for n, s in before.items() if n not in graph)
     if gone:
-        note(graph, f"removed {len(gone)} unused node{'s' if len(gone) > 1 else ''}: "
-                    + ", ".join(gone[:5]) + (", ..." if len(gone) > 5 else ""))
+        note(
+            graph,
+            f"removed {len(gone)} unused node{'s' if len(gone) > 1 else ''}: "
+            + ", ".join(gone[:5])
+            + (", ..." if len(gone) > 5 else ""),
+        )
     return changed

@@ -29,20 +29,31 @@ def fold_batchnorm(graph: Graph) -> bool:
     for bn in list(graph.nodes("batchnorm")):
         (layer,) = graph.inputs(bn)
         if graph.op(layer) not in ("conv", "linear"):
-            note(graph, f"kept {graph.scope(bn)}: it follows {graph.op(layer)}, not a conv or "
-                        "linear layer")
+            note(
+                graph,
+                f"kept {graph.scope(bn)}: it follows {graph.op(layer)}, not a conv or linear layer",
+            )
             continue
         if sole_user(graph, layer) != bn:
-            note(graph, f"kept {graph.scope(bn)}: the raw output of {graph.scope(layer)} is "
-                        "also used elsewhere")
+            note(
+                graph,
+                f"kept {graph.scope(bn)}: the raw output of {graph.scope(layer)} is "
+                "also used elsewhere",
+            )
             continue
-        set_recipe(graph, layer, FoldBN(recipe_of(graph, layer), recipe_of(graph, bn),
-                                        graph.attrs(bn)["eps"]))
+        set_recipe(
+            graph,
+            layer,
+            FoldBN(recipe_of(graph, layer), recipe_of(graph, bn), graph.attrs(bn)["eps"]),
+        )
         graph.attrs(layer)["bias"] = True
         graph.replace_all_uses_with(bn, layer)
         graph.erase_node(bn)
         folded.append(graph.scope(layer))
     if folded:
-        note(graph, f"folded {len(folded)} batch norm{'s' if len(folded) > 1 else ''} into "
-                    "the layers before them")
+        note(
+            graph,
+            f"folded {len(folded)} batch norm{'s' if len(folded) > 1 else ''} into "
+            "the layers before them",
+        )
     return bool(folded)

@@ -34,6 +34,9 @@ def fold_scale(graph: Graph) -> bool:
         graph.erase_node(sc)
         folded += 1
     if folded:
-        note(graph, f"folded {folded} constant scale{'s' if folded > 1 else ''} into the layers "
-                    "before them")
+        note(
+            graph,
+            f"folded {folded} constant scale{'s' if folded > 1 else ''} into the layers "
+            "before them",
+        )
     return bool(folded)

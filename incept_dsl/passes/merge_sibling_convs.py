@@ -107,8 +107,14 @@ def _merge(graph: Graph, src: int, convs: list[int]) -> str:
     pieces: list[tuple[int, str]] = []
     for ch, size in zip(chains, sizes, strict=True):
         tail = ch[depth - 1]
-        piece = add_like(graph, tail, "slice", {"start": start, "end": start + size}, [prev],
-                         f"{base}.split_{len(pieces) + 1}")
+        piece = add_like(
+            graph,
+            tail,
+            "slice",
+            {"start": start, "end": start + size},
+            [prev],
+            f"{base}.split_{len(pieces) + 1}",
+        )
         graph.replace_all_uses_with(tail, piece)
         pieces.append((piece, graph.scope(tail)))
         start += size
@@ -118,8 +124,10 @@ def _merge(graph: Graph, src: int, convs: list[int]) -> str:
     for piece, scope in pieces:
         graph.node(piece)["scope"] = scope
     ops = "+".join(name.rsplit(".", 1)[1] for name in made)
-    return (f"merged {len(convs)} convs ({_describe(key)}) reading {graph.scope(src)} into "
-            f"{base} ({ops}, {total} channels): " + ", ".join(scope for _, scope in pieces))
+    return (
+        f"merged {len(convs)} convs ({_describe(key)}) reading {graph.scope(src)} into "
+        f"{base} ({ops}, {total} channels): " + ", ".join(scope for _, scope in pieces)
+    )
 
 
 def merge_sibling_convs(graph: Graph) -> bool:
@@ -133,16 +141,22 @@ def merge_sibling_convs(graph: Graph) -> bool:
         groups: dict[Hashable, list[int]] = {}
         for c in convs:
             if graph.attrs(c)["groups"] != 1:
-                note(graph, f"not merged: {graph.scope(c)} is a grouped convolution "
-                            f"(groups = {graph.attrs(c)['groups']})")
+                note(
+                    graph,
+                    f"not merged: {graph.scope(c)} is a grouped convolution "
+                    f"(groups = {graph.attrs(c)['groups']})",
+                )
                 continue
             groups.setdefault(_key(graph, c), []).append(c)
         for key, members in groups.items():
             if len(members) == 1:
                 others = ", ".join(sorted({_describe(k) for k in groups if k != key}))
-                note(graph, f"not merged: {graph.scope(members[0])} ({_describe(key)}) reads "
-                            f"{graph.scope(src)} with no sibling of the same kernel, stride, "
-                            f"padding and dilation" + (f" (siblings: {others})" if others else ""))
+                note(
+                    graph,
+                    f"not merged: {graph.scope(members[0])} ({_describe(key)}) reads "
+                    f"{graph.scope(src)} with no sibling of the same kernel, stride, "
+                    f"padding and dilation" + (f" (siblings: {others})" if others else ""),
+                )
                 continue
             note(graph, _merge(graph, src, members))
             changed = True

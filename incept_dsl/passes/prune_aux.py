@@ -18,6 +18,9 @@ def prune_aux(graph: Graph) -> bool:
     before = len(graph)
     changed = graph.eliminate_dead_code(keep_kinds=("output",))
     if aux:
-        note(graph, f"removed aux head{'s' if len(aux) > 1 else ''} {', '.join(aux)} and "
-                    f"{before - len(graph)} nodes only they use (keep them with --keep-aux)")
+        note(
+            graph,
+            f"removed aux head{'s' if len(aux) > 1 else ''} {', '.join(aux)} and "
+            f"{before - len(graph)} nodes only they use (keep them with --keep-aux)",
+        )
     return changed

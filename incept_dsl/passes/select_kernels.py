@@ -28,9 +28,25 @@ FUSABLE = ("relu", "sigmoid", "tanh")
 INPLACE = ("relu", "relu6", "silu")
 
 #: Ops whose output is always a fresh tensor (never a view or alias of an input).
-FRESH = ("conv", "batchnorm", "linear", "maxpool", "avgpool", "global_avgpool",
-         "adaptive_avgpool", "lrn", "concat", "scale", "softmax", "relu", "relu6", "gelu", "silu",
-         "sigmoid", "tanh")
+FRESH = (
+    "conv",
+    "batchnorm",
+    "linear",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "adaptive_avgpool",
+    "lrn",
+    "concat",
+    "scale",
+    "softmax",
+    "relu",
+    "relu6",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+)
 
 
 def _set(graph: Graph, n: int, **values: object) -> bool:
@@ -72,12 +88,17 @@ def select_kernels(graph: Graph) -> bool:
             convs += 1
         elif op in INPLACE and "fused_into" not in graph.meta(n):
             (src,) = graph.inputs(n)
-            fresh = graph.op(src) in FRESH or (graph.op(src) == "add" and len(graph.inputs(src)) > 1)
+            fresh = graph.op(src) in FRESH or (
+                graph.op(src) == "add" and len(graph.inputs(src)) > 1
+            )
             if fresh and sole_user(graph, src) == n:
                 changed |= _set(graph, n, inplace=True)
                 inplace += 1
     if convs:
-        note(graph, f"{convs} convolutions on packed oneDNN weights, {fused} with their "
-                    f"activation fused, {adds} with the residual add after them fused; "
-                    f"{inplace} activations in place")
+        note(
+            graph,
+            f"{convs} convolutions on packed oneDNN weights, {fused} with their "
+            f"activation fused, {adds} with the residual add after them fused; "
+            f"{inplace} activations in place",
+        )
     return changed

@@ -77,9 +77,17 @@ def test_alexnet_matches_the_lecture_table_row_by_row():
 
 # Figure 2 of the AlexNet paper (both GPUs' halves together), after each layer
 PAPER_ALEXNET = {
-    "conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv2": (256, 27, 27), "pool2": (256, 13, 13),
-    "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6),
-    "fc6": (4096,), "fc7": (4096,), "fc8": (1000,),
+    "conv1": (96, 55, 55),
+    "pool1": (96, 27, 27),
+    "conv2": (256, 27, 27),
+    "pool2": (256, 13, 13),
+    "conv3": (384, 13, 13),
+    "conv4": (384, 13, 13),
+    "conv5": (256, 13, 13),
+    "pool5": (256, 6, 6),
+    "fc6": (4096,),
+    "fc7": (4096,),
+    "fc8": (1000,),
 }
 
 
@@ -88,8 +96,9 @@ def test_alexnet_paper_matches_figure_2():
     rows = scope_rows(m)
     assert {k: rows[k][0] for k in PAPER_ALEXNET} == PAPER_ALEXNET
     g = m.graph
-    assert [g.attrs(g.by_scope(c))["groups"] for c in ("conv1", "conv2", "conv3", "conv4",
-                                                          "conv5")] == [1, 2, 1, 2, 2]
+    assert [
+        g.attrs(g.by_scope(c))["groups"] for c in ("conv1", "conv2", "conv3", "conv4", "conv5")
+    ] == [1, 2, 1, 2, 2]
     assert [g.op(n) for n in g.order()].count("lrn") == 2
     # "60 million parameters" (section 4): 60,965,224 with every bias
     assert m.param_count() == 60_965_224
@@ -97,9 +106,16 @@ def test_alexnet_paper_matches_figure_2():
 
 # Figure 3 of the ZFNet paper, after each layer (pooling and normalisation as one step)
 PAPER_ZFNET = {
-    "conv1": (96, 110, 110), "norm1": (96, 55, 55), "conv2": (256, 26, 26),
-    "norm2": (256, 13, 13), "conv3": (384, 13, 13), "conv4": (384, 13, 13),
-    "conv5": (256, 13, 13), "pool5": (256, 6, 6), "fc6": (4096,), "fc7": (4096,),
+    "conv1": (96, 110, 110),
+    "norm1": (96, 55, 55),
+    "conv2": (256, 26, 26),
+    "norm2": (256, 13, 13),
+    "conv3": (384, 13, 13),
+    "conv4": (384, 13, 13),
+    "conv5": (256, 13, 13),
+    "pool5": (256, 6, 6),
+    "fc6": (4096,),
+    "fc7": (4096,),
     "fc8": (1000,),
 }
 
@@ -119,7 +135,11 @@ def test_zfnet_wider_layers_of_table_3(c3, c4, c5):
     m = incept_dsl.load("zfnet.incept", params={"c3": c3, "c4": c4, "c5": c5})
     rows = scope_rows(m)
     assert [rows[k][0] for k in ("conv3", "conv4", "conv5", "pool5")] == [
-        (c3, 13, 13), (c4, 13, 13), (c5, 13, 13), (c5, 6, 6)]
+        (c3, 13, 13),
+        (c4, 13, 13),
+        (c5, 13, 13),
+        (c5, 6, 6),
+    ]
     assert rows["fc6"][1] == c5 * 36 * 4096
 
 
@@ -181,8 +201,11 @@ def test_inception_widths_of_table_1(googlenet):
     assert widths["inception_3a"] == [64, 96, 128, 16, 32, 32]
     assert widths["inception_4d"] == [112, 144, 288, 32, 64, 64]
     assert widths["inception_5b"] == [384, 192, 384, 48, 128, 128]
-    kernels = [g.attrs(n)["kernel"] for n in g.nodes("conv") if
-               g.scope(n).startswith("inception_3a.branch_3.")]
+    kernels = [
+        g.attrs(n)["kernel"]
+        for n in g.nodes("conv")
+        if g.scope(n).startswith("inception_3a.branch_3.")
+    ]
     assert kernels == [(1, 1), (5, 5)]
 
 
@@ -204,4 +227,3 @@ def test_aux_heads_of_section_5(googlenet):
     assert g.shape(g.by_scope("aux_head_1.avgpool_1")) == (512, 4, 4)
     assert g.shape(g.by_scope("aux_head_2.avgpool_1")) == (528, 4, 4)
     assert sorted(g.attrs(n)["p"] for n in g.nodes("dropout")) == [0.4, 0.7, 0.7]
-

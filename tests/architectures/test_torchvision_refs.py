@@ -52,11 +52,28 @@ CASES = [
     Case("resnet50", "resnet.incept", "resnet50", 25_557_032, (3, 64, 64), TRACE),
     Case("resnet101", "resnet.incept", "resnet101", 44_549_160, (3, 64, 64), TRACE),
     Case("resnet152", "resnet.incept", "resnet152", 60_192_808, (3, 64, 64), TRACE),
-    Case("googlenet_tv", "googlenet.incept", "googlenet", 13_004_888, (3, 112, 112), (3, 64, 64),
-         {"aux_logits": True, "init_weights": True, "dropout": 0.0, "dropout_aux": 0.0},
-         {"drop": 0.0, "drop_aux": 0.0}, aux=True),
-    Case("inception_v3", "inception_v3.incept", "inception_v3", 27_161_264, (3, 299, 299), None,
-         {"aux_logits": True, "init_weights": True, "dropout": 0.0}, {"drop": 0.0}, aux=True),
+    Case(
+        "googlenet_tv",
+        "googlenet.incept",
+        "googlenet",
+        13_004_888,
+        (3, 112, 112),
+        (3, 64, 64),
+        {"aux_logits": True, "init_weights": True, "dropout": 0.0, "dropout_aux": 0.0},
+        {"drop": 0.0, "drop_aux": 0.0},
+        aux=True,
+    ),
+    Case(
+        "inception_v3",
+        "inception_v3.incept",
+        "inception_v3",
+        27_161_264,
+        (3, 299, 299),
+        None,
+        {"aux_logits": True, "init_weights": True, "dropout": 0.0},
+        {"drop": 0.0},
+        aux=True,
+    ),
 ]
 
 #: conv + linear multiply-adds of the references at their standard input (shared/ANCHORS.md):
@@ -109,8 +126,9 @@ def test_same_params_and_outputs_as_torchvision(case: Case, torchvision):
     assert standard.param_count() == case.params
     assert sum(p.numel() for p in ref.parameters()) == case.params
 
-    ours_model = incept_dsl.load(case.file, model=case.model, params=case.our_params,
-                                 input_shape=case.size)
+    ours_model = incept_dsl.load(
+        case.file, model=case.model, params=case.our_params, input_shape=case.size
+    )
     ours = ours_model.to_torch()
     randomize_batchnorm(ref, case.size)
     incept_dsl.copy_weights(ref, ours, input_shape=case.trace)
@@ -140,8 +158,10 @@ def test_multiply_adds_match_the_references(model: str):
 
 def test_param_counts_without_aux_heads():
     """torchvision's aux_logits=False counts (shared/ANCHORS.md)."""
-    assert incept_dsl.load("googlenet.incept", model="googlenet_tv") \
-        .param_count(include_aux=False) == 6_624_904
+    assert (
+        incept_dsl.load("googlenet.incept", model="googlenet_tv").param_count(include_aux=False)
+        == 6_624_904
+    )
     assert incept_dsl.load("inception_v3.incept").param_count(include_aux=False) == 23_834_568
 
 

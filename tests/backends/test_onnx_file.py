@@ -29,10 +29,12 @@ def test_file_parses_to_the_returned_model(tmp_path, level, functions):
 
 
 def test_big_endian_and_odd_arrays_round_trip(tmp_path):
-    arrays = {"a": np.arange(6, dtype=">f4").reshape(2, 3),
-              "scalar": np.asarray(0.25, np.float32),
-              "empty": np.zeros((0, 4), np.float32),
-              "ints": np.arange(5, dtype=np.int64)[::2]}
+    arrays = {
+        "a": np.arange(6, dtype=">f4").reshape(2, 3),
+        "scalar": np.asarray(0.25, np.float32),
+        "empty": np.zeros((0, 4), np.float32),
+        "ints": np.arange(5, dtype=np.int64)[::2],
+    }
     proto = onnx.ModelProto(ir_version=10)
     proto.graph.name = "g"
     write_model(proto, arrays, tmp_path / "m.onnx")

@@ -82,6 +82,8 @@ def test_googlenet_paper_checkpoint_round_trip():
 
 
 def test_the_module_does_not_import_torch():
-    code = ("import sys, incept_dsl.backends.optimize_weights as o; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, incept_dsl.backends.optimize_weights as o; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

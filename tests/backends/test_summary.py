@@ -45,8 +45,12 @@ LECTURE_ALEXNET = [
 #: where the lecture's table disagrees with its own arithmetic: conv4 is 256·13·13 × 384·3·3
 #: = 149,520,384 MACs (150 M, not 145); the fc rows' params omit the biases (9216·4096 =
 #: 37,748,736 -> 37,749 k; with the 4,096 biases it is 37,752,832 -> 37,753 k).
-LECTURE_SLIPS = {("conv4", "macs"): 149_520_384, ("fc6", "params"): 37_752_832,
-                 ("fc7", "params"): 16_781_312, ("fc8", "params"): 4_097_000}
+LECTURE_SLIPS = {
+    ("conv4", "macs"): 149_520_384,
+    ("fc6", "params"): 37_752_832,
+    ("fc7", "params"): 16_781_312,
+    ("fc8", "params"): 4_097_000,
+}
 
 
 def test_lecture_alexnet_table_row_by_row():
@@ -55,8 +59,10 @@ def test_lecture_alexnet_table_row_by_row():
     s = incept_dsl.load("alexnet.incept", model="alexnet").summary()
     assert s.inputs == {"image": (3, 227, 227)}
     by_name = {r.name: r for r in s.rows}
-    rows = [by_name[e[0]] if e[0] in by_name else next(r for r in s.rows if r.op == e[1])
-            for e in LECTURE_ALEXNET]
+    rows = [
+        by_name[e[0]] if e[0] in by_name else next(r for r in s.rows if r.op == e[1])
+        for e in LECTURE_ALEXNET
+    ]
     assert [r.op for r in rows] == [e[1] for e in LECTURE_ALEXNET]
     for r, (name, _, c, hw, kb, params_k, mflop) in zip(rows, LECTURE_ALEXNET, strict=True):
         assert r.output_shape == ((c, hw, hw) if hw else (c,)), name
@@ -100,8 +106,11 @@ def test_lecture_googlenet_stem_table():
     assert len(stem) == len(LECTURE_STEM)
     for r, (op, c, hw, kb, params_k, mflop) in zip(stem, LECTURE_STEM, strict=True):
         assert (r.op, r.output_shape) == (op, (c, hw, hw))
-        assert (kilo(r.memory_bytes / 1024), kilo(r.params / 1000), kilo(r.macs / 1e6)) == \
-            (kb, params_k, mflop)
+        assert (kilo(r.memory_bytes / 1024), kilo(r.params / 1000), kilo(r.macs / 1e6)) == (
+            kb,
+            params_k,
+            mflop,
+        )
     # "Total from 224 to 28: Memory 7.5 MB, Params 124K, MFLOP 418": memory and params agree,
     # the MACs do not: the rows above sum to 481 M (118 + 2 + 13 + 347 + 1); 418 is a slip
     assert round(sum(r.memory_bytes for r in stem) / 2**20, 1) == 7.5
@@ -109,8 +118,12 @@ def test_lecture_googlenet_stem_table():
     assert sum(r.macs for r in stem) == 480_836_608
     # Figure 8.9: avg-pool 1024×7×7 -> 1024×1×1 (4 KB, 0, 0) and fc 1024 -> 1000 (1,025 k params)
     pool, fc = (r for r in s.rows if r.op in ("avgpool", "linear"))
-    assert (pool.output_shape, kilo(pool.memory_bytes / 1024), pool.params,
-            kilo(pool.macs / 1e6)) == ((1024, 1, 1), 4, 0, 0)
+    assert (
+        pool.output_shape,
+        kilo(pool.memory_bytes / 1024),
+        pool.params,
+        kilo(pool.macs / 1e6),
+    ) == ((1024, 1, 1), 4, 0, 0)
     assert kilo(fc.params / 1000) == 1025 and fc.macs == 1_024_000
 
 
@@ -118,13 +131,21 @@ def test_googlenet_paper_totals_and_table1_blocks():
     """Table 1's shape: one row per block, the inception blocks' own channel numbers, depth 2."""
     s = incept_dsl.load("googlenet.incept", model="googlenet").summary(by="block")
     blocks = {b.name: b for b in s.rows}
-    assert blocks["inception_3a"].channels == {"#1×1": "64", "#3×3 reduce": "96", "#3×3": "128",
-                                               "#5×5 reduce": "16", "#5×5": "32",
-                                               "pool proj": "32"}
+    assert blocks["inception_3a"].channels == {
+        "#1×1": "64",
+        "#3×3 reduce": "96",
+        "#3×3": "128",
+        "#5×5 reduce": "16",
+        "#5×5": "32",
+        "pool proj": "32",
+    }
     assert blocks["inception_5b"].channels["#3×3"] == "384"
     assert (blocks["inception_4e"].depth, blocks["inception_4e"].output_shape) == (2, (832, 14, 14))
-    assert (blocks["conv_1"].type, blocks["conv_1"].patch, blocks["conv_1"].depth) == \
-        ("convolution", "7×7/2", 1)
+    assert (blocks["conv_1"].type, blocks["conv_1"].patch, blocks["conv_1"].depth) == (
+        "convolution",
+        "7×7/2",
+        1,
+    )
     assert blocks["dropout_1"].type == "dropout (40%)"
     assert blocks["inception_4a"].type == "inception"  # the block's name, kept by elaboration
     assert "aux_head_1" not in blocks  # aux heads are training-only
@@ -169,8 +190,9 @@ def _hooked_run(model, module, train: bool) -> tuple[int, int]:
         module(*(torch.zeros(2, *shape, device=device) for shape in model.inputs.values()))
     for h in handles:
         h.remove()
-    params = sum(p.numel() for m in {id(m): m for m in ran}.values()
-                 for p in m.parameters(recurse=False))
+    params = sum(
+        p.numel() for m in {id(m): m for m in ran}.values() for p in m.parameters(recurse=False)
+    )
     return total, params
 
 
@@ -228,8 +250,12 @@ def test_reference_macs_from_anchors(file, name):
 
 #: the same table's figures given in G (2 decimals)
 REFERENCE_GMACS = {
-    ("vgg", "vgg16"): 15.47, ("vgg", "vgg19"): 19.63, ("resnet", "resnet18"): 1.81,
-    ("resnet", "resnet34"): 3.66, ("resnet", "resnet50"): 4.09, ("resnet", "resnet101"): 7.80,
+    ("vgg", "vgg16"): 15.47,
+    ("vgg", "vgg19"): 19.63,
+    ("resnet", "resnet18"): 1.81,
+    ("resnet", "resnet34"): 3.66,
+    ("resnet", "resnet50"): 4.09,
+    ("resnet", "resnet101"): 7.80,
     ("resnet", "resnet152"): 11.51,
 }
 
@@ -337,28 +363,46 @@ def test_json_schema():
     data = json.loads(s.to_json())
     assert data["model"] == "tiny" and data["input"] == {"image": [3, 32, 32]}
     for layer in data["layers"]:
-        assert {"name", "op", "input_shape", "output_shape", "params", "macs",
-                "memory_bytes"} <= set(layer)
+        assert {
+            "name",
+            "op",
+            "input_shape",
+            "output_shape",
+            "params",
+            "macs",
+            "memory_bytes",
+        } <= set(layer)
         assert layer["flops"] == 2 * layer["macs"]
     for key in ("params", "macs"):
         assert data["total"][key] == sum(layer[key] for layer in data["layers"])
-    assert data["total"]["memory_bytes"] == sum(layer["memory_bytes"] for layer in data["layers"]
-                                                if not layer["view"])  # flatten: a view
+    assert data["total"]["memory_bytes"] == sum(
+        layer["memory_bytes"] for layer in data["layers"] if not layer["view"]
+    )  # flatten: a view
     assert data["totals"]["with_aux"]["params"] == data["total"]["params"]
     assert data["layers"][0]["output_shape"] == [16, 16, 16]  # no batch dimension
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None,
-                    reason="pdflatex is not installed (apt-get install texlive-latex-base "
-                           "texlive-latex-recommended)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None,
+    reason="pdflatex is not installed (apt-get install texlive-latex-base "
+    "texlive-latex-recommended)",
+)
 def test_latex_compiles_with_booktabs(tmp_path):
     tex = summarize(_load(TINY), keep_aux=True, by="block", flops=True).to_latex()
     doc = tmp_path / "t.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n"
-                   "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
-                   + tex + "\\end{document}\n")
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n"
+        "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n"
+        + tex
+        + "\\end{document}\n"
+    )
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
 
@@ -408,19 +452,38 @@ def test_cli_writes_the_format_the_suffix_names(tmp_path, capsys):
     assert main(["summary", "googlenet.incept", "-m", "googlenet", "-o", str(out)]) == 0
     assert out.read_text().splitlines()[2].startswith("| name | op |")
     out = tmp_path / "t.csv"
-    assert main(["compile", "googlenet.incept", "-m", "googlenet", "--to", "summary",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["compile", "googlenet.incept", "-m", "googlenet", "--to", "summary", "-o", str(out)])
+        == 0
+    )
     assert out.read_text().startswith("name,op,part,")
     out = tmp_path / "t.json"
-    assert main(["compile", "googlenet.incept", "-m", "googlenet", "--to", "summary",
-                 "--by", "block", "--flops", "-o", str(out)]) == 0
-    assert [b["name"] for b in json.loads(out.read_text())["blocks"]][:2] == ["conv_1",
-                                                                            "maxpool_1"]
+    assert (
+        main(
+            [
+                "compile",
+                "googlenet.incept",
+                "-m",
+                "googlenet",
+                "--to",
+                "summary",
+                "--by",
+                "block",
+                "--flops",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert [b["name"] for b in json.loads(out.read_text())["blocks"]][:2] == ["conv_1", "maxpool_1"]
 
 
 def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.incept"
-    bad.write_text("model m {\n    input x: 3x8x8\n    output y = x -> conv(4, 9, padding = valid)\n}\n")
+    bad.write_text(
+        "model m {\n    input x: 3x8x8\n    output y = x -> conv(4, 9, padding = valid)\n}\n"
+    )
     assert main(["summary", str(bad)]) == 1
     assert "bad.incept:3:" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:

@@ -46,7 +46,11 @@ def test_blocks():
     assert list(blocks)[:3] == ["conv_1", "stage.0", "stage.1"]
     assert blocks["stage.1"].type == "unit" and blocks["stage.1"].depth == 2
     assert blocks["mix"].type == "mix" and blocks["mix"].output_shape == (12, 8, 8)
-    assert blocks["mix"].channels == {"#1×1": "4", "#5×5 reduce": "2", "#5×5": "6",
-                                      "pool proj": "2"}
+    assert blocks["mix"].channels == {
+        "#1×1": "4",
+        "#5×5 reduce": "2",
+        "#5×5": "6",
+        "pool proj": "2",
+    }
     assert blocks["conv_2"].part == "unused" and blocks["linear_1"].part == "aux"
     assert (blocks["maxpool_1"].type, blocks["maxpool_1"].patch) == ("max pool", "2×2/2")

@@ -9,14 +9,20 @@ import pytest
 
 from incept_dsl.backends.tables import Table, tex_escape, to_csv, to_latex, to_markdown, to_text
 
-T = Table("title | x", ("name", "n"), "lr", (("a_b", "1"), ("c|d", "1,000")), ("total", "1,001"),
-          ("note 50% × 2",))
+T = Table(
+    "title | x",
+    ("name", "n"),
+    "lr",
+    (("a_b", "1"), ("c|d", "1,000")),
+    ("total", "1,001"),
+    ("note 50% × 2",),
+)
 
 
 def test_text_aligns_columns_and_sets_the_total_apart():
     lines = to_text(T).splitlines()
     assert lines[0] == "title | x"
-    assert lines[2:] [:2] == ["name       n", "-----  -----"]
+    assert lines[2:][:2] == ["name       n", "-----  -----"]
     assert lines[4] == "a_b        1"
     assert lines[5] == "c|d    1,000"
     assert lines[6] == "-----  -----" and lines[7] == "total  1,001"

@@ -67,8 +67,10 @@ GOLDEN_CASES = {
     "small_network.dot": (SMALL, {}),
     "small_expand.dot": (SMALL, {"expand": True}),
     "small_block_mixed.dot": (SMALL, {"block": "mixed"}),
-    "small_grayscale_lr_noshapes.dot": (SMALL, {"theme": "grayscale", "rankdir": "LR",
-                                                "shapes": False, "font": "Times"}),
+    "small_grayscale_lr_noshapes.dot": (
+        SMALL,
+        {"theme": "grayscale", "rankdir": "LR", "shapes": False, "font": "Times"},
+    ),
     "residual_network.dot": (RESIDUAL, {}),
     "residual_block.dot": (RESIDUAL, {"block": "res"}),
     "residual_depth2.dot": (RESIDUAL, {"depth": 2}),
@@ -92,8 +94,10 @@ def _nodes(dot: str) -> dict[str, str]:
 
 
 def _edges(dot: str) -> list[tuple[str, str]]:
-    return [(a.strip('"'), b.strip('"'))
-            for a, b in re.findall(r'^\t+("[^"]+"|\w+) -> ("[^"]+"|\w+)', dot, re.M)]
+    return [
+        (a.strip('"'), b.strip('"'))
+        for a, b in re.findall(r'^\t+("[^"]+"|\w+) -> ("[^"]+"|\w+)', dot, re.M)
+    ]
 
 
 # ---- goldens and determinism --------------------------------------------------------------------
@@ -193,12 +197,18 @@ def test_one_op_blocks_are_drawn_as_their_op_and_named_repeats_keep_their_name()
 def test_fused_units_are_named_by_their_shared_scope():
     from incept_dsl.backends.figure_model import fuse_units
 
-    m = _load("model m { input x: 3x8x8\n output y = x -> conv(8, 3, act = relu) as conv "
-              "-> conv(8, 3, bn = true, act = relu) as c2 -> flatten -> linear(4, act = relu) }")
+    m = _load(
+        "model m { input x: 3x8x8\n output y = x -> conv(8, 3, act = relu) as conv "
+        "-> conv(8, 3, bn = true, act = relu) as c2 -> flatten -> linear(4, act = relu) }"
+    )
     units = [(u.scope, [m.graph.op(n) for n in u.nodes]) for u in fuse_units(m.graph)]
-    assert units == [("x", ["input"]), ("conv", ["conv", "relu"]),
-                     ("c2", ["conv", "batchnorm", "relu"]), ("flatten_1", ["flatten"]),
-                     ("linear_1", ["linear", "relu"])]
+    assert units == [
+        ("x", ["input"]),
+        ("conv", ["conv", "relu"]),
+        ("c2", ["conv", "batchnorm", "relu"]),
+        ("flatten_1", ["flatten"]),
+        ("linear_1", ["linear", "relu"]),
+    ]
 
 
 def test_opt_level_draws_the_optimised_graph():
@@ -252,41 +262,114 @@ def test_every_ir_op_has_a_label():
     assert set(LABELS) == set(OPS)
 
 
-@pytest.mark.parametrize(("op", "attrs", "label"), [
-    ("conv", dict(in_channels=3, out_channels=64, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
-                  dilation=(1, 1), groups=1, bias=True), "1×1 Conv, 64"),
-    ("conv", dict(in_channels=3, out_channels=192, kernel=(3, 3), stride=(2, 2), padding=(0, 0),
-                  dilation=(1, 1), groups=1, bias=True), "3×3 Conv, 192 /2 V"),
-    ("conv", dict(in_channels=8, out_channels=8, kernel=(1, 7), stride=(1, 1), padding=(0, 3),
-                  dilation=(1, 1), groups=8, bias=True), "1×7 Conv, 8, groups 8"),
-    ("conv", dict(in_channels=8, out_channels=8, kernel=(3, 3), stride=(1, 1), padding=(2, 2),
-                  dilation=(2, 2), groups=1, bias=True), "3×3 Conv, 8, dilation 2"),
-    ("maxpool", dict(kernel=(3, 3), stride=(2, 2), padding=(0, 0), ceil=False), "3×3 MaxPool /2 V"),
-    ("avgpool", dict(kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil=False,
-                     count_include_pad=False), "3×3 AvgPool"),
-    ("maxpool", dict(kernel=(3, 3), stride=(2, 2), padding=(1, 0), ceil=False),
-     "3×3 MaxPool /2 pad 1×0"),
-    ("linear", dict(in_features=9, out_features=1000, bias=True), "FC, 1000"),
-    ("dropout", dict(p=0.4), "Dropout 0.4"),
-    ("adaptive_avgpool", dict(size=(6, 6)), "Adaptive AvgPool 6"),
-])
+@pytest.mark.parametrize(
+    ("op", "attrs", "label"),
+    [
+        (
+            "conv",
+            dict(
+                in_channels=3,
+                out_channels=64,
+                kernel=(1, 1),
+                stride=(1, 1),
+                padding=(0, 0),
+                dilation=(1, 1),
+                groups=1,
+                bias=True,
+            ),
+            "1×1 Conv, 64",
+        ),
+        (
+            "conv",
+            dict(
+                in_channels=3,
+                out_channels=192,
+                kernel=(3, 3),
+                stride=(2, 2),
+                padding=(0, 0),
+                dilation=(1, 1),
+                groups=1,
+                bias=True,
+            ),
+            "3×3 Conv, 192 /2 V",
+        ),
+        (
+            "conv",
+            dict(
+                in_channels=8,
+                out_channels=8,
+                kernel=(1, 7),
+                stride=(1, 1),
+                padding=(0, 3),
+                dilation=(1, 1),
+                groups=8,
+                bias=True,
+            ),
+            "1×7 Conv, 8, groups 8",
+        ),
+        (
+            "conv",
+            dict(
+                in_channels=8,
+                out_channels=8,
+                kernel=(3, 3),
+                stride=(1, 1),
+                padding=(2, 2),
+                dilation=(2, 2),
+                groups=1,
+                bias=True,
+            ),
+            "3×3 Conv, 8, dilation 2",
+        ),
+        (
+            "maxpool",
+            dict(kernel=(3, 3), stride=(2, 2), padding=(0, 0), ceil=False),
+            "3×3 MaxPool /2 V",
+        ),
+        (
+            "avgpool",
+            dict(kernel=(3, 3), stride=(1, 1), padding=(1, 1), ceil=False, count_include_pad=False),
+            "3×3 AvgPool",
+        ),
+        (
+            "maxpool",
+            dict(kernel=(3, 3), stride=(2, 2), padding=(1, 0), ceil=False),
+            "3×3 MaxPool /2 pad 1×0",
+        ),
+        ("linear", dict(in_features=9, out_features=1000, bias=True), "FC, 1000"),
+        ("dropout", dict(p=0.4), "Dropout 0.4"),
+        ("adaptive_avgpool", dict(size=(6, 6)), "Adaptive AvgPool 6"),
+    ],
+)
 def test_op_labels_follow_the_papers(op, attrs, label):
     assert op_label(op, attrs) == label
 
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("inception_a", "Inception-A"), ("reduction_b", "Reduction-B"), ("aux_head", "Aux head"),
-    ("inception_resnet_c", "Inception-ResNet-C"), ("stem", "Stem"), ("block35", "Block35"),
-])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("inception_a", "Inception-A"),
+        ("reduction_b", "Reduction-B"),
+        ("aux_head", "Aux head"),
+        ("inception_resnet_c", "Inception-ResNet-C"),
+        ("stem", "Stem"),
+        ("block35", "Block35"),
+    ],
+)
 def test_pretty_names(name, text):
     assert pretty(name) == text
 
 
-@pytest.mark.parametrize(("instance", "block", "title"), [
-    ("inception_3a", "inception", "Inception (3a)"), ("inception_2", "inception", "Inception"),
-    ("inception4e", "inception_tv", "Inception (4e)"), ("block8", "block8", "Block8"),
-    ("Mixed_6b", "inception_c", "Mixed (6b) · Inception-C"),
-])
+@pytest.mark.parametrize(
+    ("instance", "block", "title"),
+    [
+        ("inception_3a", "inception", "Inception (3a)"),
+        ("inception_2", "inception", "Inception"),
+        ("inception4e", "inception_tv", "Inception (4e)"),
+        ("block8", "block8", "Block8"),
+        ("Mixed_6b", "inception_c", "Mixed (6b) · Inception-C"),
+    ],
+)
 def test_instance_titles(instance, block, title):
     assert instance_title(instance, block) == title
 
@@ -306,14 +389,17 @@ def test_default_theme_tints_okabe_ito_per_family_and_grayscale_has_no_colour():
     assert all(c[1:3] == c[3:5] == c[5:7] for c in gray), gray
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"theme": "neon"}, "theme must be one of"),
-    ({"rankdir": "UP"}, "rankdir must be one of"),
-    ({"depth": 0}, "depth must be"),
-    ({"expand": True, "depth": 2}, "choose one of"),
-    ({"colour": "red"}, "no option 'colour'"),
-    ({"font": 'a"b'}, "not a font name"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"theme": "neon"}, "theme must be one of"),
+        ({"rankdir": "UP"}, "rankdir must be one of"),
+        ({"depth": 0}, "depth must be"),
+        ({"expand": True, "depth": 2}, "choose one of"),
+        ({"colour": "red"}, "no option 'colour'"),
+        ({"font": 'a"b'}, "not a font name"),
+    ],
+)
 def test_bad_options_are_usage_errors(options, message):
     with pytest.raises(UsageError, match=message):
         to_dot(_load(SMALL), **options)
@@ -378,21 +464,66 @@ def test_cli_missing_dot_exits_2_without_traceback(tmp_path, monkeypatch, capsys
 def test_cli_render_and_compile_write_the_same_dot(tmp_path, capsys):
     src = _program(tmp_path)
     a, b = tmp_path / "a.dot", tmp_path / "b.dot"
-    assert main(["render", src, "-o", str(a), "--expand", "--theme", "grayscale",
-                 "--no-shapes", "--rankdir", "LR", "--font", "Times"]) == 0
-    assert main(["compile", src, "--to", "dot", "-o", str(b), "--expand", "--theme",
-                 "grayscale", "--no-shapes", "--rankdir", "LR", "--font", "Times"]) == 0
+    assert (
+        main(
+            [
+                "render",
+                src,
+                "-o",
+                str(a),
+                "--expand",
+                "--theme",
+                "grayscale",
+                "--no-shapes",
+                "--rankdir",
+                "LR",
+                "--font",
+                "Times",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "compile",
+                src,
+                "--to",
+                "dot",
+                "-o",
+                str(b),
+                "--expand",
+                "--theme",
+                "grayscale",
+                "--no-shapes",
+                "--rankdir",
+                "LR",
+                "--font",
+                "Times",
+            ]
+        )
+        == 0
+    )
     assert a.read_text() == b.read_text()
-    assert a.read_text() == to_dot(incept_dsl.load(src), expand=True, theme="grayscale",
-                                   shapes=False, rankdir="LR", font="Times")
+    assert a.read_text() == to_dot(
+        incept_dsl.load(src),
+        expand=True,
+        theme="grayscale",
+        shapes=False,
+        rankdir="LR",
+        font="Times",
+    )
     assert "wrote" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["-o", "fig.jpg"], "cannot tell the figure format"),
-    (["-o", "fig.svg", "--block", "nope"], "no block 'nope'"),
-    (["-o", "fig.svg", "--depth", "0"], "depth must be"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-o", "fig.jpg"], "cannot tell the figure format"),
+        (["-o", "fig.svg", "--block", "nope"], "no block 'nope'"),
+        (["-o", "fig.svg", "--depth", "0"], "depth must be"),
+    ],
+)
 def test_cli_usage_errors_exit_2(tmp_path, capsys, argv, message):
     src = _program(tmp_path)
     argv = [a if not a.startswith("fig.") else str(tmp_path / a) for a in argv]

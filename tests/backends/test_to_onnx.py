@@ -85,8 +85,9 @@ def _torch_outputs(graph, state: Mapping[str, np.ndarray], x: np.ndarray) -> lis
     given `state` by assignment: no wasted initialisation)."""
     with torch.device("meta"):
         net = module_class(graph)()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True,
-                        assign=True)
+    net.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in state.items()}, strict=True, assign=True
+    )
     with torch.no_grad():
         out = net.eval()(torch.from_numpy(x))
     return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
@@ -163,8 +164,7 @@ def test_o1_is_smaller_than_torch_onnx_export(name, size):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(m.to_torch().eval(), (torch.randn(1, 3, size, size),), buf,
-                          dynamo=False)
+        torch.onnx.export(m.to_torch().eval(), (torch.randn(1, 3, size, size),), buf, dynamo=False)
     theirs = onnx.load_from_string(buf.getvalue()).graph.node
     ours = to_onnx(m, opt_level=1).graph.node
     real = [n for n in theirs if n.op_type not in ("Identity", "Constant")]
@@ -208,12 +208,22 @@ def test_googlenet_functions_share_one_inception():
     proto = to_onnx(m, opt_level=0, state_dict=state, functions=True)
     assert [f.name for f in proto.functions] == ["inception"]
     calls = [n.name for n in proto.graph.node if n.op_type == "inception"]
-    assert calls == ["inception_3a", "inception_3b", "inception_4a", "inception_4b",
-                     "inception_4c", "inception_4d", "inception_4e", "inception_5a",
-                     "inception_5b"]
+    assert calls == [
+        "inception_3a",
+        "inception_3b",
+        "inception_4a",
+        "inception_4b",
+        "inception_4c",
+        "inception_4d",
+        "inception_4e",
+        "inception_5a",
+        "inception_5b",
+    ]
     _assert_close(_check_and_run(proto, x), want)
-    assert to_onnx(m, opt_level=0, state_dict=state, functions=True).SerializeToString() \
+    assert (
+        to_onnx(m, opt_level=0, state_dict=state, functions=True).SerializeToString()
         == proto.SerializeToString()
+    )
 
 
 def test_keep_aux_exports_the_aux_heads(everything):
@@ -241,11 +251,14 @@ def test_heads_that_are_inputs_identities_or_shared():
     _assert_close(_check_and_run(proto, x), _torch_outputs(m.graph, state, x))
 
 
-@pytest.mark.parametrize(("size", "beta"), [(1, 0.75), (2, 0.5), (3, 1.0), (4, 0.75), (5, 0.6),
-                                           (6, 0.75), (9, 0.75)])
+@pytest.mark.parametrize(
+    ("size", "beta"), [(1, 0.75), (2, 0.5), (3, 1.0), (4, 0.75), (5, 0.6), (6, 0.75), (9, 0.75)]
+)
 def test_lrn_windows_and_powers(size, beta):
-    m = model(f"model l {{ input x: 7x3x3\n output y = x -> lrn(size = {size}, beta = {beta}, "
-              "alpha = 0.01, k = 2.0) }")
+    m = model(
+        f"model l {{ input x: 7x3x3\n output y = x -> lrn(size = {size}, beta = {beta}, "
+        "alpha = 0.01, k = 2.0) }"
+    )
     x = _input(m) * 3
     proto = to_onnx(m, opt_level=0)
     assert "LRN" not in {n.op_type for n in proto.graph.node}  # the band-matrix Conv instead
@@ -258,18 +271,26 @@ def _sliced(pieces: list[tuple[int, int]]):
     m = model("model s { input x: 3x6x6\n output y = x -> conv(12, 1) }")
     g = m.graph
     conv = g.by_scope("conv_1")
-    sl = [g.add_node("slice", {"start": a, "end": b}, [conv], (b - a, 6, 6), f"slice_{i}",
-                     g.span(conv)) for i, (a, b) in enumerate(pieces, 1)]
-    out = g.add_node("concat", {}, sl[::-1], (sum(b - a for a, b in pieces), 6, 6), "concat_1",
-                     g.span(conv))
+    sl = [
+        g.add_node(
+            "slice", {"start": a, "end": b}, [conv], (b - a, 6, 6), f"slice_{i}", g.span(conv)
+        )
+        for i, (a, b) in enumerate(pieces, 1)
+    ]
+    out = g.add_node(
+        "concat", {}, sl[::-1], (sum(b - a for a, b in pieces), 6, 6), "concat_1", g.span(conv)
+    )
     g.data["heads"] = [Head("y", "output", 1.0, out)]
     return m
 
 
-@pytest.mark.parametrize(("pieces", "op_types"), [
-    ([(0, 4), (4, 9), (9, 12)], {"Split"}),  # a partition: one Split
-    ([(0, 4), (5, 12)], {"Slice"}),  # a gap: Slices
-])
+@pytest.mark.parametrize(
+    ("pieces", "op_types"),
+    [
+        ([(0, 4), (4, 9), (9, 12)], {"Split"}),  # a partition: one Split
+        ([(0, 4), (5, 12)], {"Slice"}),  # a gap: Slices
+    ],
+)
 @pytest.mark.parametrize("opset", [11, 18])
 def test_slices(pieces, op_types, opset):
     m = _sliced(pieces)
@@ -294,16 +315,21 @@ def googlenet_o0(googlenet):
 def test_names_follow_the_source(googlenet, googlenet_o0):
     proto = googlenet_o0
     net = googlenet.to_torch()
-    keys = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")
-            and not k.startswith("aux_head")}
+    keys = {
+        k
+        for k in net.state_dict()
+        if not k.endswith("num_batches_tracked") and not k.startswith("aux_head")
+    }
     names = {t.name for t in proto.graph.initializer}
     assert keys <= names  # plus the constants of the two LRNs' lowering
     assert names - keys == {f"lrn_{i}.{c}" for i in (1, 2) for c in ("window", "k")}
     nodes = {n.name: n for n in proto.graph.node}
     conv = nodes["inception_3a.branch_2.conv_1"]
     assert conv.op_type == "Conv"
-    assert list(conv.input[1:]) == ["inception_3a.branch_2.conv_1.weight",
-                                    "inception_3a.branch_2.conv_1.bias"]
+    assert list(conv.input[1:]) == [
+        "inception_3a.branch_2.conv_1.weight",
+        "inception_3a.branch_2.conv_1.bias",
+    ]
     props = {p.key: p.value for p in conv.metadata_props}
     assert props == {"incept.op": "conv", "incept.source": "googlenet.incept:13:5"}
     assert conv.doc_string == "source: googlenet.incept:13:5"
@@ -318,15 +344,16 @@ def test_every_intermediate_has_its_shape_and_a_dynamic_batch(googlenet, googlen
     info = {v.name: v for v in proto.graph.value_info}
     assert set(info) == made
     g = googlenet.graph
-    want = (g.shape(g.by_scope("inception_4a.concat_1")))
+    want = g.shape(g.by_scope("inception_4a.concat_1"))
     dims = info["inception_4a.concat_1"].type.tensor_type.shape.dim
     assert dims[0].dim_param == "N" and tuple(d.dim_value for d in dims[1:]) == want
     for v in [*proto.graph.input, *proto.graph.output]:
         assert v.type.tensor_type.shape.dim[0].dim_param == "N"
     inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     assert len(inferred.graph.value_info) == len(proto.graph.value_info)
-    outs = [_run(proto.SerializeToString(), {"image": _input(googlenet, b)})[0].shape
-            for b in (1, 3)]
+    outs = [
+        _run(proto.SerializeToString(), {"image": _input(googlenet, b)})[0].shape for b in (1, 3)
+    ]
     assert outs == [(1, 1000), (3, 1000)]
 
 
@@ -345,8 +372,7 @@ def test_model_metadata(googlenet, googlenet_o0):
 
 
 def test_fresh_weights_are_repeatable_and_seeded(googlenet, googlenet_o0):
-    assert to_onnx(googlenet, opt_level=0).SerializeToString() == \
-        googlenet_o0.SerializeToString()
+    assert to_onnx(googlenet, opt_level=0).SerializeToString() == googlenet_o0.SerializeToString()
     other = to_onnx(googlenet, opt_level=0, seed=1)
     assert other.graph.initializer[0].raw_data != googlenet_o0.graph.initializer[0].raw_data
 
@@ -356,8 +382,24 @@ def test_torch_state_dict_and_cli_weights(tmp_path, googlenet):
     ckpt = tmp_path / "g.pt"
     torch.save(net.state_dict(), ckpt)
     out = tmp_path / "g.onnx"
-    assert main(["compile", "googlenet.incept", "--model", "googlenet", "--to", "onnx", "-O0",
-                 "-o", str(out), "--weights", str(ckpt)]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                "googlenet.incept",
+                "--model",
+                "googlenet",
+                "--to",
+                "onnx",
+                "-O0",
+                "-o",
+                str(out),
+                "--weights",
+                str(ckpt),
+            ]
+        )
+        == 0
+    )
     x = _input(googlenet, batch=1)
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()
@@ -369,16 +411,19 @@ def test_torch_state_dict_and_cli_weights(tmp_path, googlenet):
 def test_cli_writes_identical_files(tmp_path):
     outs = [tmp_path / f"{i}.onnx" for i in range(2)]
     for o in outs:
-        assert main(["compile", "googlenet.incept", "--to", "onnx", "--functions",
-                     "-o", str(o)]) == 0
+        assert (
+            main(["compile", "googlenet.incept", "--to", "onnx", "--functions", "-o", str(o)]) == 0
+        )
     assert outs[0].read_bytes() == outs[1].read_bytes()
     onnx.checker.check_model(str(outs[0]), full_check=True)
 
 
 def test_fresh_export_does_not_import_torch(tmp_path):
-    code = ("import sys, incept_dsl; m = incept_dsl.load('googlenet.incept'); "
-            f"m.to_onnx({str(tmp_path / 'g.onnx')!r}); m.to_onnx(opt_level=0); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys, incept_dsl; m = incept_dsl.load('googlenet.incept'); "
+        f"m.to_onnx({str(tmp_path / 'g.onnx')!r}); m.to_onnx(opt_level=0); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -397,16 +442,21 @@ def test_numpy_init_loads_strictly_into_the_torch_module(scheme):
 
 def test_numpy_fan_in_zeroes_the_layers_torch_zeroes():
     m = incept_dsl.load("resnet.incept", model="resnet18")
-    torch_zero = {k for k, v in build_module(m.graph).state_dict().items()
-                  if k.endswith("weight") and not v.any()}
-    numpy_zero = {k for k, v in init_state(m.graph, "fan_in").items()
-                  if k.endswith("weight") and not v.any()}
+    torch_zero = {
+        k
+        for k, v in build_module(m.graph).state_dict().items()
+        if k.endswith("weight") and not v.any()
+    }
+    numpy_zero = {
+        k for k, v in init_state(m.graph, "fan_in").items() if k.endswith("weight") and not v.any()
+    }
     assert torch_zero == numpy_zero and len(torch_zero) == 8
 
 
 def test_numpy_init_distributions():
-    m = model("model k { input x: 64x8x8\n output y = x -> conv(256, 3) -> flatten "
-              "-> linear(100) }")
+    m = model(
+        "model k { input x: 64x8x8\n output y = x -> conv(256, 3) -> flatten -> linear(100) }"
+    )
     kaiming = init_state(m.graph, "kaiming")
     w = kaiming["conv_1.weight"]
     assert abs(w.std() - (2.0 / (256 * 9)) ** 0.5) < 0.002 and abs(w.mean()) < 0.002
@@ -455,15 +505,54 @@ def test_npz_weights_without_torch(tmp_path):
     state = _random_state(m.graph)
     np.savez(tmp_path / "w.npz", **state)
     out = tmp_path / "w.onnx"
-    assert main(["compile", str(src), "--to", "onnx", "-o", str(out), "--weights",
-                 str(tmp_path / "w.npz")]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                str(src),
+                "--to",
+                "onnx",
+                "-o",
+                str(out),
+                "--weights",
+                str(tmp_path / "w.npz"),
+            ]
+        )
+        == 0
+    )
     x = _input(m)
     _assert_close(_run(out.read_bytes(), {"x": x}), _torch_outputs(m.graph, state, x))
 
 
 def test_cli_reports_bad_options_without_traceback(tmp_path, capsys):
-    assert main(["compile", "googlenet.incept", "--to", "onnx", "--opset", "7",
-                 "-o", str(tmp_path / "x.onnx")]) == 2
-    assert main(["compile", "googlenet.incept", "--to", "onnx", "--weights",
-                 str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert (
+        main(
+            [
+                "compile",
+                "googlenet.incept",
+                "--to",
+                "onnx",
+                "--opset",
+                "7",
+                "-o",
+                str(tmp_path / "x.onnx"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "compile",
+                "googlenet.incept",
+                "--to",
+                "onnx",
+                "--weights",
+                str(tmp_path / "missing.pt"),
+                "-o",
+                str(tmp_path / "x.onnx"),
+            ]
+        )
+        == 2
+    )
     assert "Traceback" not in capsys.readouterr().err

@@ -70,8 +70,7 @@ def _graph_exec_order(g, training: bool):
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("source", ["everything", "googlenet"])
 def test_real_shapes_equal_inferred(source, training):
-    m = (incept_dsl.load("googlenet.incept") if source == "googlenet"
-         else model(EVERYTHING))
+    m = incept_dsl.load("googlenet.incept") if source == "googlenet" else model(EVERYTHING)
     net = m.to_torch().train(training)
     g = m.graph
     x = torch.randn(2, *next(iter(m.inputs.values())))
@@ -205,4 +204,6 @@ def test_cuda_forward_matches_cpu():
 def test_parametric_ops_are_modules():
     src = model(EVERYTHING).torch_source()
     for op in PARAMETRIC:
-        assert {"conv": "nn.Conv2d(", "batchnorm": "nn.BatchNorm", "linear": "nn.Linear("}[op] in src
+        assert {"conv": "nn.Conv2d(", "batchnorm": "nn.BatchNorm", "linear": "nn.Linear("}[
+            op
+        ] in src

@@ -129,8 +129,9 @@ def test_bf16_autocast_is_close_to_fp32(case: Case):
 
 def test_channels_last_matches_contiguous(case: Case):
     net = copy.deepcopy(case.net).to(memory_format=torch.channels_last)
-    inputs = tuple(x.to(memory_format=torch.channels_last) if x.dim() == 4 else x
-                   for x in case.inputs)
+    inputs = tuple(
+        x.to(memory_format=torch.channels_last) if x.dim() == 4 else x for x in case.inputs
+    )
     with torch.no_grad():
         assert_same(net(*inputs), case.ref)
 
@@ -156,8 +157,12 @@ def test_training_returns_every_head_and_loss_uses_declared_weights(case: Case):
         assert tuple(by_name[h.name].shape) == (BATCH, *model.graph.shape(h.node))
     if any(len(model.graph.shape(h.node)) != 1 for h in heads):
         return  # not classification heads: the default cross-entropy does not apply
-    target = torch.randint(0, min(model.graph.shape(h.node)[0] for h in heads), (BATCH,),
-                           generator=torch.Generator().manual_seed(3))
+    target = torch.randint(
+        0,
+        min(model.graph.shape(h.node)[0] for h in heads),
+        (BATCH,),
+        generator=torch.Generator().manual_seed(3),
+    )
     total, parts = net.loss(train_out, target)
     assert list(parts) == [h.name for h in heads]
     expected = sum(h.weight * F.cross_entropy(by_name[h.name], target) for h in heads)
@@ -173,7 +178,10 @@ def test_training_returns_every_head_and_loss_uses_declared_weights(case: Case):
 def test_googlenet_aux_heads_weigh_three_tenths():
     model = incept_dsl.load("googlenet.incept", model="googlenet", params={"classes": 10})
     assert [(h.name, h.kind, h.weight) for h in model.heads] == [
-        ("aux1", "aux", 0.3), ("aux2", "aux", 0.3), ("logits", "output", 1.0)]
+        ("aux1", "aux", 0.3),
+        ("aux2", "aux", 0.3),
+        ("logits", "output", 1.0),
+    ]
     heads = namedtuple("Heads", [h.name for h in model.heads])
     gen = torch.Generator().manual_seed(4)
     out = heads(*(torch.randn(BATCH, 10, generator=gen) for _ in model.heads))
@@ -181,7 +189,8 @@ def test_googlenet_aux_heads_weigh_three_tenths():
     total, parts = model.loss(out, target)
     ce = {name: F.cross_entropy(t, target) for name, t in out._asdict().items()}
     assert total.item() == pytest.approx(
-        (ce["logits"] + 0.3 * ce["aux1"] + 0.3 * ce["aux2"]).item(), rel=1e-6)
+        (ce["logits"] + 0.3 * ce["aux1"] + 0.3 * ce["aux2"]).item(), rel=1e-6
+    )
     assert all(torch.equal(parts[k], ce[k]) for k in ce)
 
 
@@ -228,8 +237,9 @@ def test_strict_export_resolves_the_generated_module():
 
 @pytest.mark.cuda
 def test_cuda_bf16_channels_last_and_compile_match_cpu(monkeypatch):
-    model = incept_dsl.load("googlenet.incept", model="googlenet_tv", params={"classes": 10},
-                            input_shape=(3, 64, 64))
+    model = incept_dsl.load(
+        "googlenet.incept", model="googlenet_tv", params={"classes": 10}, input_shape=(3, 64, 64)
+    )
     torch.manual_seed(0)
     net = model.to_torch().eval()
     x = torch.randn(4, 3, 64, 64)

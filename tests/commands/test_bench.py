@@ -25,8 +25,25 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def test_bench_prints_one_table_per_batch(tiny, capsys):
-    assert main(["bench", str(tiny), "--batch", "1", "--batch", "2", "--rounds", "2",
-                 "--warmup", "1", "--precision", "both"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(tiny),
+                "--batch",
+                "1",
+                "--batch",
+                "2",
+                "--rounds",
+                "2",
+                "--warmup",
+                "1",
+                "--precision",
+                "both",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("| candidate | median ms |") == 2
     assert "tiny, batch 1, cpu, 2 threads, median of 2 interleaved rounds" in out
@@ -40,8 +57,23 @@ def test_bf16_on_a_cpu_without_its_kernels_says_so(tiny, capsys, monkeypatch):
     from incept_dsl.backends import cpu_features
 
     monkeypatch.setattr(cpu_features, "onednn_bf16_reason", lambda: "this CPU lacks avx512bw")
-    assert main(["bench", str(tiny), "--levels", "2", "--rounds", "1", "--warmup", "0",
-                 "--precision", "bf16"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(tiny),
+                "--levels",
+                "2",
+                "--rounds",
+                "1",
+                "--warmup",
+                "0",
+                "--precision",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "| incept-dsl -O2 bf16 |" in captured.out
     assert "note: this CPU lacks avx512bw" in captured.err and "float32" in captured.err
@@ -54,8 +86,10 @@ def test_bf16_errors_of_pytorch_are_usage_errors():
     gap = NotImplementedError("\"avg_pool3d_out_frame\" not implemented for 'BFloat16'")
     err = _precision_error(gap, "googlenet", "cpu", ["fp32", "bf16"])
     assert isinstance(err, UsageError) and "bfloat16" in str(err) and "avg_pool3d" in str(err)
-    cpu = RuntimeError("mkldnn_convolution: bf16 path needs the cpu support avx_ne_convert or "
-                       "avx512bw, avx512vl and avx512dq")
+    cpu = RuntimeError(
+        "mkldnn_convolution: bf16 path needs the cpu support avx_ne_convert or "
+        "avx512bw, avx512vl and avx512dq"
+    )
     err = _precision_error(cpu, "m", "cpu", ["bf16"])
     assert isinstance(err, UsageError) and "avx512bw" in str(err)
     bug = RuntimeError("size mismatch")
@@ -77,8 +111,10 @@ def _lrn_runs_in_bf16() -> bool:
 @pytest.mark.skipif(_lrn_runs_in_bf16(), reason="this PyTorch runs lrn in bfloat16 on the CPU")
 def test_bench_bf16_of_a_model_pytorch_cannot_run_in_bf16_exits_2(tmp_path, capsys):
     p = tmp_path / "lrn.incept"
-    p.write_text("model lrn {\n    input image: 3x8x8\n    output y = image -> conv(4, 3) -> lrn "
-                 "-> avgpool(global) -> flatten -> linear(3)\n}\n")
+    p.write_text(
+        "model lrn {\n    input image: 3x8x8\n    output y = image -> conv(4, 3) -> lrn "
+        "-> avgpool(global) -> flatten -> linear(3)\n}\n"
+    )
     assert main(["bench", str(p), "--rounds", "1", "--warmup", "0", "--precision", "bf16"]) == 2
     err = capsys.readouterr().err
     assert "--precision bf16" in err and "bfloat16" in err and "internal error" not in err
@@ -90,11 +126,19 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-@pytest.mark.parametrize("bad", [
-    ["--levels", "3"], ["--batch", "0"],
-    pytest.param(["--device", "cuda"], marks=pytest.mark.skipif(
-        _has_cuda(), reason="--device cuda is valid where a CUDA device exists")),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--levels", "3"],
+        ["--batch", "0"],
+        pytest.param(
+            ["--device", "cuda"],
+            marks=pytest.mark.skipif(
+                _has_cuda(), reason="--device cuda is valid where a CUDA device exists"
+            ),
+        ),
+    ],
+)
 def test_usage_errors_exit_2(tiny, bad, capsys):
     assert main(["bench", str(tiny), *bad]) == 2
     assert "error" in capsys.readouterr().err

@@ -49,9 +49,12 @@ def test_there_are_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
-def test_diagnostic_matches_golden(case: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str],
-                                   update_goldens: bool) -> None:
+def test_diagnostic_matches_golden(
+    case: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    update_goldens: bool,
+) -> None:
     monkeypatch.chdir(HERE)
     got = _run_check(case, capsys)
     golden = case.with_suffix(".expected")
@@ -62,9 +65,9 @@ def test_diagnostic_matches_golden(case: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
-def test_diagnostic_is_located_and_never_a_traceback(case: Path,
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_diagnostic_is_located_and_never_a_traceback(
+    case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(HERE)
     got = _run_check(case, capsys)
     assert "Traceback" not in got and "internal error" not in got
@@ -87,26 +90,39 @@ def test_diagnostic_is_located_and_never_a_traceback(case: Path,
 
 # ---- limits: clean errors, no recursion errors, no hangs --------------------------------------
 def test_ten_thousand_nested_parentheses_are_a_limit_error() -> None:
-    text = "model m(a = " + "(" * 10_000 + "1" + ")" * 10_000 + ") { input x: 3x8x8\n output y = x }"
+    text = (
+        "model m(a = " + "(" * 10_000 + "1" + ")" * 10_000 + ") { input x: 3x8x8\n output y = x }"
+    )
     with pytest.raises(InceptLimitError, match=f"nest more than {MAX_NESTING} deep") as e:
         parse(text, "deep.incept")
     assert (e.value.line, e.value.column) == (1, 12 + MAX_NESTING)  # `m(` opens the first
 
 
-@pytest.mark.parametrize("text", [
-    "model m(a = " + "-" * 10_000 + "1) { input x: 3x8x8\n output y = x }",
-    "model m(a = " + "+".join(["1"] * 10_000) + ") { input x: 3x8x8\n output y = x }",
-    "model m(a = " + "*".join(["(1)"] * 10_000) + ") { input x: 3x8x8\n output y = x }",
-], ids=["unary", "sum", "product"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model m(a = " + "-" * 10_000 + "1) { input x: 3x8x8\n output y = x }",
+        "model m(a = " + "+".join(["1"] * 10_000) + ") { input x: 3x8x8\n output y = x }",
+        "model m(a = " + "*".join(["(1)"] * 10_000) + ") { input x: 3x8x8\n output y = x }",
+    ],
+    ids=["unary", "sum", "product"],
+)
 def test_ten_thousand_operators_are_a_limit_error(text: str) -> None:
     with pytest.raises(InceptLimitError, match="operators deep") as e:
         incept_dsl.loads(text, name="ops.incept")
     assert e.value.line == 1
 
 
-@pytest.mark.parametrize("wrap", [
-    ("(", ")"), ("concat { ", " }"), ("residual { ", " }"), ("repeat(1) { ", " }"),
-], ids=["group", "concat", "residual", "repeat"])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        ("(", ")"),
+        ("concat { ", " }"),
+        ("residual { ", " }"),
+        ("repeat(1) { ", " }"),
+    ],
+    ids=["group", "concat", "residual", "repeat"],
+)
 def test_nesting_up_to_the_limit_compiles(wrap: tuple[str, str]) -> None:
     depth = MAX_NESTING - 1  # the model's braces count too
     body = wrap[0] * depth + "relu" + wrap[1] * depth
@@ -169,11 +185,14 @@ def test_rebinding_a_failed_name_is_still_bound_twice() -> None:
 def test_errors_come_in_source_order_once_each(tmp_path: Path) -> None:
     # the same block body fails in two models: reported once, at the block
     path = tmp_path / "two.incept"
-    path.write_text("""block bad = conv(8, 3) -> lineaar(2)
+    path.write_text(
+        """block bad = conv(8, 3) -> lineaar(2)
     model one { input x: 3x8x8
         output y = x -> bad }
     model two { input x: 3x8x8
-        output y = x -> covn(1, 1) -> bad }""", encoding="utf-8")
+        output y = x -> covn(1, 1) -> bad }""",
+        encoding="utf-8",
+    )
     with pytest.raises(InceptErrors) as e:
         incept_dsl.load_all(path)
     assert [err.line for err in e.value.errors] == [1, 5]

@@ -22,8 +22,15 @@ TINY = TINY_AUX_PROGRAM
 
 
 def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", str(EXAMPLE), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(EXAMPLE),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
 
@@ -33,9 +40,28 @@ def train(tmp: Path, *extra: str, nproc: int = 2) -> Path:
     if not (tmp / "tiny.incept").exists():
         (tmp / "tiny.incept").write_text(TINY)
     out = tmp / ("out" + "".join(extra).replace("-", "_"))
-    proc = torchrun(["--arch", str(tmp / "tiny.incept"), "--input", "3x16x16", "--steps", "16",
-                     "--batch-size", "16", "--train-size", "512", "--lr", "0.05",
-                     "--threads", "1", "--out", str(out), *extra], nproc=nproc)
+    proc = torchrun(
+        [
+            "--arch",
+            str(tmp / "tiny.incept"),
+            "--input",
+            "3x16x16",
+            "--steps",
+            "16",
+            "--batch-size",
+            "16",
+            "--train-size",
+            "512",
+            "--lr",
+            "0.05",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        nproc=nproc,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return out
 
@@ -91,8 +117,12 @@ def test_program_error_is_reported_not_a_traceback(tmp_path: Path):
     bad = tmp_path / "bad.incept"
     bad.write_text("model m {\n    input image: 3x16x16\n    output y = image -> covn(8, 3)\n}\n")
     # the program is loaded before joining the process group, so no launcher is needed here
-    proc = subprocess.run([sys.executable, str(EXAMPLE), "--arch", str(bad), "--steps", "1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--arch", str(bad), "--steps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "bad.incept:3:" in proc.stderr and "covn" in proc.stderr
     assert "Traceback" not in proc.stderr

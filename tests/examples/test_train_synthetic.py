@@ -46,9 +46,27 @@ def test_synthetic_data_is_deterministic_balanced_and_class_dependent(example):
 
 
 def test_short_run_learns(example, tiny: Path, capsys):
-    hist = example.main(["--arch", str(tiny), "--input", "3x16x16", "--steps", "40",
-                         "--batch-size", "32", "--train-size", "640", "--val-size", "256",
-                         "--lr", "0.05", "--no-progress", "--threads", "2"])
+    hist = example.main(
+        [
+            "--arch",
+            str(tiny),
+            "--input",
+            "3x16x16",
+            "--steps",
+            "40",
+            "--batch-size",
+            "32",
+            "--train-size",
+            "640",
+            "--val-size",
+            "256",
+            "--lr",
+            "0.05",
+            "--no-progress",
+            "--threads",
+            "2",
+        ]
+    )
     assert hist.steps == 40 and len(hist.train_loss) == 40
     assert len(hist.val_acc) == 1 + len(hist.epoch_loss) == 1 + 2  # 20 steps per epoch
     assert sum(hist.train_loss[-5:]) < sum(hist.train_loss[:5])
@@ -61,8 +79,9 @@ def test_short_run_learns(example, tiny: Path, capsys):
 def test_program_errors_exit_1_with_location(example, capsys):
     # the paper GoogLeNet's aux heads pool 5x5 'valid': a 64x64 input is too small for them
     with pytest.raises(SystemExit) as exc:
-        example.main(["--model", "googlenet", "--input", "3x64x64", "--steps", "1",
-                      "--no-progress"])
+        example.main(
+            ["--model", "googlenet", "--input", "3x64x64", "--steps", "1", "--no-progress"]
+        )
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert "googlenet.incept:" in err and "error:" in err
@@ -70,9 +89,27 @@ def test_program_errors_exit_1_with_location(example, capsys):
 
 @pytest.mark.cuda
 def test_cuda_amp_channels_last_run(example, tiny: Path):
-    hist = example.main(["--arch", str(tiny), "--input", "3x16x16", "--steps", "30",
-                         "--batch-size", "32", "--train-size", "640", "--val-size", "256",
-                         "--device", "cuda", "--amp", "--channels-last", "--no-progress"])
+    hist = example.main(
+        [
+            "--arch",
+            str(tiny),
+            "--input",
+            "3x16x16",
+            "--steps",
+            "30",
+            "--batch-size",
+            "32",
+            "--train-size",
+            "640",
+            "--val-size",
+            "256",
+            "--device",
+            "cuda",
+            "--amp",
+            "--channels-last",
+            "--no-progress",
+        ]
+    )
     assert hist.steps == 30
     assert hist.val_loss[-1] < hist.val_loss[0]
 

@@ -44,15 +44,18 @@ def test_spans_point_into_the_source():
     p = parse(PROGRAM, "p.incept")
     call = p.blocks[0].body.elements[0]
     assert (call.span.line, call.span.column) == (2, 21)
-    assert PROGRAM[call.span.start:call.span.end] == "conv(c, k)"
+    assert PROGRAM[call.span.start : call.span.end] == "conv(c, k)"
 
 
-@pytest.mark.parametrize(("text", "line", "col", "words"), [
-    ("model m { input x 3x8x8 }", 1, 19, "expected ':'"),
-    ("model m { input x: 3x8x8\n output y = x -> }", 2, 18, "unexpected '}'"),
-    ("model m {", 1, 10, "end of the file"),
-    ("model m { input x: 3x8x8 output y = x -> conv(8, [3]) }", 1, 50, "unexpected character"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "col", "words"),
+    [
+        ("model m { input x 3x8x8 }", 1, 19, "expected ':'"),
+        ("model m { input x: 3x8x8\n output y = x -> }", 2, 18, "unexpected '}'"),
+        ("model m {", 1, 10, "end of the file"),
+        ("model m { input x: 3x8x8 output y = x -> conv(8, [3]) }", 1, 50, "unexpected character"),
+    ],
+)
 def test_syntax_errors_are_located_and_in_words(text, line, col, words):
     with pytest.raises(InceptSyntaxError) as e:
         parse(text, "bad.incept")

@@ -35,10 +35,21 @@ def test_numbers_shapes_kernel_literals_and_tuples():
     assert g.attrs(g.by_scope("batchnorm_1"))["eps"] == pytest.approx(1e-3)
 
 
-@pytest.mark.parametrize(("expr", "channels"), [
-    ("2 + 3 * 4", 14), ("(2 + 3) * 4", 20), ("17 // 5", 3), ("17 % 5", 2), ("min(8, 4)", 4),
-    ("max(8, 4)", 8), ("int(32 * 0.75)", 24), ("round(2.6)", 3), ("64 / 2", 32), ("-(-6)", 6),
-])
+@pytest.mark.parametrize(
+    ("expr", "channels"),
+    [
+        ("2 + 3 * 4", 14),
+        ("(2 + 3) * 4", 20),
+        ("17 // 5", 3),
+        ("17 % 5", 2),
+        ("min(8, 4)", 4),
+        ("max(8, 4)", 8),
+        ("int(32 * 0.75)", 24),
+        ("round(2.6)", 3),
+        ("64 / 2", 32),
+        ("-(-6)", 6),
+    ],
+)
 def test_arithmetic(expr, channels):
     m = model(f"model m {{ input x: 3x4x4\n output y = x -> conv({expr}, 1) }}")
     assert _out(m) == (channels, 4, 4)
@@ -55,7 +66,8 @@ def test_channel_count_must_be_whole():
 def test_file_level_blocks_imports_and_model_parameters(tmp_path):
     (tmp_path / "blocks").mkdir()
     (tmp_path / "blocks" / "lib.incept").write_text(
-        "block conv_bn(c, k = 3, stride = 1) = conv(c, k, stride = stride, bn = true)\n")
+        "block conv_bn(c, k = 3, stride = 1) = conv(c, k, stride = stride, bn = true)\n"
+    )
     main = tmp_path / "main.incept"
     main.write_text("""import "blocks/lib.incept"
 model tiny(classes = 10, width = 1.0) {
@@ -91,8 +103,10 @@ def test_several_models_need_a_choice():
 
 def test_unknown_parameter_override_suggests():
     with pytest.raises(UsageError, match="did you mean 'classes'"):
-        model("model m(classes = 3) { input x: 3\n output y = x -> linear(classes) }",
-              params={"clases": 4})
+        model(
+            "model m(classes = 3) { input x: 3\n output y = x -> linear(classes) }",
+            params={"clases": 4},
+        )
 
 
 # ---- section 3: statements ---------------------------------------------------------------------
@@ -132,15 +146,24 @@ def test_defaults_apply_inside_inlined_blocks_and_explicit_args_win():
     bn = incept_dsl.loads(text, model="bn").graph
     assert [plain.op(n) for n in plain.order()] == ["input", "conv", "relu", "conv", "concat"]
     assert [bn.op(n) for n in bn.order()] == [
-        "input", "conv", "batchnorm", "relu", "conv", "batchnorm", "concat"]
+        "input",
+        "conv",
+        "batchnorm",
+        "relu",
+        "conv",
+        "batchnorm",
+        "concat",
+    ]
     assert bn.attrs(bn.by_scope("inc_1.branch_1.conv_1.bn"))["eps"] == pytest.approx(1e-3)
     assert bn.attrs(bn.by_scope("inc_1.branch_1.conv_1.conv"))["bias"] is False
 
 
 def test_second_defaults_for_an_op_is_an_error():
     with pytest.raises(InceptError, match="second `defaults`"):
-        model("model m { input x: 3x4x4\n defaults conv(act = relu)\n defaults conv(bn = true)\n"
-              " output y = x }")
+        model(
+            "model m { input x: 3x4x4\n defaults conv(act = relu)\n defaults conv(bn = true)\n"
+            " output y = x }"
+        )
 
 
 def test_model_local_block_sees_model_parameters():
@@ -172,7 +195,10 @@ def test_concat_order_and_labels():
     g = m.graph
     cat = g.by_scope("concat_1")
     assert [g.scope(i) for i in g.inputs(cat)] == [
-        "branch_1.conv_1", "wide.conv_2", "branch_2.conv_1"]
+        "branch_1.conv_1",
+        "wide.conv_2",
+        "branch_2.conv_1",
+    ]
 
 
 def test_add_block_and_shape_mismatch_names_branches():
@@ -181,7 +207,9 @@ def test_add_block_and_shape_mismatch_names_branches():
     with pytest.raises(InceptError, match="add needs equal shapes") as e:
         model("model m { input x: 8x8x8\n output y = x -> add { conv(8, 3); conv(4, 1) } }")
     assert [n.message for n in e.value.notes] == [
-        "branch 1 produced 8×8×8 here", "branch 2 produced 4×8×8 here"]
+        "branch 1 produced 8×8×8 here",
+        "branch 2 produced 4×8×8 here",
+    ]
 
 
 def test_residual_with_scale():
@@ -203,7 +231,10 @@ def test_residual_shape_mismatch():
 def test_repeat_copies_have_own_scopes_and_zero_is_identity():
     m = model("model m { input x: 8x8x8\n output y = x -> repeat(3) { conv(8, 3) -> relu } }")
     assert [s for s in shapes(m) if s.endswith("conv_1")] == [
-        "repeat_1.0.conv_1", "repeat_1.1.conv_1", "repeat_1.2.conv_1"]
+        "repeat_1.0.conv_1",
+        "repeat_1.1.conv_1",
+        "repeat_1.2.conv_1",
+    ]
     z = model("model m { input x: 8x8x8\n output y = x -> repeat(0) { conv(4, 3) } }")
     assert _out(z) == (8, 8, 8)
 
@@ -216,7 +247,9 @@ def test_grouping_and_as_names_scopes():
 
 def test_expect_failure_is_located():
     with pytest.raises(InceptError, match="expected 4×8×8, the pipeline produces 4×4×4") as e:
-        model("model m { input x: 3x8x8\n output y = x -> conv(4, 3, stride = 2) -> expect(4x8x8) }")
+        model(
+            "model m { input x: 3x8x8\n output y = x -> conv(4, 3, stride = 2) -> expect(4x8x8) }"
+        )
     assert e.value.line == 2
 
 
@@ -234,50 +267,57 @@ def test_op_valued_block_parameter():
     model m { input x: 3x8x8
         output y = x -> b -> b(final = identity) -> b(final = sigmoid) }"""
     g = model(text).graph
-    assert [g.op(n) for n in g.order()] == [
-        "input", "conv", "relu", "conv", "conv", "sigmoid"]
+    assert [g.op(n) for n in g.order()] == ["input", "conv", "relu", "conv", "conv", "sigmoid"]
 
 
 # ---- section 5: ops ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("element", "shape"), [
-    ("conv(8, 3)", (8, 32, 32)),
-    ("conv(8, 3, stride = 2)", (8, 16, 16)),
-    ("conv(8, 3, padding = valid)", (8, 30, 30)),
-    ("conv(8, 3, dilation = 2)", (8, 32, 32)),
-    ("conv(8, 5, padding = 1)", (8, 30, 30)),
-    ("conv(8, 3, padding = (0, 1))", (8, 30, 32)),
-    ("conv(8, 1, groups = 4)", (8, 32, 32)),
-    ("maxpool(2)", (4, 16, 16)),
-    ("maxpool(3, stride = 2)", (4, 16, 16)),
-    ("maxpool(3, stride = 2, padding = valid)", (4, 15, 15)),
-    ("maxpool(3, stride = 2, padding = valid, ceil = true)", (4, 16, 16)),
-    ("avgpool(5, stride = 3, padding = valid)", (4, 10, 10)),
-    ("avgpool(global)", (4, 1, 1)),
-    ("adaptive_avgpool(6x6)", (4, 6, 6)),
-    ("adaptive_avgpool(1)", (4, 1, 1)),
-    ("batchnorm", (4, 32, 32)),
-    ("bn(momentum = 0.01)", (4, 32, 32)),
-    ("lrn", (4, 32, 32)),
-    ("lrn(size = 3, alpha = 2e-5)", (4, 32, 32)),
-    ("relu -> relu6 -> gelu -> silu -> sigmoid -> tanh -> identity", (4, 32, 32)),
-    ("softmax", (4, 32, 32)),
-    ("dropout(0.3)", (4, 32, 32)),
-    ("flatten", (4096,)),
-    ("flatten -> linear(10)", (10,)),
-    ("flatten -> fc(10, act = relu)", (10,)),
-    ("scale(0.5)", (4, 32, 32)),
-])
+@pytest.mark.parametrize(
+    ("element", "shape"),
+    [
+        ("conv(8, 3)", (8, 32, 32)),
+        ("conv(8, 3, stride = 2)", (8, 16, 16)),
+        ("conv(8, 3, padding = valid)", (8, 30, 30)),
+        ("conv(8, 3, dilation = 2)", (8, 32, 32)),
+        ("conv(8, 5, padding = 1)", (8, 30, 30)),
+        ("conv(8, 3, padding = (0, 1))", (8, 30, 32)),
+        ("conv(8, 1, groups = 4)", (8, 32, 32)),
+        ("maxpool(2)", (4, 16, 16)),
+        ("maxpool(3, stride = 2)", (4, 16, 16)),
+        ("maxpool(3, stride = 2, padding = valid)", (4, 15, 15)),
+        ("maxpool(3, stride = 2, padding = valid, ceil = true)", (4, 16, 16)),
+        ("avgpool(5, stride = 3, padding = valid)", (4, 10, 10)),
+        ("avgpool(global)", (4, 1, 1)),
+        ("adaptive_avgpool(6x6)", (4, 6, 6)),
+        ("adaptive_avgpool(1)", (4, 1, 1)),
+        ("batchnorm", (4, 32, 32)),
+        ("bn(momentum = 0.01)", (4, 32, 32)),
+        ("lrn", (4, 32, 32)),
+        ("lrn(size = 3, alpha = 2e-5)", (4, 32, 32)),
+        ("relu -> relu6 -> gelu -> silu -> sigmoid -> tanh -> identity", (4, 32, 32)),
+        ("softmax", (4, 32, 32)),
+        ("dropout(0.3)", (4, 32, 32)),
+        ("flatten", (4096,)),
+        ("flatten -> linear(10)", (10,)),
+        ("flatten -> fc(10, act = relu)", (10,)),
+        ("scale(0.5)", (4, 32, 32)),
+    ],
+)
 def test_builtin_op_shapes(element, shape):
     m = model(f"model m {{ input x: 4x32x32\n output y = x -> {element} }}")
     assert _out(m) == shape
 
 
 def test_conv_bias_auto_and_bn_order():
-    g = model("model m { input x: 3x8x8\n output y = x -> conv(4, 3, bn = true, act = relu) "
-              "-> conv(4, 3) }").graph
+    g = model(
+        "model m { input x: 3x8x8\n output y = x -> conv(4, 3, bn = true, act = relu) "
+        "-> conv(4, 3) }"
+    ).graph
     assert [(g.op(n), g.scope(n)) for n in g.order()][1:] == [
-        ("conv", "conv_1.conv"), ("batchnorm", "conv_1.bn"), ("relu", "conv_1.relu"),
-        ("conv", "conv_2")]
+        ("conv", "conv_1.conv"),
+        ("batchnorm", "conv_1.bn"),
+        ("relu", "conv_1.relu"),
+        ("conv", "conv_2"),
+    ]
     assert g.attrs(g.by_scope("conv_1.conv"))["bias"] is False
     assert g.attrs(g.by_scope("conv_2"))["bias"] is True
 
@@ -337,7 +377,9 @@ def test_duplicate_as_name_is_an_error():
 
 
 def test_elaboration_is_deterministic():
-    text = ("block b(c) = concat { conv(c, 1); conv(c, 3) }\n"
-            "model m { input x: 3x8x8\n output y = x -> b(4) -> repeat(2) { b(4) } }")
+    text = (
+        "block b(c) = concat { conv(c, 1); conv(c, 3) }\n"
+        "model m { input x: 3x8x8\n output y = x -> b(4) -> repeat(2) { b(4) } }"
+    )
     a, b = model(text).graph, model(text).graph
     assert a.dump() == b.dump()

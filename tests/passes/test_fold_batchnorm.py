@@ -24,8 +24,9 @@ def test_folds_every_batch_norm_with_the_same_outputs():
     assert list(g.nodes("batchnorm")) == []
     conv = g.by_scope("conv_1.conv")
     assert g.attrs(conv)["bias"] is True
-    assert g.meta(conv)["weights"] == FoldBN(Load("conv_1.conv", "conv"), Load("conv_1.bn",
-                                             "batchnorm"), 1e-5)
+    assert g.meta(conv)["weights"] == FoldBN(
+        Load("conv_1.conv", "conv"), Load("conv_1.bn", "batchnorm"), 1e-5
+    )
     assert sources(g.meta(g.by_scope("linear_1"))["weights"]) == ["linear_1", "batchnorm_1"]
     outputs_agree(net0, net, m)
 

@@ -28,8 +28,11 @@ BN = """model t {
 
 def _merge_notes(m: incept_dsl.Model) -> list[str]:
     out: list[str] = []
-    run_pipeline(m.graph, passes=("merge-sibling-convs",),
-                 log=lambda name, changed, g, notes: out.extend(notes))
+    run_pipeline(
+        m.graph,
+        passes=("merge-sibling-convs",),
+        log=lambda name, changed, g, notes: out.extend(notes),
+    )
     return out
 
 
@@ -43,8 +46,11 @@ def test_siblings_with_batch_norms_merge_with_them():
     relu = g.by_scope("merged_1.relu")
     slices = [u for u, _ in g.users(relu)]
     assert [g.op(s) for s in slices] == ["slice"] * 3
-    assert {g.scope(s) for s in slices} == {"branch_1.conv_1.relu", "branch_2.conv_1.relu",
-                                            "branch_5.conv_1.relu"}
+    assert {g.scope(s) for s in slices} == {
+        "branch_1.conv_1.relu",
+        "branch_2.conv_1.relu",
+        "branch_5.conv_1.relu",
+    }
     assert [(g.attrs(s)["start"], g.attrs(s)["end"]) for s in slices] == [(0, 8), (8, 12), (12, 19)]
     outputs_agree(net0, net, m)
 
@@ -120,8 +126,9 @@ def test_heads_follow_the_slices():
 def test_merged_names_are_fresh_and_nest_under_the_common_scope():
     m = incept_dsl.load("googlenet.incept", model="googlenet")
     g = run_pipeline(m.graph, passes=("merge-sibling-convs",))
-    merged = sorted({g.scope(n).rsplit(".", 1)[0] for n in g.nodes("conv") if ".merged_" in
-                     g.scope(n)})
+    merged = sorted(
+        {g.scope(n).rsplit(".", 1)[0] for n in g.nodes("conv") if ".merged_" in g.scope(n)}
+    )
     assert merged[0] == "inception_3a.merged_1" and len(merged) == 9
 
 

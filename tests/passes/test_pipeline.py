@@ -61,6 +61,9 @@ def test_a_broken_pass_is_named_with_the_passes_before_it(monkeypatch):
     monkeypatch.setitem(PASSES, "crashes", crashes)
     with pytest.raises(CompilerBug, match=r"after pass 'breaks-shapes' \(passes run: prune-aux\)"):
         run_pipeline(m.graph, passes=("prune-aux", "breaks-shapes"))
-    with pytest.raises(CompilerBug, match=r"pass 'crashes' failed \(passes run before it: "
-                                          r"prune-aux\): KeyError"):
+    with pytest.raises(
+        CompilerBug,
+        match=r"pass 'crashes' failed \(passes run before it: "
+        r"prune-aux\): KeyError",
+    ):
         run_pipeline(m.graph, passes=("prune-aux", "crashes"))

@@ -54,14 +54,17 @@ def programs(draw) -> str:
     if join == "concat":
         body = "concat {\n" + "\n".join(f"        {b}" for b in branches) + "\n    }"
     else:
-        body = ("residual(scale = 0.3) {\n        concat {\n"
-                + "\n".join(f"            {b}" for b in branches)
-                + "\n        } -> conv(6, 1, act = none, bn = false)\n    } -> relu")
+        body = (
+            "residual(scale = 0.3) {\n        concat {\n"
+            + "\n".join(f"            {b}" for b in branches)
+            + "\n        } -> conv(6, 1, act = none, bn = false)\n    } -> relu"
+        )
     extra = ""
     if draw(st.booleans()):
         extra = f"    output side = x -> {draw(convs(bn))}\n"
-    return (f"model r {{\n    input x: 6x7x7\n    {defaults}\n"
-            f"    output y = x -> {body}\n{extra}}}\n")
+    return (
+        f"model r {{\n    input x: 6x7x7\n    {defaults}\n    output y = x -> {body}\n{extra}}}\n"
+    )
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,8 +32,23 @@ def test_golden(case, update_goldens):
 
 def test_cli_explain_prints_the_report_before_writing(tmp_path, capsys):
     out = tmp_path / "g.py"
-    assert main(["compile", "googlenet.incept", "--model", "googlenet", "--to", "torch", "-O1",
-                 "-v", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                "googlenet.incept",
+                "--model",
+                "googlenet",
+                "--to",
+                "torch",
+                "-O1",
+                "-v",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text.startswith("-O1 on googlenet (159 nodes):")
     assert "  merge-sibling-convs: changed (143 -> 134 nodes)" in text

@@ -34,9 +34,11 @@ def test_annotations():
 
 
 def test_a_conv_fuses_the_activation_only_it_feeds():
-    g = run_pipeline(model("""model t { input x: 3x8x8
+    g = run_pipeline(
+        model("""model t { input x: 3x8x8
         output y = x -> conv(4, 3, act = relu) -> conv(2, 1, act = sigmoid) }""").graph,
-        passes=("select-kernels",))
+        passes=("select-kernels",),
+    )
     c1, c2 = g.by_scope("conv_1"), g.by_scope("conv_2")
     assert g.meta(c1)["fused_act"] == "relu" and g.meta(c2)["fused_act"] == "sigmoid"
     assert g.meta(g.by_scope("conv_1.relu"))["fused_into"] == c1
@@ -44,10 +46,13 @@ def test_a_conv_fuses_the_activation_only_it_feeds():
 
 
 def test_an_add_whose_other_input_comes_later_is_not_fused():
-    g = run_pipeline(model("""model t { input x: 3x8x8
+    g = run_pipeline(
+        model("""model t { input x: 3x8x8
         b = x -> conv(3, 1)
         c = x -> conv(3, 3) -> conv(3, 3) -> relu
-        output y = add(b, c) }""").graph, passes=("select-kernels",))
+        output y = add(b, c) }""").graph,
+        passes=("select-kernels",),
+    )
     b = g.by_scope("conv_1")
     assert "fused_add" not in g.meta(b)  # add's other input (c) is computed after conv_1
     assert g.meta(g.by_scope("add_1")) == {}
