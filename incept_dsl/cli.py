@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from incept_dsl import __version__
 from incept_dsl.errors import CompilerBug, InceptError, UsageError
@@ -21,14 +22,14 @@ COMMANDS = ("check", "compile", "summary", "render", "bench", "fmt", "list")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 without a traceback
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
 
 def _available() -> list[tuple[str, object]]:
-    out = []
+    out: list[tuple[str, object]] = []
     for name in COMMANDS:
         try:
             out.append((name, importlib.import_module(f"incept_dsl.commands.{name}")))

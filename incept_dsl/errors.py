@@ -95,6 +95,8 @@ class InceptErrors(InceptError):
     `message`, `notes` and `hint` are those of the first error.
     """
 
+    errors: list[InceptError]
+
     def __init__(self, errors: Sequence[InceptError]):
         flat: list[InceptError] = []
         for e in errors:

@@ -137,8 +137,10 @@ class _Writer:
 
     # -- file
     def program(self, p: ast.Program) -> None:
-        items = sorted([*p.imports, *p.blocks, *p.models], key=lambda i: i.span.start)
-        prev = None
+        items: list[ast.Import | ast.BlockDef | ast.ModelDef] = sorted(
+            [*p.imports, *p.blocks, *p.models], key=lambda i: i.span.start
+        )
+        prev: ast.Import | ast.BlockDef | ast.ModelDef | None = None
         for item in items:
             if isinstance(item, ast.Import):
                 ln = self.line(0, item.span)
@@ -205,7 +207,7 @@ class _Writer:
     # -- pipelines
     def pipeline(self, pipe: ast.Pipeline, indent: int, first_break: bool) -> None:
         """Write `pipe` from the current position; continuation lines at `indent + INDENT`."""
-        prev_end = None
+        prev_end = 0  # read from the second element on, once set below
         for i, el in enumerate(pipe.elements):
             if i > 0:
                 flat = self.flat(el)
@@ -293,6 +295,7 @@ class _Writer:
         if isinstance(el, ast.Group):
             inner = self.flat_pipeline(el.pipeline)
             return "\n" if inner is None else f"({inner})"
+        parts: list[ast.Branch | ast.Pipeline]
         if isinstance(el, ast.Branches):
             head, parts = el.kind, list(el.branches)
         elif isinstance(el, ast.Residual):

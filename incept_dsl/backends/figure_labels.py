@@ -128,6 +128,10 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def _const(label: str) -> Callable[[dict[str, Any]], str]:
+    return lambda a: label
+
+
 LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
     "input": lambda a: str(a["name"]),
     "conv": _conv,
@@ -138,7 +142,7 @@ LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
     "global_avgpool": lambda a: "Global AvgPool",
     "adaptive_avgpool": lambda a: f"Adaptive AvgPool {_pair(tuple(a['size']))}",
     "lrn": lambda a: "LocalRespNorm",
-    **{act: (lambda a, _n=ACT_NAMES[act]: _n) for act in ACTIVATIONS},
+    **{act: _const(ACT_NAMES[act]) for act in ACTIVATIONS},
     "softmax": lambda a: "Softmax",
     "dropout": lambda a: f"Dropout {_num(a['p'])}",
     "flatten": lambda a: "Flatten",

@@ -72,7 +72,7 @@ def write_model(proto: Any, initializers: Mapping[str, np.ndarray], path: str | 
             _field(_GRAPH_INITIALIZER, len(header) + len(raw) + data.nbytes),
             header,
             raw,
-            memoryview(data.reshape(-1).view(np.uint8)),
+            data.reshape(-1).view(np.uint8).data,  # a memoryview of the bytes
         ]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
     from incept_dsl.outputs import atomic_writer

@@ -314,6 +314,7 @@ def _patch(g: Graph, nodes: list[int]) -> str:
     if len(windowed) != 1:
         return ""
     kernel, stride, _ = _geometry(g, windowed[0])
+    assert kernel is not None and stride is not None  # windowed ops and global_avgpool have both
     s = str(stride[0]) if stride[0] == stride[1] else "×".join(map(str, stride))
     return f"{kernel[0]}×{kernel[1]}/{s}"
 

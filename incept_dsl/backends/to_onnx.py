@@ -636,10 +636,10 @@ def _lower(
 ) -> tuple[_Ctx, list[Any], list[Any]]:
     """Lower every node (through `_LOWER`) into the main node list; with `functions`, each block
     instance into a call of a local function. Returns (context, main nodes, function protos)."""
-    from incept_dsl.backends.onnx_functions import FunctionTable, block_units, unit_order
+    from incept_dsl.backends.onnx_functions import FunctionTable, Unit, block_units, unit_order
 
     order = graph.order()
-    units = block_units(graph, order) if functions else {n: n for n in order}
+    units: dict[int, Unit] = block_units(graph, order) if functions else {n: n for n in order}
     names, used = _tensor_names(graph, order, weights)
     ctx = _Ctx(graph, weights, opset, names, used, _split_partitions(graph, order, units))
     table = FunctionTable(opset)

@@ -239,10 +239,10 @@ def class_source(
     aux = [n for n in order if n in train_only and graph.op(n) != "input"]
     # aux heads run in the order they leave the main path (as torchvision runs aux1 before aux2),
     # whatever order the program declares them in; sorting by (branch point, order) stays topological
-    where = {n: i for i, n in enumerate(main)}
+    main_index = {n: i for i, n in enumerate(main)}
     branch: dict[int, int] = {}
     for n in aux:
-        branch[n] = max((where.get(i, branch.get(i, -1)) for i in graph.inputs(n)), default=-1)
+        branch[n] = max((main_index.get(i, branch.get(i, -1)) for i in graph.inputs(n)), default=-1)
     aux.sort(key=lambda n: branch[n])  # stable: ties keep the graph's order
     for n in main + aux:
         var[n] = names.fresh(graph.scope(n))
@@ -278,8 +278,9 @@ def class_source(
             size = containers[path]
             ctor = f"nn.ModuleList([nn.Module() for _ in range({size})])" if size else "nn.Module()"
             init_lines.append(f"{_attr_path(path)} = {ctor}")
-        ctor, _ = _LOWER[op](graph.attrs(n), graph.shape(n), ["x"], "")
-        ctor = kernels.module_ctor(graph, n, ctor)  # -O2 kernel choice, if any
+        lowered, _ = _LOWER[op](graph.attrs(n), graph.shape(n), ["x"], "")
+        assert lowered is not None  # parametric ops construct a module
+        ctor = kernels.module_ctor(graph, n, lowered)  # -O2 kernel choice, if any
         span = graph.span(n)
         where = f"  # {comment_text(span.file.split('/')[-1])}:{span.line}" if span else ""
         init_lines.append(f"{_attr_path(graph.scope(n))} = {ctor}{where}")

@@ -228,6 +228,17 @@ def _rule(method: Callable[..., Any]) -> Callable[..., Any]:
     return callback
 
 
+def _bin(op: str) -> Callable[..., Any]:
+    """The `_ToAst` method for the binary operator `op`."""
+
+    @_rule
+    def method(self, src, span, children):
+        left, right = children
+        return _deep(ast.BinOp(op, left, right, span), children)
+
+    return method
+
+
 class _ToAst(Transformer):
     """Parse callbacks -> AST. One method per grammar rule, named after it.
 
@@ -437,14 +448,6 @@ class _ToAst(Transformer):
     @_rule
     def tuple(self, src, span, children):
         return _deep(ast.TupleLit(tuple(children), span), children)
-
-    def _bin(op):  # noqa: N805 - a method factory used in the class body
-        @_rule
-        def method(self, src, span, children):
-            left, right = children
-            return _deep(ast.BinOp(op, left, right, span), children)
-
-        return method
 
     add = _bin("+")
     sub = _bin("-")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from typing import cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -103,7 +104,8 @@ def syntax_error(
     if isinstance(exc, UnexpectedToken):
         return _unexpected_token(src, exc, parser, end_words)
     if isinstance(exc, UnexpectedCharacters):
-        return _unexpected_character(src, exc.pos_in_stream)
+        # lark declares `pos_in_stream = None` on the base class; `UnexpectedCharacters` sets an int
+        return _unexpected_character(src, cast(int, exc.pos_in_stream))
     if isinstance(exc, UnexpectedEOF):
         end = len(src.text.rstrip())
         return InceptSyntaxError(
@@ -153,7 +155,11 @@ def _unexpected_token(
         )
     elif missing_arrow is not None:
         return missing_arrow
-    elif prev is not None and src.line_col(prev.end_pos)[0] < src.line_col(start)[0]:
+    elif (
+        prev is not None
+        and prev.end_pos is not None
+        and src.line_col(prev.end_pos)[0] < src.line_col(start)[0]
+    ):
         # what is missing belongs at the end of an earlier line: point there
         err = InceptSyntaxError(
             f"expected {expected} after {_found(prev)}, found {_found(tok)}",
@@ -194,6 +200,8 @@ def _missing_arrow(
     if expected != {"="} or len(before) != 2:
         return None
     a, b = before
+    if a.end_pos is None or b.start_pos is None or b.end_pos is None:  # set by `_previous_tokens`
+        return None
     if b.type != "NAME" or src.line_col(a.end_pos)[0] != src.line_col(b.start_pos)[0]:
         return None
     if not (a.type in ("NAME", "NUMBER", "SHAPE") or a.value in (")", "}")):

@@ -165,9 +165,9 @@ def op_args(
         if all(is_known(v) for v in args):
             problem = rule.problem(*args)
             if problem is not None:
-                where = [spans[name] for name in rule.args if name in spans]
+                places = [spans[name] for name in rule.args if name in spans]
                 errors.append(
-                    InceptTypeError(problem, where[-1] if where else span, hint=rule.hint)
+                    InceptTypeError(problem, places[-1] if places else span, hint=rule.hint)
                 )
     return values
 

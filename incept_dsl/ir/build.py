@@ -517,7 +517,8 @@ class Elaborator:
         name: str | None = None
         name_span: Span | None = None
         if isinstance(el, ast.Named):
-            el, name, name_span = el.element, el.name, el.name_span
+            name, name_span = el.name, el.name_span
+            el = el.element
         if isinstance(el, ast.Join):
             return self._join(el, ctx, name, name_span)
         if isinstance(el, ast.Call) and el.args is None and name is None:
@@ -685,8 +686,8 @@ class Elaborator:
     ) -> int:
         defn = entry.defn
         block_key = entry.key
-        for i, (key, _, _) in enumerate(ctx.stack):
-            if key == block_key:
+        for i, (entered, _, _) in enumerate(ctx.stack):
+            if entered == block_key:
                 chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
                 err = InceptTypeError(
                     f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
@@ -870,11 +871,13 @@ class Elaborator:
         try:
             shape = infer_shape(el.kind, {}, shapes)
         except ShapeProblem as p:
-            err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
+            shape_err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
             for i, (br, s) in enumerate(zip(el.branches, shapes, strict=True), 1):
                 label = f"branch '{br.label}'" if br.label else f"branch {i}"
-                err.notes.append(Note(f"{label} produced {fmt_shape(s)} here", br.pipeline.span))
-            raise err from None
+                shape_err.notes.append(
+                    Note(f"{label} produced {fmt_shape(s)} here", br.pipeline.span)
+                )
+            raise shape_err from None
         node_scope = scope.full(scope.name(el.kind, None, el.span))
         return self._add(el.kind, {}, outs, node_scope, el.span, shape)
 
@@ -897,10 +900,10 @@ class Elaborator:
         try:
             shape = infer_shape(el.kind, {}, shapes)
         except ShapeProblem as p:
-            err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
+            shape_err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
             for (n, s), sh in zip(el.names, shapes, strict=True):
-                err.notes.append(Note(f"'{n}' is {fmt_shape(sh)}", s))
-            raise err from None
+                shape_err.notes.append(Note(f"'{n}' is {fmt_shape(sh)}", s))
+            raise shape_err from None
         scope = ctx.scope.full(ctx.scope.name(el.kind, name, name_span))
         return self._add(el.kind, {}, ins, scope, el.span, shape)
 
@@ -1283,7 +1286,7 @@ def _visible_entries(table: BlockTable) -> list[BlockEntry]:
     seen_entries: dict[tuple[str, int], BlockEntry] = {}
     todo: list[BlockTable] = [table]
     while todo:
-        t = todo.pop()
+        t: BlockTable | None = todo.pop()
         while t is not None and id(t) not in seen_tables:
             seen_tables.add(id(t))
             for entry in t.table.values():

@@ -197,7 +197,7 @@ def check_known_parts(expr: ast.Expr, env: Mapping[str, Any], unknown: frozenset
             operands, what = (expr.left, expr.right), f"'{expr.op}'"
         else:
             operands, what = (expr.operand,), f"'{expr.op}'"
-        values = []
+        values: list[int | float | None] = []
         for e in operands:
             if reads(e, unknown):
                 check_known_parts(e, env, unknown)

@@ -27,7 +27,7 @@ reason. Returns whether anything was merged.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from typing import Any
 
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import ACTIVATIONS, fmt_shape
@@ -39,17 +39,20 @@ FOLLOWERS = ("batchnorm", "scale", *ACTIVATIONS)
 
 GEOMETRY = ("kernel", "stride", "padding", "dilation")
 
+#: A conv's geometry attributes, in `GEOMETRY` order.
+_Key = tuple[Any, ...]
+
 #: Scope labels of merged nodes, as `conv(bn = true, act = relu)` names its parts.
 _LABEL = {"batchnorm": "bn"}
 
 
-def _key(graph: Graph, conv: int) -> Hashable:
+def _key(graph: Graph, conv: int) -> _Key:
     a = graph.attrs(conv)
     return tuple(a[k] for k in GEOMETRY)
 
 
-def _describe(key: Hashable) -> str:
-    kernel, stride, padding, dilation = key  # type: ignore[misc]
+def _describe(key: _Key) -> str:
+    kernel, stride, padding, dilation = key
     out = f"{fmt_shape(kernel)}"
     if stride != (1, 1):
         out += f" stride {fmt_shape(stride)}"
@@ -138,7 +141,7 @@ def merge_sibling_convs(graph: Graph) -> bool:
         convs = list(dict.fromkeys(u for u, _ in graph.users(src) if graph.op(u) == "conv"))
         if len(convs) < 2:
             continue
-        groups: dict[Hashable, list[int]] = {}
+        groups: dict[_Key, list[int]] = {}
         for c in convs:
             if graph.attrs(c)["groups"] != 1:
                 note(

@@ -62,7 +62,8 @@ def _fusable_add(graph: Graph, conv: int, user: int | None, index: dict[int, int
     the conv (so the conv can add it as it writes its output), else None."""
     if user is None or graph.op(user) != "add" or len(graph.inputs(user)) != 2:
         return None
-    (other,) = [i for i in graph.inputs(user) if i != conv] or [None]
+    others: list[int | None] = [i for i in graph.inputs(user) if i != conv]
+    (other,) = others or [None]
     return other if other is not None and index[other] < index[conv] else None
 
 
@@ -77,12 +78,13 @@ def select_kernels(graph: Graph) -> bool:
             user = sole_user(graph, n)
             other = _fusable_add(graph, n, user, index)
             if other is not None:  # conv -> add(other, .) [-> act]: one fused kernel
+                assert user is not None  # `_fusable_add` finds `other` only through `user`
                 changed |= _set(graph, n, fused_add=other) | _set(graph, user, fused_into=n)
                 adds += 1
                 user = sole_user(graph, user)
             act = graph.op(user) if user is not None and graph.op(user) in FUSABLE else "none"
             changed |= _set(graph, n, kernel="onednn", fused_act=act)
-            if act != "none":
+            if user is not None and act != "none":
                 changed |= _set(graph, user, fused_into=n)
                 fused += 1
             convs += 1
