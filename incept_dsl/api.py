@@ -7,6 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from incept_dsl.api_args import (
+    check_dims,
+    check_input_shape,
+    check_name,
+    check_params,
+    check_path,
+    check_text,
+)
 from incept_dsl.errors import InceptError, InceptErrors, UsageError, did_you_mean
 from incept_dsl.frontend.parser import parse_expr
 from incept_dsl.ir.build import build_model, check_blocks
@@ -31,6 +39,7 @@ def parse_value(text: str) -> Any:
 
     Raises `UsageError` when the text is not an expression.
     """
+    check_text(text, "a parameter value")
     try:
         return evaluate(parse_expr(text), {})
     except InceptError as err:
@@ -39,6 +48,8 @@ def parse_value(text: str) -> Any:
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """`3x224x224` (or `224`, which means 3×224×224) as a shape tuple; `UsageError` otherwise."""
+    if not isinstance(text, str):
+        raise UsageError(f"parse_shape takes text such as '3x224x224'; got {text!r}")
     parts = text.strip().lower().replace("×", "x").split("x")
     try:
         dims = tuple(int(p) for p in parts)
@@ -48,12 +59,11 @@ def parse_shape(text: str) -> tuple[int, ...]:
         ) from None
     if len(dims) == 1:
         dims = (3, dims[0], dims[0])
-    if len(dims) not in (1, 3) or any(d < 1 for d in dims):
-        raise UsageError(f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224")
-    return dims
+    return check_dims(dims, repr(text))
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    params = check_params(params)
     if params is None:
         return None
     return {k: parse_value(v) if isinstance(v, str) else v for k, v in params.items()}
@@ -62,7 +72,8 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _model(
     unit: Unit, model: str | None, params, input_shape, path: Path | None, loader: Loader
 ) -> Model:
-    shape = parse_shape(input_shape) if isinstance(input_shape, str) else input_shape
+    check_name(model, "model")
+    shape = check_input_shape(input_shape)
     values = _params(params)
     check_overrides(unit, model, values)
     graph = build_model(unit, model, values, shape)
@@ -84,7 +95,7 @@ def load(
     `UsageError`.
     """
     _prepare()
-    p = resolve_program_path(path)
+    p = resolve_program_path(check_path(path))
     loader = Loader()
     unit = loader.load_path(p)
     return _model(unit, model, params, input_shape, p, loader)
@@ -100,8 +111,11 @@ def loads(
 ) -> Model:
     """Like `load`, from program text; imports resolve relative to `base_dir` (default: cwd)."""
     _prepare()
+    check_text(text)
+    name = check_name(name, "name") or "<string>"
+    base = Path.cwd() if base_dir is None or base_dir == "" else check_path(base_dir, "base_dir")
     loader = Loader()
-    unit = loader.load_text(text, name, Path(base_dir) if base_dir else Path.cwd())
+    unit = loader.load_text(text, name, base)
     return _model(unit, model, params, input_shape, None, loader)
 
 
@@ -114,7 +128,8 @@ def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[
     `params` that no model has is a `UsageError`.
     """
     _prepare()
-    p = resolve_program_path(path)
+    p = resolve_program_path(check_path(path))
+    params = check_params(params)
     loader = Loader()
     unit = loader.load_path(p)
     prog = unit.program

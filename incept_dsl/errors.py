@@ -137,9 +137,56 @@ class UsageError(Exception):
     """A command-line or API usage mistake (not a program error): exit code 2 in the CLI."""
 
 
+#: Most candidates `did_you_mean` scores with difflib for one word; the others are dropped by
+#: cheap tests first, so a misspelling among thousands of names costs little.
+MAX_SUGGESTION_CANDIDATES = 64
+#: Most candidate names all `did_you_mean` calls look at between two `reset_suggestion_budget`
+#: calls (each model build resets it); past it no more suggestions are made, so a file with
+#: thousands of misspellings among thousands of names stays linear.
+SUGGESTION_BUDGET = 2_000_000
+_suggestion_budget_left = SUGGESTION_BUDGET
+
+
+def reset_suggestion_budget() -> None:
+    """Start a new `SUGGESTION_BUDGET` (at the start of each model build)."""
+    global _suggestion_budget_left
+    _suggestion_budget_left = SUGGESTION_BUDGET
+
+
+def suggestions_left() -> bool:
+    """Whether `did_you_mean` still makes suggestions (callers may skip listing candidates)."""
+    return _suggestion_budget_left > 0
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A 'did you mean' suffix for `word` among `candidates`, or None when nothing is close."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    """A 'did you mean' suffix for `word` among `candidates`, or None when nothing is close.
+
+    Bounded work: a candidate whose length alone rules out a similarity of 0.6 is skipped (the
+    bound difflib's `real_quick_ratio` uses), and of the rest at most `MAX_SUGGESTION_CANDIDATES`
+    are scored, preferring those with the same first letter, then the closest length.
+    """
+    global _suggestion_budget_left
+    if _suggestion_budget_left <= 0:
+        return None
+    names = set(candidates)
+    _suggestion_budget_left -= len(names)
+    n = len(word)
+    lo, hi = (3 * n + 6) // 7, (7 * n) // 3  # 2*min(n, m) / (n + m) >= 0.6 <=> lo <= m <= hi
+    pool = [c for c in names if lo <= len(c) <= hi]
+    if len(pool) > MAX_SUGGESTION_CANDIDATES:
+        first = word[:1]
+        pool = [c for c in pool if c[:1] == first] or pool
+    if len(pool) > MAX_SUGGESTION_CANDIDATES:
+        by_length: dict[int, list[str]] = {}
+        for c in pool:
+            by_length.setdefault(abs(len(c) - n), []).append(c)
+        kept: list[str] = []
+        for d in sorted(by_length):
+            kept.extend(sorted(by_length[d]))
+            if len(kept) >= MAX_SUGGESTION_CANDIDATES:
+                break
+        pool = kept[:MAX_SUGGESTION_CANDIDATES]
+    matches = difflib.get_close_matches(word, sorted(pool), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
 

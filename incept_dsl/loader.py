@@ -136,6 +136,7 @@ class Loader:
     def __init__(self) -> None:
         self.units: dict[Path, Unit] = {}
         self.stack: list[tuple[Path, Span | None]] = []
+        self._on_stack: set[Path] = set()  # the paths of `stack`, for an O(1) cycle check
 
     def load_path(self, path: Path, span: Span | None = None) -> Unit:
         try:
@@ -150,17 +151,19 @@ class Loader:
                 span,
                 hint=f"an import must name an {IMPORT_SUFFIX} file",
             )
-        for i, (p, _) in enumerate(self.stack):
-            if p == key:
-                chain = [q.name for q, _ in self.stack[i:]] + [key.name]
-                err = InceptImportError("import cycle: " + " -> ".join(chain), span)
-                for q, s in self.stack[i + 1 :]:
-                    if s is not None:
-                        err.notes.append(Note(f"{q.name} is imported here", s))
-                raise err
+        if key in self._on_stack:  # a cycle: only now walk the stack to describe it
+            i = next(j for j, (p, _) in enumerate(self.stack) if p == key)
+            chain = [q.name for q, _ in self.stack[i:]] + [key.name]
+            err = InceptImportError("import cycle: " + " -> ".join(chain), span)
+            for q, s in self.stack[i + 1 :]:
+                if s is not None:
+                    err.notes.append(Note(f"{q.name} is imported here", s))
+            raise err
         if key in self.units:
             return self.units[key]
-        if len(self.units) >= MAX_IMPORTED_FILES:
+        # Files entered so far: the finished ones and those still loading their own imports (a
+        # chain of imports finishes none until the deepest one is done).
+        if len(self.units) + len(self.stack) >= MAX_IMPORTED_FILES:
             raise InceptImportError(f"more than {MAX_IMPORTED_FILES} files imported", span)
         src = read_source(path, span)
         return self._load(src, key, path.parent, span)
@@ -172,6 +175,7 @@ class Loader:
         program = parse_source(src)
         if key is not None:
             self.stack.append((key, span))
+            self._on_stack.add(key)
         try:
             imported = BlockTable()
             for imp in program.imports:
@@ -199,6 +203,7 @@ class Loader:
         finally:
             if key is not None:
                 self.stack.pop()
+                self._on_stack.discard(key)
         _check_model_names(program)
         check_names(program)
         unit = Unit(src, program, blocks, hashlib.sha256(src.text.encode()).hexdigest())

@@ -6,8 +6,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from incept_dsl.api_args import (
+    check_bool,
+    check_init,
+    check_opt_level,
+    check_options,
+    check_path,
+    check_state_dict,
+    hints_of,
+    state_dict_error,
+)
+from incept_dsl.errors import UsageError
 from incept_dsl.ir.graph import Graph, Head
 from incept_dsl.ir.ops import param_count
+
+#: `to_onnx`'s arguments that `Model.to_onnx` takes by name itself.
+_ONNX_POSITIONAL = ("model", "path", "opt_level", "state_dict", "opset")
 
 
 class Model:
@@ -80,6 +94,9 @@ class Model:
         """
         from incept_dsl.passes import run_pipeline
 
+        opt_level = check_opt_level(opt_level)
+        if keep_aux is not None:
+            check_bool(keep_aux, "keep_aux")
         keep_aux = opt_level == 0 if keep_aux is None else keep_aux
         g = run_pipeline(self.graph, opt_level, keep_aux=keep_aux)
         if not keep_aux:
@@ -93,6 +110,7 @@ class Model:
         """The standalone Python source of this model's module (imports only torch)."""
         from incept_dsl.backends.to_torch import DEFAULT_INIT, torch_source
 
+        init = check_init(init)
         origin = self.source_path.name if self.source_path else None
         return torch_source(
             self.optimized(opt_level, keep_aux), init or DEFAULT_INIT, origin=origin
@@ -112,19 +130,41 @@ class Model:
         every bundled model with logits of order 1).
         """
         from incept_dsl.backends.to_torch import DEFAULT_INIT, build_module
+        from incept_dsl.weights import WeightMismatch
 
-        if opt_level != 0:
-            from incept_dsl.backends.optimize_weights import to_torch_optimized
+        opt_level = check_opt_level(opt_level)
+        scheme = check_init(init) or DEFAULT_INIT
+        state = None if state_dict is None else check_state_dict(state_dict, self._state_shapes())
+        try:
+            if opt_level != 0:
+                from incept_dsl.backends.optimize_weights import to_torch_optimized
 
-            return to_torch_optimized(self, opt_level, state_dict, init or DEFAULT_INIT)
-        return build_module(
-            self.graph, dict(state_dict) if state_dict is not None else None, init or DEFAULT_INIT
-        )
+                return to_torch_optimized(self, opt_level, state, scheme)
+            return build_module(self.graph, state, scheme)
+        except (RuntimeError, WeightMismatch) as err:
+            if state is None:  # no weights of the caller's: not their mistake
+                raise
+            raise state_dict_error(err) from None
+
+    def _state_shapes(self) -> dict[str, Any]:
+        """The -O0 module's state_dict on the meta device (shapes and dtypes, no values)."""
+        import torch
+
+        from incept_dsl.backends.to_torch import module_class
+
+        with torch.device("meta"):
+            return dict(module_class(self.graph, "fan_in")().state_dict())
 
     def loss(self, outputs, target, criterion=None):
         """(total, parts): the heads' losses weighted as declared (`aux ... weight W`)."""
         import torch.nn.functional as F
 
+        if outputs is None or target is None:
+            raise UsageError("loss takes the module's outputs and the target; got None")
+        if criterion is not None and not callable(criterion):
+            raise UsageError(
+                f"criterion must be a callable such as F.cross_entropy; got {criterion!r}"
+            )
         criterion = criterion if criterion is not None else F.cross_entropy
         weights = {h.name: h.weight for h in self.graph.heads}
         heads = self.graph.heads
@@ -158,18 +198,24 @@ class Model:
         """Export to ONNX straight from the IR (see `incept_dsl.backends.to_onnx`)."""
         from incept_dsl.backends.to_onnx import to_onnx
 
+        if path is not None:
+            path = check_path(path)
+        check_opt_level(opt_level)
+        check_options("to_onnx", options, hints_of(to_onnx, skip=_ONNX_POSITIONAL))
         return to_onnx(
             self, path, opt_level=opt_level, state_dict=state_dict, opset=opset, **options
         )
 
     def to_dot(self, **options: Any) -> str:
         """The Graphviz DOT text of a figure of this model (see `incept_dsl.backends.to_dot`)."""
-        from incept_dsl.backends.to_dot import to_dot
+        from incept_dsl.backends.to_dot import FigureOptions, to_dot
 
+        check_options("to_dot", options, hints_of(FigureOptions))
         return to_dot(self, **options)
 
     def summary(self, **options: Any):
         """The per-layer cost table (see `incept_dsl.backends.summary`)."""
         from incept_dsl.backends.summary import summarize
 
+        check_options("summary", options, hints_of(summarize, skip=("model",)))
         return summarize(self, **options)

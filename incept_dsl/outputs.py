@@ -45,7 +45,7 @@ def check_output(
                 if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
                     raise UsageError(
                         f"refusing to write {str(path)!r}: it is an input file of "
-                        "the program (choose another -o)"
+                        "the program (choose another output path)"
                     )
     if path.suffix.lower() not in suffixes:
         raise UsageError(

@@ -45,13 +45,25 @@ class SourceFile:
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return line + 1, offset - self._line_starts[line] + 1
 
+    def line_bounds(self, line: int) -> tuple[int, int]:
+        """Offsets `[start, end)` of a 1-based line without its newline: O(1), from the line
+        starts computed once (no scan of the line, however long)."""
+        if line < 1 or line > len(self._line_starts):
+            return 0, 0
+        start = self._line_starts[line - 1]
+        if line == len(self._line_starts):
+            return start, len(self.text)
+        end = self._line_starts[line]
+        if end > start and self.text[end - 1] == "\n":
+            end -= 1
+        if end > start and self.text[end - 1] == "\r":
+            end -= 1
+        return start, end
+
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""
-        if line < 1 or line > len(self._line_starts):
-            return ""
-        start = self._line_starts[line - 1]
-        m = _LINE_END.search(self.text, start)
-        return self.text[start : m.start() if m else len(self.text)]
+        start, end = self.line_bounds(line)
+        return self.text[start:end]
 
     def span(self, start: int, end: int | None = None) -> Span:
         return Span(self, start, start if end is None else end)
@@ -91,22 +103,28 @@ class Span:
         Control and format characters show as U+FFFD, so an excerpt never drives the terminal.
         """
         line, col = self.source.line_col(self.start)
-        text = self.source.line_text(line)
+        line_start, line_end = self.source.line_bounds(line)
+        size = line_end - line_start  # only a window of a long line is ever copied: O(width)
         end_line, end_col = self.source.line_col(max(self.start, self.end - 1))
         if self.end <= self.start:
             width = 1
         elif end_line == line:
             width = end_col - col + 1
         else:  # a span over several lines: underline the rest of its first line
-            width = len(text.rstrip()) - col + 1
-        width = max(1, min(width, max(1, len(text) - col + 1)))
-        if len(text) > EXCERPT_WIDTH:
-            first = max(0, min(col - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+            a = line_start + col - 1
+            rest = self.source.text[a : min(line_end, a + EXCERPT_WIDTH + 1)]
+            width = len(rest.rstrip()) if len(rest) <= EXCERPT_WIDTH else len(rest)
+        width = max(1, min(width, max(1, size - col + 1)))
+        if size > EXCERPT_WIDTH:
+            first = max(0, min(col - 1 - EXCERPT_WIDTH // 3, size - EXCERPT_WIDTH))
             last = first + EXCERPT_WIDTH
             width = max(1, min(width, last - (col - 1)))
             lead = "…" if first > 0 else ""
-            text = lead + text[first:last] + ("…" if last < len(text) else "")
+            window = self.source.text[line_start + first : line_start + last]
+            text = lead + window + ("…" if last < size else "")
             col = col - first + len(lead)
+        else:
+            text = self.source.text[line_start:line_end]
         text = _printable(text)
         gutter = f"{line:>4} | "
         pad = "".join("\t" if c == "\t" else " " for c in text[: col - 1])

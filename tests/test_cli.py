@@ -105,8 +105,8 @@ def test_argparse_usage_errors_exit_2(args, capsys):
     assert e.value.code == 2
 
 
-def test_missing_file_exits_1(capsys):
-    assert main(["check", "no/such/file.incept"]) == 1
+def test_missing_file_exits_2(capsys):
+    assert main(["check", "no/such/file.incept"]) == 2
     assert "no such file" in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ budget about 50× what a linear implementation needs here, while a quadratic one
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,29 @@ def test_nested_bodies_are_flattened_once_each(monkeypatch: pytest.MonkeyPatch) 
     out = format_text(text)
     assert out.count("relu") == depth + width
     assert calls <= 2 * (depth + width)  # without the memo: 834,200
+
+
+def test_fmt_refuses_a_formatted_text_past_the_source_size_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 100 KB of deeply nested concats: each of the 20,000 relus gets its own line indented
+    # ~190 levels, 15 MB that no command could read back
+    from incept_dsl.cli import main
+
+    depth, width = 190, 20_000
+    text = (
+        "model m { input x: 3x8x8\n output y = x -> "
+        + "concat { " * depth
+        + ";".join(["relu"] * width)
+        + " }" * depth
+        + " }\n"
+    )
+    path = tmp_path / "deep.incept"
+    path.write_text(text, encoding="utf-8")
+    for extra in ([], ["--stdout"], ["--check"]):
+        assert main(["fmt", str(path), *extra]) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert "deep.incept: error: the formatted text would be" in err
+        assert "5,000,000-byte limit" in err
+        assert path.read_text(encoding="utf-8") == text

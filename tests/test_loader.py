@@ -129,3 +129,25 @@ def test_source_files_name_every_input(tmp_path: Path) -> None:
     m = incept_dsl.load(tmp_path / "main.incept")
     assert sorted(p.name for p in m.source_files) == ["a.incept", "b.incept", "main.incept"]
     assert all(os.path.isabs(p) for p in m.source_files)
+
+
+def test_the_file_limit_applies_to_a_chain_of_imports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files still loading their own imports count: a long chain stops at the import that
+    crosses `MAX_IMPORTED_FILES`, located there, instead of recursing through every file."""
+    from incept_dsl.loader import MAX_IMPORTED_FILES
+
+    n = MAX_IMPORTED_FILES + 200
+    for i in range(n):
+        text = f'import "c{i + 1}.incept"\n' if i + 1 < n else ""
+        text += f"block b{i} = conv(4, 1)\n"
+        if i == 0:
+            text += "model m { input x: 3x8x8\n output y = x -> b0 }\n"
+        (tmp_path / f"c{i}.incept").write_text(text, encoding="utf-8")
+    rc = main(["check", str(tmp_path / "c0.incept")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    last = MAX_IMPORTED_FILES - 1  # c0 .. c{last} are the files allowed
+    assert err.startswith(f"{tmp_path / f'c{last}.incept'}:1:1: error: ")
+    assert f"more than {MAX_IMPORTED_FILES} files imported" in err

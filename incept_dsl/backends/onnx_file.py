@@ -7,13 +7,14 @@ the model's other fields, then its graph field: the graph's serialised fields fo
 `initializer` field per array whose `raw_data` is written straight from the array's memory. That
 skips `SerializeToString`'s copy of every weight (the slowest step of exporting a large model).
 
-Guarantees: `onnx.load(path)` equals `proto` with the initializers appended (same field values);
+Guarantees: the path is checked like every output (`outputs.check_output`) and written
+atomically; `onnx.load(path)` equals `proto` with the initializers appended (same field values);
 the bytes depend only on the inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,20 @@ def tensor_header(name: str, arr: np.ndarray) -> bytes:
     return t.SerializeToString()
 
 
-def write_model(proto: Any, initializers: Mapping[str, np.ndarray], path: str | Path) -> None:
-    """Write `proto` with `initializers` appended to its graph (see the module doc)."""
+def write_model(
+    proto: Any,
+    initializers: Mapping[str, np.ndarray],
+    path: str | Path,
+    inputs: Iterable[Path] = (),
+) -> None:
+    """Write `proto` with `initializers` appended to its graph (see the module doc). `path` is
+    checked first (`outputs.check_output`): it must end in `.onnx`, be no folder or device and
+    none of `inputs` (the program's source files); else a `UsageError`."""
     from onnx import ModelProto
+
+    from incept_dsl.outputs import atomic_writer, check_output
+
+    check_output(Path(path), (".onnx",), inputs, "an ONNX model")
 
     rest = ModelProto()
     rest.CopyFrom(proto)
@@ -75,8 +87,6 @@ def write_model(proto: Any, initializers: Mapping[str, np.ndarray], path: str | 
             data.reshape(-1).view(np.uint8).data,  # a memoryview of the bytes
         ]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
-    from incept_dsl.outputs import atomic_writer
-
     with atomic_writer(Path(path)) as f:
         f.write(rest.SerializeToString())
         f.write(_field(_MODEL_GRAPH, graph_len))

@@ -60,6 +60,13 @@ from incept_dsl.ir.ops import ACTIVATIONS, OPS
 
 #: Output formats `render` writes (by file suffix); "dot" is the DOT text itself.
 FORMATS = ("dot", "svg", "pdf", "png")
+#: format -> the file name endings a figure file in it may have (the first is the default's)
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "dot": (".dot", ".gv"),
+    "svg": (".svg",),
+    "pdf": (".pdf",),
+    "png": (".png",),
+}
 RANKDIRS = ("TB", "BT", "LR", "RL")
 #: PNG resolution (dots per inch): sharp enough for slides and print previews.
 PNG_DPI = 200
@@ -517,13 +524,23 @@ def format_of(path: Path) -> str:
     return suffix
 
 
-def write_figure(model: Any, path: Path, options: FigureOptions, fmt: str | None = None) -> str:
+def write_figure(
+    model: Any, path: str | Path, options: FigureOptions, fmt: str | None = None
+) -> str:
     """Write the figure of `model` to `path` (format from its suffix unless `fmt` is given);
-    return a one-line description."""
+    return a one-line description. The path is checked first (`outputs.check_output`): a name
+    ending in a suffix of the format, no folder or device, none of the model's source files;
+    else a `UsageError`."""
+    from incept_dsl.outputs import check_output, write_output
+
+    path = Path(path)
     fmt = fmt or format_of(path)
+    if fmt not in SUFFIXES:
+        raise UsageError(f"the figure format is one of {', '.join(FORMATS)}; got {fmt!r}")
+    inputs = tuple(getattr(model, "source_files", ()) or ())
+    check_output(path, SUFFIXES[fmt], inputs, f"a {fmt.upper()} figure")
     fig = figure(model, options)
     source = _Writer(fig, options).write()
-    from incept_dsl.outputs import write_output
 
     write_output(path, source if fmt == "dot" else render(source, fmt))
     boxes = sum(1 for it in fig.items.values() if it.kind != "head")

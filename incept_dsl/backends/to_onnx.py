@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -750,6 +751,11 @@ def to_onnx(
     opset = _check_opset(opset)
     if opt_level not in (0, 1, 2):
         raise UsageError(f"opt_level must be 0, 1 or 2; got {opt_level!r}")
+    inputs: tuple[Path, ...] = tuple(getattr(model, "source_files", ()) or ())
+    if path is not None:  # before the work: never over an input, a folder or a non-.onnx name
+        from incept_dsl.outputs import check_output
+
+        check_output(Path(path), (".onnx",), inputs, "to_onnx")
     if state_dict is not None:
         state = _numpy_state(state_dict)
         _check_state(model, state)
@@ -778,7 +784,7 @@ def to_onnx(
         },
     )
     if path is not None:
-        write_model(proto, ctx.inits, path)
+        write_model(proto, ctx.inits, path, inputs)
     add_initializers(proto, ctx.inits)
     if check:
         import onnx
@@ -787,22 +793,74 @@ def to_onnx(
     return proto
 
 
-def load_weights(path: str | Path) -> dict[str, Any]:
-    """A state_dict from a file: `.npz` (numpy, no torch) or a torch checkpoint (a state_dict, or
-    a dict holding one under `state_dict` / `model`). `UsageError` when it cannot be read."""
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"--weights: no such file {str(p)!r}")
-    try:
-        if p.suffix == ".npz":
-            with np.load(p) as data:
-                return {k: data[k] for k in data.files}
-        import torch
+#: What a weights file may hold beyond 8 bytes per element of the model's state: pickles, headers.
+WEIGHTS_SLACK_BYTES = 8 << 20
+#: The first bytes of a (pre-zip) torch.save file: a pickle of protocol 2 or newer.
+_PICKLE_MAGIC = b"\x80"
 
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+
+def load_weights(path: str | Path, model: Any = None) -> dict[str, Any]:
+    """A state_dict from a file: `.npz` (numpy, no torch) or a torch checkpoint (a state_dict, or
+    a dict holding one under `state_dict` / `model`). `UsageError` when it cannot be read.
+
+    With `model`, nothing larger than the model's -O0 state can need is read (weights bombs: a
+    small deflated archive that declares gigabytes): a zip archive's members' uncompressed sizes
+    (or another file's size) must not pass 8 bytes per element of the state plus
+    `WEIGHTS_SLACK_BYTES`, and an `.npz` entry for a tensor of the model must declare its shape.
+    """
+    import stat
+    import zipfile
+
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise UsageError(f"--weights: no such file {str(p)!r}") from None
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or "not a valid file name"
+        raise UsageError(f"--weights: cannot read {str(p)!r}: {reason}") from None
+    if not stat.S_ISREG(st.st_mode):
+        from incept_dsl.reading import file_kind
+
+        raise UsageError(
+            f"--weights: {str(p)!r} is {file_kind(st.st_mode)}, not a weights file "
+            "(a PyTorch checkpoint or an .npz archive)"
+        )
+    npz = p.suffix.lower() == ".npz"
+    expected = _expected_shapes(model) if model is not None else None
+    try:
+        with p.open("rb") as f:
+            head = f.read(4)
+        is_zip = zipfile.is_zipfile(p)
+        if is_zip:
+            with zipfile.ZipFile(p) as zf:
+                members = zf.infolist()
+                if npz and expected is not None:
+                    _check_npz_headers(p, zf, members, expected)
+        if expected is not None:
+            need = 8 * sum(math.prod(shape) for shape in expected.values())
+            have = sum(m.file_size for m in members) if is_zip else st.st_size
+            _check_weights_size(p, have, need, is_zip)
+        if not is_zip and (npz or not head.startswith(_PICKLE_MAGIC)):
+            raise UsageError(
+                f"--weights: {str(p)!r} is "
+                + ("empty" if not head else "not a PyTorch checkpoint or .npz archive")
+                + (
+                    " (an .npz file is a zip archive, as numpy.savez writes)"
+                    if npz and head
+                    else ""
+                )
+            )
+        if npz:
+            with np.load(p, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        obj = _torch_load(p)
+    except UsageError:
+        raise
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise UsageError(f"--weights: cannot read {str(p)!r}: {reason}") from None
+        what = "an .npz archive" if npz else "a PyTorch checkpoint"
+        raise UsageError(f"--weights: cannot read {str(p)!r} as {what}: {reason}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -811,11 +869,83 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     return obj
 
 
+def _expected_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """key -> shape of every tensor of the model's -O0 state_dict."""
+    from incept_dsl.backends.init_numpy import state_shapes
+
+    return {key: tuple(shape) for key, _, _, shape in state_shapes(model.graph)}
+
+
+def _check_weights_size(p: Path, have: int, need: int, is_zip: bool) -> None:
+    """Refuse a file that would make us allocate more than the model's state can need."""
+    limit = need + WEIGHTS_SLACK_BYTES
+    if have > limit:
+        what = "its entries unpack to" if is_zip else "it holds"
+        raise UsageError(
+            f"--weights: {str(p)!r} is too large for this model: {what} {have:,} bytes; "
+            f"the model's state_dict needs at most {need:,} bytes (limit {limit:,})"
+        )
+
+
+def _check_npz_headers(
+    p: Path, zf: Any, members: list[Any], expected: Mapping[str, tuple[int, ...]]
+) -> None:
+    """Read the header of every `.npy` entry of an `.npz` archive (not its data): an entry for a
+    tensor of the model must declare that tensor's shape, and no entry may declare more bytes
+    than the model's whole state."""
+    from numpy.lib import format as npy
+
+    limit = 8 * sum(math.prod(s) for s in expected.values()) + WEIGHTS_SLACK_BYTES
+    total = 0
+    for info in members:
+        key = info.filename.removesuffix(".npy")
+        with zf.open(info) as f:
+            version = npy.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy.read_array_header_1_0(f)
+            else:  # 2.0 and 3.0 share the layout (3.0's header is UTF-8, ours ASCII)
+                shape, _, dtype = npy.read_array_header_2_0(f)
+        want = expected.get(key)
+        if want is not None and tuple(shape) != want:
+            raise UsageError(
+                f"--weights: {str(p)!r} entry {key!r} has shape {tuple(shape)}; "
+                f"the model needs {want}"
+            )
+        total += math.prod(shape) * dtype.itemsize
+        if total > limit:
+            raise UsageError(
+                f"--weights: {str(p)!r} is too large for this model: its entries declare "
+                f"more than {limit:,} bytes (the model's state_dict needs at most "
+                f"{limit - WEIGHTS_SLACK_BYTES:,})"
+            )
+
+
+def _torch_load(p: Path) -> Any:
+    """`torch.load` of plain tensors only (weights_only), its warnings kept quiet; a checkpoint
+    holding other objects is a `UsageError` that does not suggest running its code."""
+    import pickle
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            if "weights only load failed" not in str(err).lower():
+                raise
+    raise UsageError(
+        f"--weights: {str(p)!r} holds objects other than tensors; incept-dsl only loads plain "
+        "state_dicts (save model.state_dict(), a dict of tensors)"
+    )
+
+
 def emit(model: Any, args: argparse.Namespace, out_path: Path) -> str:
     """`incept-dsl compile --to onnx`: write the checked model; a one-line description."""
     level = 1 if getattr(args, "opt_level", None) is None else args.opt_level
     weights = getattr(args, "weights", None)
-    state = load_weights(weights) if weights else None
+    state = load_weights(weights, model) if weights else None
     proto = to_onnx(
         model,
         out_path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -216,11 +217,39 @@ def _precision_error(
     )
 
 
+def max_threads() -> int:
+    """The most `--threads` bench accepts: 4 per CPU (more only slows the run or exhausts the
+    thread pool's memory)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def _memory_error(err: Exception, batch: int, device: str) -> Exception:
+    """A `UsageError` suggesting a smaller `--batch` when `err` is an allocation failure; else
+    `err` itself."""
+    import torch
+
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    lowered = text.lower()
+    out_of_memory = isinstance(err, MemoryError | torch.OutOfMemoryError) or (
+        "allocate" in lowered or "out of memory" in lowered or "memory" in lowered
+    )
+    if not out_of_memory:
+        return err
+    return UsageError(
+        f"out of memory at --batch {batch} on {device} ({text}); try a smaller --batch"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     levels = _levels(args.levels)
     batches = args.batch or [1]
     if any(b < 1 for b in batches) or args.rounds < 1 or args.warmup < 0 or args.threads < 1:
         raise UsageError("--batch, --rounds and --threads must be positive, --warmup >= 0")
+    if args.threads > max_threads():
+        raise UsageError(
+            f"--threads {args.threads} is more than this machine can use; "
+            f"give at most {max_threads()} (4 per CPU)"
+        )
     model = load_model(args)
     import torch
 
@@ -241,12 +270,15 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     for batch in batches:
-        cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
         try:
-            measure_errors(cands, cands[0])  # the first call of every candidate
-        except (NotImplementedError, RuntimeError) as err:
-            raise _precision_error(err, model.name, args.device, precisions) from err
-        run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
+            cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
+            try:
+                measure_errors(cands, cands[0])  # the first call of every candidate
+            except (NotImplementedError, RuntimeError) as err:
+                raise _precision_error(err, model.name, args.device, precisions) from err
+            run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
+        except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError is a RuntimeError
+            raise _memory_error(err, batch, args.device) from err
         title = (
             f"{model.name}, batch {batch}, {args.device}"
             + (f", {args.threads} threads" if args.device == "cpu" else "")

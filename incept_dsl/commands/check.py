@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from incept_dsl.commands.common import add_model_arguments, fmt_shape, parse_sets
+from incept_dsl.api_args import display_path
+from incept_dsl.commands.common import add_model_arguments, fmt_shape, parse_sets, program_file
 
 HELP = "parse and shape-check files; print each model's inputs, outputs and parameter count"
 
@@ -19,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     sets = parse_sets(args.sets)
     shape = parse_shape(args.input_shape) if args.input_shape else None
+    for file in args.file:  # every FILE exists before any is checked
+        program_file(file)
     failed = 0
     for file in args.file:
         try:
@@ -33,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if not models:
-            print(f"{file}: no model (a file of blocks for `import`)")
+            print(f"{display_path(file)}: no model (a file of blocks for `import`)")
         for m in models:
-            print(f"{m.source_path}: model {m.name}")
+            print(f"{display_path(str(m.source_path))}: model {m.name}")
             print("  inputs:  " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in m.inputs.items()))
             print("  outputs: " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in m.outputs.items()))
             if m.aux:

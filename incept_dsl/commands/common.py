@@ -71,8 +71,31 @@ def load_model(args: argparse.Namespace, file: str | None = None):
 
     shape = parse_shape(args.input_shape) if getattr(args, "input_shape", None) else None
     return load(
-        file or args.file, model=args.model, params=parse_sets(args.sets), input_shape=shape
+        program_file(file or args.file),
+        model=args.model,
+        params=parse_sets(args.sets),
+        input_shape=shape,
     )
+
+
+def program_file(name: str) -> str:
+    """The FILE argument, checked: an empty name, a missing file or a folder is a usage mistake
+    (exit 2, as in every command); a file that exists is read (and reported) by the loader."""
+    from incept_dsl.api_args import display_path
+    from incept_dsl.resources import resolve_program_path
+
+    if name == "":
+        raise UsageError("no file named ''")
+    path = resolve_program_path(name)
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except (OSError, ValueError):  # a name the OS cannot look up: the loader says why
+        return name
+    if is_dir:
+        raise UsageError(f"{display_path(name)} is a directory, not an .incept file")
+    if not exists and not path.is_symlink():
+        raise UsageError(f"no such file: {display_path(name)}")
+    return name
 
 
 def output_path(args: argparse.Namespace, model_name: str, suffix: str) -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from incept_dsl.api_args import display_path
 from incept_dsl.commands.common import add_model_arguments, load_model, output_path
 from incept_dsl.outputs import check_output, write_output
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_path(args, model.name, TARGETS[args.to][0])
     check_output(out, SUFFIXES[args.to], model.source_files, f"--to {args.to}")
     what = _emitter(args.to)(model, args, out)
-    print(f"wrote {out} ({what})")
+    print(f"wrote {display_path(str(out))} ({what})")
     return 0
 
 

@@ -5,7 +5,9 @@ nothing and exits 1 when a file would change; `--diff` prints a unified diff ins
 `--stdout` prints the formatted text. A file that does not parse is reported like `check` does
 (exit 1) and left untouched; a path that is no readable regular file (missing, a FIFO, a device,
 a folder, a symbolic-link loop, past the size limit) is a usage error (exit 2). Files are
-rewritten atomically.
+rewritten atomically. A formatted text past the source size limit (deep nesting indents every
+line) is neither written nor printed: it could not be read back; that file is reported (exit 1)
+and left untouched.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
             print(err.render(), file=sys.stderr)
             status = 1
             continue
+        too_big = _past_limit(new)
+        if too_big:  # never the case for an unchanged file, which was read
+            print(f"{name}: error: {too_big}; the file is left as it is", file=sys.stderr)
+            status = 1
+            continue
         old = src.text  # compared as read: a file with \r\n line ends is not formatted
         if args.stdout:
             sys.stdout.write(new)
@@ -69,3 +76,18 @@ def run(args: argparse.Namespace) -> int:
             write_output(path, new)  # atomic: an interrupted run leaves the old file whole
             print(f"{name}: reformatted", file=sys.stderr)
     return status
+
+
+def _past_limit(text: str) -> str | None:
+    """Why `text` cannot be a program file (longer than a source file may be), None if it can."""
+    from incept_dsl.frontend.parser import MAX_SOURCE_CHARS
+    from incept_dsl.reading import MAX_SOURCE_BYTES
+
+    size = len(text.encode("utf-8"))
+    if size <= MAX_SOURCE_BYTES and len(text) <= MAX_SOURCE_CHARS:
+        return None
+    return (
+        f"the formatted text would be {size:,} bytes, past the {MAX_SOURCE_BYTES:,}-byte limit "
+        "of a source file, so it could not be read back (deep nesting indents every line; "
+        "flatten the nesting, e.g. with named blocks)"
+    )

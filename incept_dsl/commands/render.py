@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from incept_dsl.api_args import display_path
 from incept_dsl.commands.common import add_model_arguments, load_model
 
 HELP = "draw a model (the network, every op, or one block) as SVG, PDF, PNG or DOT"
@@ -87,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         out = Path(f"{model.name}.svg")
     check_output(out, FIGURE_SUFFIXES[fmt], model.source_files, f"a {fmt.upper()} figure")
-    print(f"wrote {out} ({write_figure(model, out, options, fmt)})")
+    print(f"wrote {display_path(out)} ({write_figure(model, out, options, fmt)})")
     return 0

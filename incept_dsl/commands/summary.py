@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from incept_dsl.api_args import display_path
 from incept_dsl.commands.common import add_model_arguments, load_model
 
 HELP = "print a model's cost table: shapes, activation memory, parameters and multiply-adds"
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if out is not None:
         write_output(out, table.render(format_for(out, args.format)))
-        print(f"wrote {out}")
+        print(f"wrote {display_path(out)}")
     else:
         sys.stdout.write(table.render(args.format or "text"))
     return 0

@@ -43,6 +43,8 @@ from incept_dsl.errors import (
     Note,
     UsageError,
     did_you_mean,
+    reset_suggestion_budget,
+    suggestions_left,
 )
 from incept_dsl.frontend import ast
 from incept_dsl.ir import values as V
@@ -642,7 +644,9 @@ class Elaborator:
             return self._op(SIGNATURES[op], call, x, ctx, name, name_span)
         if target in self.tensors or target in self.later:
             raise tensor_as_op(target, call.name_span)
-        raise unknown_callee(target, call.name_span, ctx.blocks.names())
+        # Listing every visible block is O(blocks): skipped once suggestions are used up.
+        known = ctx.blocks.names() if suggestions_left() else ()
+        raise unknown_callee(target, call.name_span, known)
 
     def _expect(self, call: ast.Call, x: int, ctx: Ctx) -> None:
         errors: list[InceptError] = []
@@ -1360,6 +1364,7 @@ def build_model(
     Every mistake raises an `InceptError`; independent mistakes (statements that do not read
     each other's tensors, branches of one `concat`) are reported together as `InceptErrors`."""
     ensure_recursion_limit()
+    reset_suggestion_budget()
     with gc_paused():
         return Elaborator(unit, pick_model(unit, model), params, input_shape).build()
 
