@@ -91,11 +91,15 @@ class InceptErrors(InceptError):
 
     Nested collections are flattened, and an error reported twice (same place, same message, e.g.
     one block body failing in two models) is kept once. `render()` prints each error as
-    `InceptError.render` does, separated by blank lines, then a line counting them. `span`,
-    `message`, `notes` and `hint` are those of the first error.
+    `InceptError.render` does, separated by blank lines, then a line counting them; past
+    `MAX_RENDERED` errors only the first ones are printed, then `… and N more errors (M in all)`.
+    `span`, `message`, `notes` and `hint` are those of the first error.
     """
 
     errors: list[InceptError]
+
+    #: Most errors `render()` prints; `errors` keeps them all.
+    MAX_RENDERED = 100
 
     def __init__(self, errors: Sequence[InceptError]):
         flat: list[InceptError] = []
@@ -115,8 +119,15 @@ class InceptErrors(InceptError):
         return collected.errors[0] if len(collected.errors) == 1 else collected
 
     def render(self) -> str:
-        parts = [e.render() for e in self.errors]
-        return "\n\n".join(parts) + f"\n\n{len(self.errors)} errors"
+        shown = self.errors[: self.MAX_RENDERED]
+        parts = [e.render() for e in shown]
+        total = len(self.errors)
+        if total > len(shown):
+            more = total - len(shown)
+            parts.append(f"… and {more} more error{'s' if more != 1 else ''} ({total} in all)")
+        else:
+            parts.append(f"{total} errors")
+        return "\n\n".join(parts)
 
     def with_note(self, message: str, span: Span | None = None) -> InceptError:
         for e in self.errors:
@@ -144,34 +155,52 @@ MAX_SUGGESTION_CANDIDATES = 64
 #: calls (each model build resets it); past it no more suggestions are made, so a file with
 #: thousands of misspellings among thousands of names stays linear.
 SUGGESTION_BUDGET = 2_000_000
+#: Most `close_matches` (and so `did_you_mean`) lookups between two `reset_suggestion_budget`
+#: calls: a file with tens of thousands of unknown keywords among few names stays fast too.
+MAX_SUGGESTION_LOOKUPS = 2_000
 _suggestion_budget_left = SUGGESTION_BUDGET
+_suggestion_lookups_left = MAX_SUGGESTION_LOOKUPS
 
 
 def reset_suggestion_budget() -> None:
     """Start a new `SUGGESTION_BUDGET` (at the start of each model build)."""
-    global _suggestion_budget_left
+    global _suggestion_budget_left, _suggestion_lookups_left
     _suggestion_budget_left = SUGGESTION_BUDGET
+    _suggestion_lookups_left = MAX_SUGGESTION_LOOKUPS
 
 
 def suggestions_left() -> bool:
     """Whether `did_you_mean` still makes suggestions (callers may skip listing candidates)."""
-    return _suggestion_budget_left > 0
+    return _suggestion_budget_left > 0 and _suggestion_lookups_left > 0
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A 'did you mean' suffix for `word` among `candidates`, or None when nothing is close.
+    """A 'did you mean' suffix for `word` among `candidates`, or None when nothing is close
+    (or the suggestion budget is spent; see `close_matches`)."""
+    matches = close_matches(word, candidates, 1)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 1) -> list[str]:
+    """The (at most `n`) candidates closest to `word`, as `difflib.get_close_matches` with cutoff
+    0.6 finds them; none once the suggestion budget is spent.
 
     Bounded work: a candidate whose length alone rules out a similarity of 0.6 is skipped (the
     bound difflib's `real_quick_ratio` uses), and of the rest at most `MAX_SUGGESTION_CANDIDATES`
-    are scored, preferring those with the same first letter, then the closest length.
+    are scored, preferring those with the same first letter, then the closest length. Each call
+    counts against `SUGGESTION_BUDGET` (its candidates) and `MAX_SUGGESTION_LOOKUPS` (one).
     """
-    global _suggestion_budget_left
-    if _suggestion_budget_left <= 0:
-        return None
+    global _suggestion_budget_left, _suggestion_lookups_left
+    if not suggestions_left():
+        return []
     names = set(candidates)
     _suggestion_budget_left -= len(names)
-    n = len(word)
-    lo, hi = (3 * n + 6) // 7, (7 * n) // 3  # 2*min(n, m) / (n + m) >= 0.6 <=> lo <= m <= hi
+    _suggestion_lookups_left -= 1
+    n_word = len(word)
+    lo, hi = (
+        (3 * n_word + 6) // 7,
+        (7 * n_word) // 3,
+    )  # 2*min(n, m)/(n + m) >= 0.6 <=> lo <= m <= hi
     pool = [c for c in names if lo <= len(c) <= hi]
     if len(pool) > MAX_SUGGESTION_CANDIDATES:
         first = word[:1]
@@ -179,15 +208,14 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     if len(pool) > MAX_SUGGESTION_CANDIDATES:
         by_length: dict[int, list[str]] = {}
         for c in pool:
-            by_length.setdefault(abs(len(c) - n), []).append(c)
+            by_length.setdefault(abs(len(c) - n_word), []).append(c)
         kept: list[str] = []
         for d in sorted(by_length):
             kept.extend(sorted(by_length[d]))
             if len(kept) >= MAX_SUGGESTION_CANDIDATES:
                 break
         pool = kept[:MAX_SUGGESTION_CANDIDATES]
-    matches = difflib.get_close_matches(word, sorted(pool), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    return difflib.get_close_matches(word, sorted(pool), n=n, cutoff=0.6)
 
 
 class CompilerBug(Exception):

@@ -52,8 +52,11 @@ def fuse_units(graph: Graph) -> list[Unit]:
     heads = set(graph.head_nodes())
     units: list[Unit] = []
     unit_of: dict[int, Unit] = {}
+    # Readers per node, counted once: asking per candidate would cost a node's whole fan-out for
+    # each of its readers (quadratic in a wide concat's branch count).
+    readers = {n: sum(1 for _ in graph.nx.out_edges(n)) for n in graph.nx.nodes}
     for n in graph.order():
-        unit = _fusable_into(graph, n, unit_of, heads)
+        unit = _fusable_into(graph, n, unit_of, heads, readers)
         if unit is None:
             unit = Unit(graph.scope(n), [n])
             units.append(unit)
@@ -68,7 +71,9 @@ def _parent(scope: str) -> str:
     return scope.rsplit(".", 1)[0] if "." in scope else ""
 
 
-def _fusable_into(graph: Graph, n: int, unit_of: dict[int, Unit], heads: set[int]) -> Unit | None:
+def _fusable_into(
+    graph: Graph, n: int, unit_of: dict[int, Unit], heads: set[int], readers: dict[int, int]
+) -> Unit | None:
     """The unit that node `n` completes, or None: the batch norm or activation that elaboration
     (or a pass) attached to the conv/linear before it, reading a tensor nothing else reads. Their
     scopes tell: `<s>.conv` -> `<s>.bn` -> `<s>.relu`, or `<s>` -> `<s>.relu`."""
@@ -77,7 +82,7 @@ def _fusable_into(graph: Graph, n: int, unit_of: dict[int, Unit], heads: set[int
         return None
     (p,) = ins
     unit = unit_of.get(p)
-    if unit is None or unit.last != p or p in heads or len(graph.users(p)) != 1:
+    if unit is None or unit.last != p or p in heads or readers[p] != 1:
         return None
     op, first, parent = graph.op(n), graph.op(unit.first), _parent(graph.scope(n))
     lone_conv = first == "conv" and len(unit.nodes) == 1 and unit.scope.endswith(".conv")

@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import html
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ from incept_dsl.backends.figure_model import (
     scope_tree,
 )
 from incept_dsl.backends.figure_style import SHAPES, THEMES, Theme
-from incept_dsl.errors import CompilerBug, UsageError, did_you_mean
+from incept_dsl.errors import UsageError, did_you_mean
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import ACTIVATIONS, OPS
 
@@ -70,6 +72,10 @@ SUFFIXES: dict[str, tuple[str, ...]] = {
 RANKDIRS = ("TB", "BT", "LR", "RL")
 #: PNG resolution (dots per inch): sharp enough for slides and print previews.
 PNG_DPI = 200
+#: Seconds Graphviz's `dot` may take to lay out a figure before `render` gives up.
+RENDER_TIMEOUT_S = 120.0
+#: The longest `font` name a figure takes (Graphviz refuses over-long tokens with a syntax error).
+MAX_FONT_LENGTH = 200
 
 INSTALL_HINT = (
     "install Graphviz: `sudo apt-get install graphviz` (Debian/Ubuntu), "
@@ -109,6 +115,11 @@ class FigureOptions:
             raise UsageError(f"theme must be one of {', '.join(THEMES)}; got {self.theme!r}")
         if not self.font or any(c in self.font for c in '"\\\n'):
             raise UsageError(f"not a font name: {self.font!r}")
+        if len(self.font) > MAX_FONT_LENGTH:
+            raise UsageError(
+                f"not a font name: {self.font[:40]!r}... is {len(self.font)} characters long "
+                f"(at most {MAX_FONT_LENGTH})"
+            )
 
     @property
     def view_depth(self) -> int | None:
@@ -478,27 +489,51 @@ def _write(model: Any, options: FigureOptions) -> str:
     return _Writer(figure(model, options), options).write()
 
 
-def render(dot_source: str, fmt: str) -> bytes:
+def render(dot_source: str, fmt: str, timeout: float | None = None) -> bytes:
     """`dot_source` rendered by Graphviz's `dot` to `fmt` (svg, pdf or png).
 
-    Raises `UsageError` with install instructions when `dot` is not installed.
+    Raises `UsageError` with install instructions when `dot` is not installed, when the layout
+    runs past `timeout` seconds (default `RENDER_TIMEOUT_S`: Graphviz's layout is superlinear,
+    and a figure of thousands of boxes can take it hours), and when Graphviz refuses the figure
+    (quoting its message: it limits, for one, the length of a single label or name).
     """
-    import graphviz
-
     if fmt not in FORMATS or fmt == "dot":
         raise UsageError(f"cannot render to {fmt!r}; formats: svg, pdf, png")
     if fmt == "png":
         dot_source = dot_source.replace("{\n", f"{{\n\tdpi={PNG_DPI}\n", 1)
-    try:
-        data = graphviz.pipe("dot", fmt, dot_source.encode("utf-8"), quiet=True)
-    except graphviz.ExecutableNotFound:
+    exe = shutil.which("dot")
+    if exe is None:
         raise UsageError(
             f"drawing a .{fmt} figure needs Graphviz's `dot` program, which is not "
             f"on PATH; {INSTALL_HINT}"
+        )
+    limit = RENDER_TIMEOUT_S if timeout is None else timeout
+    try:
+        done = subprocess.run(
+            [exe, "-Kdot", f"-T{fmt}"],
+            input=dot_source.encode("utf-8"),
+            capture_output=True,
+            timeout=limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"the figure is too large for Graphviz's layout: `dot` did not finish in {limit:g} s; "
+            "draw the collapsed view (the default, or --collapse), fewer levels (--depth N) or "
+            "one block (--block NAME), or write the DOT text with `-o FILE.dot` (`--to dot`) "
+            "and lay it out yourself"
         ) from None
-    except graphviz.CalledProcessError as err:
-        stderr = err.stderr.decode("utf-8", "replace") if isinstance(err.stderr, bytes) else ""
-        raise CompilerBug(f"Graphviz could not lay out the figure: {stderr.strip()}") from None
+    except OSError as err:
+        raise UsageError(f"could not run Graphviz's `dot` ({exe}): {err}") from None
+    if done.returncode != 0:
+        # Graphviz rejects some figures we cannot foresee (limits on one token's length, memory);
+        # its message says why, and the user can act on it (shorter names, another view).
+        message = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+        raise UsageError(
+            f"Graphviz could not lay out the figure: {message[:2000]}; try another view "
+            "(--collapse, --depth N, --block NAME) or write the DOT text with `-o FILE.dot`"
+        )
+    data = done.stdout
     return _fixed_pdf_dates(data) if fmt == "pdf" else data
 
 

@@ -3,8 +3,11 @@
 A program's names become Python names in the PyTorch module (attributes, state_dict keys,
 named-tuple fields) and node names in ONNX. Most names work in every backend as they are, and
 the backends derive safe identifiers for the rest (a model `none` becomes the class `NoneModel`;
-an input `class` the argument `t_class`). Three classes of name cannot be carried faithfully, and
+an input `class` the argument `t_class`). Four classes of name cannot be carried faithfully, and
 `check_names` rejects them with a located error that says why:
+
+- a name longer than `MAX_NAME_LENGTH` (256) characters, in every position (inputs included):
+  Graphviz refuses over-long tokens, and no reader or tool is served by such a name;
 
 - a name that starts with an underscore, for models, blocks, `as` scopes, branch labels and
   heads: Python mangles `__x` inside a class (the state_dict key would become `_M__x.weight`),
@@ -100,12 +103,22 @@ _WHAT = {
     "label": ("branch labels", "a branch"),
     "output": ("output names", "an output"),
     "aux": ("aux head names", "an aux head"),
+    "input": ("input names", "an input"),
 }
+
+#: The longest name a program may write (models, blocks, inputs, `as` scopes, labels, heads).
+#: Generated code carries every name, and Graphviz refuses a figure whose tokens run past 16 KiB.
+MAX_NAME_LENGTH = 256
 
 
 def name_problem(kind: str, name: str) -> str | None:
     """Why `name` cannot be used in a position of `kind` (a key of `_WHAT`), or None if it can."""
-    if name.startswith("_"):
+    if len(name) > MAX_NAME_LENGTH:
+        return (
+            f"{_WHAT[kind][0]} can be at most {MAX_NAME_LENGTH} characters long: "
+            f"'{name[:20]}...' has {len(name)}"
+        )
+    if name.startswith("_") and kind != "input":
         return (
             f"{_WHAT[kind][0]} must start with a letter: '{name}' starts with an underscore, "
             "which Python hides or mangles in the generated module"
@@ -123,6 +136,8 @@ def name_problem(kind: str, name: str) -> str | None:
 
 
 def _suggestion(kind: str, name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        return "use a shorter name"
     candidate = name.lstrip("_") or "x"
     if candidate == name or name_problem(kind, candidate) is not None:
         candidate += "_1"
@@ -163,6 +178,8 @@ def program_names(program: ast.Program) -> Iterator[tuple[str, str, Span]]:
         for stmt in m.body:
             if isinstance(stmt, ast.BlockDef):
                 yield from _block_names(stmt)
+            elif isinstance(stmt, ast.InputStmt):
+                yield "input", stmt.name, stmt.name_span
             elif isinstance(stmt, ast.Bind):
                 if stmt.kind in ("output", "aux"):
                     yield stmt.kind, stmt.name, stmt.name_span

@@ -13,7 +13,6 @@ consequence of it (such as a "missing" argument).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from incept_dsl.errors import (
     InceptNameError,
     InceptTypeError,
     Note,
+    close_matches,
     did_you_mean,
 )
 from incept_dsl.frontend import ast
@@ -112,7 +112,7 @@ def misspelt(args: ast.Args | None, names: Sequence[str]) -> frozenset[str]:
     out: set[str] = set()
     for kw in args.keywords:
         if kw.name not in names:
-            out.update(difflib.get_close_matches(kw.name, names, n=3, cutoff=0.6))
+            out.update(close_matches(kw.name, names, 3))
     return frozenset(out)
 
 

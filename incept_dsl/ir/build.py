@@ -218,6 +218,8 @@ class Elaborator:
         self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
         self.defaults_span: dict[str, Span] = {}
         self.tensors: dict[str, tuple[int, Span]] = {}
+        #: the names of `self.g.heads`, kept alongside it (a head-name check stays O(1))
+        self.head_names: set[str] = set()
         self.later: dict[str, Span] = {}
         #: names whose statement failed (-> where they were bound): readers are skipped quietly
         self.poisoned: dict[str, Span] = {}
@@ -504,7 +506,7 @@ class Elaborator:
                 weight = V.as_float(V.evaluate(st.weight, ctx.env), st.weight.span, "an aux weight")
             except InceptError as err:
                 errors.append(err)
-        if st.kind != "bind" and st.name in {h.name for h in self.g.heads}:
+        if st.kind != "bind" and st.name in self.head_names:
             errors.append(InceptNameError(f"a second head named '{st.name}'", st.name_span))
         if errors:
             raise InceptErrors.of(errors)
@@ -513,6 +515,7 @@ class Elaborator:
         self.tensors[st.name] = (x, st.name_span)
         if st.kind != "bind":
             self.g.data["heads"].append(Head(st.name, st.kind, weight, x))
+            self.head_names.add(st.name)
 
     def _start(self, el: ast.Element, ctx: Ctx) -> int:
         """The tensor a binding's pipeline starts from: a bound name or a join of bound names."""

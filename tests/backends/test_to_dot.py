@@ -535,3 +535,82 @@ def test_cli_program_error_exits_1(tmp_path, capsys):
     src = _program(tmp_path, "model m { input x: 3x8x8\n output y = x -> covn(8, 3) }")
     assert main(["render", src, "-o", str(tmp_path / "fig.dot")]) == 1
     assert "did you mean 'conv'" in capsys.readouterr().err
+
+
+# ---- scaling and Graphviz failures --------------------------------------------------------------
+def _wide_concat(branches: int) -> str:
+    body = "\n".join(["conv(1, 1) -> relu"] * branches)
+    return f"model m {{ input x: 3x8x8\n output y = x -> concat {{\n{body}\n}} }}"
+
+
+def _figure_work(model, **options) -> int:
+    """Python function calls (and generator resumptions) made by drawing `model` as DOT text: a
+    count of work that does not depend on the machine's speed."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        to_dot(model, **options)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("options", [{"expand": True}, {}])
+def test_figure_work_is_linear_in_a_concat_s_branch_count(options):
+    """A concat of n branches all reading one tensor: asking each reader for the tensor's sorted
+    readers made the figure quadratic (3,000 branches took 18 s before `dot` even started)."""
+    small, large = _load(_wide_concat(150)), _load(_wide_concat(600))
+    ratio = _figure_work(large, **options) / _figure_work(small, **options)
+    assert ratio < 6, ratio  # linear: about 4 (n log n a little more); quadratic: about 16
+
+
+def test_font_name_length_is_bounded():
+    m = _load(SMALL)
+    assert "fontname=" + "F" * 200 in to_dot(m, font="F" * 200)
+    with pytest.raises(UsageError, match=r"is 17000 characters long \(at most 200\)"):
+        to_dot(m, font="A" * 17000)
+
+
+def _fake_dot(tmp_path: Path, script: str) -> None:
+    exe = tmp_path / "dot"
+    exe.write_text("#!/bin/sh\n" + script + "\n", encoding="utf-8")
+    exe.chmod(0o755)
+
+
+def test_render_past_its_timeout_is_a_usage_error(tmp_path, monkeypatch):
+    _fake_dot(tmp_path, f"exec {shutil.which('sleep')} 60")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match=r"too large for Graphviz's layout.*--depth"):
+        render(to_dot(_load(SMALL)), "svg", timeout=0.5)
+
+
+def test_graphviz_rejecting_the_figure_is_a_usage_error_quoting_it(tmp_path, monkeypatch, capsys):
+    _fake_dot(
+        tmp_path,
+        f"{shutil.which('cat')} >/dev/null; echo 'Error: syntax error in line 2' >&2; exit 1",
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match=r"could not lay out the figure: Error: syntax error in"):
+        render(to_dot(_load(SMALL)), "svg")
+    assert main(["render", _program(tmp_path), "-o", str(tmp_path / "fig.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "syntax error in line 2" in err and "internal" not in err.lower()
+
+
+@needs_dot
+def test_cli_over_long_font_and_model_name_never_reach_graphviz(tmp_path, capsys):
+    src = _program(tmp_path)
+    out = str(tmp_path / "fig.svg")
+    assert main(["render", src, "-o", out, "--font", "A" * 17000]) == 2
+    assert "at most 200" in capsys.readouterr().err
+    long_name = _program(tmp_path, "model " + "M" * 20000 + " { input x: 3x8x8\n output y = x }")
+    assert main(["render", long_name, "-o", out]) == 1
+    assert "at most 256 characters" in capsys.readouterr().err

@@ -264,3 +264,21 @@ def test_builtin_and_keyword_model_names_get_distinct_class_names():
     for n in names:
         assert n.isidentifier() and not keyword.iskeyword(n)
         assert n not in dir(builtins) and n not in {"F", "NamedTuple", "torch", "nn"}
+
+
+@pytest.mark.parametrize("position", ["model", "block", "scope", "label", "output", "aux", "input"])
+def test_names_longer_than_the_limit_are_located_errors(position):
+    from incept_dsl.frontend.names import MAX_NAME_LENGTH
+
+    longest = "n" * MAX_NAME_LENGTH
+    assert loads(_program(position, longest), name="t.incept") is not None
+    name = "n" * (MAX_NAME_LENGTH + 1)
+    program = _program(position, name)
+    with pytest.raises(InceptNameError, match=rf"at most {MAX_NAME_LENGTH} characters") as info:
+        loads(program, name="t.incept")
+    assert info.value.span.start == _name_offset(program, position, name)
+    assert "n" * 100 not in str(info.value.args[0])  # the message does not echo the whole name
+
+
+def test_input_names_may_start_with_an_underscore():
+    assert loads(_program("input", "_img"), name="t.incept") is not None
