@@ -47,6 +47,17 @@ UNKNOWN: Any = _Marker("UNKNOWN")
 #: An argument whose own mistake has been reported: nothing is checked against it.
 FAILED: Any = _Marker("FAILED")
 
+
+def collect(errors: list[InceptError], fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`, or `FAILED` with its `InceptError` appended to `errors`: one check among
+    several independent ones, each reported."""
+    try:
+        return fn(*args)
+    except InceptError as err:
+        errors.append(err)
+        return FAILED
+
+
 #: Matched arguments: parameter name -> (value, span of the value's expression).
 Bound = dict[str, tuple[Any, Span]]
 #: Evaluates an argument expression (raising a located `InceptError`), or gives `UNKNOWN`.

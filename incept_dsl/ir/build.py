@@ -55,6 +55,7 @@ from incept_dsl.ir.args import (
     RESIDUAL_PARAMS,
     Bound,
     bind_args,
+    collect,
     expect_shape,
     is_known,
     join_inside,
@@ -654,11 +655,7 @@ class Elaborator:
     def _expect(self, call: ast.Call, x: int, ctx: Ctx) -> None:
         errors: list[InceptError] = []
         given = self._bind_args(EXPECT_PARAMS, call.args, "expect", ctx, errors)
-        want: Any = FAILED
-        try:
-            want = expect_shape(given, call.span)
-        except InceptError as err:
-            errors.append(err)
+        want = collect(errors, expect_shape, given, call.span)
         if errors:
             raise InceptErrors.of(errors)
         if not is_known(want):  # pragma: no cover - every value is known in elaboration
@@ -919,11 +916,7 @@ class Elaborator:
     ) -> int:
         errors: list[InceptError] = []
         given = self._bind_args(RESIDUAL_PARAMS, el.args, "residual", ctx, errors)
-        scale: Any = FAILED
-        try:
-            scale = residual_scale(given)
-        except InceptError as err:
-            errors.append(err)
+        scale = collect(errors, residual_scale, given)
         inner = ctx
         if name is not None:
             inner = ctx.at(ctx.scope.child(ctx.scope.name("residual", name, name_span)))
@@ -964,11 +957,7 @@ class Elaborator:
     ) -> int:
         errors: list[InceptError] = []
         given = self._bind_args(REPEAT_PARAMS, el.args, "repeat", ctx, errors)
-        n: Any = FAILED
-        try:
-            n = repeat_count(given, el.span)
-        except InceptError as err:
-            errors.append(err)
+        n = collect(errors, repeat_count, given, el.span)
         if errors or not is_known(n) or n == 0:
             # no copy is elaborated: still check the body, once, without shapes
             self._shapeless(el.body.elements, ctx, errors)

@@ -33,6 +33,7 @@ from incept_dsl.ir.args import (
     RESIDUAL_PARAMS,
     UNKNOWN,
     bind_args,
+    collect,
     expect_shape,
     join_inside,
     missing_block_param,
@@ -99,11 +100,11 @@ class ShapelessChecker:
                 self.pipeline(br.pipeline.elements, errors)
         elif isinstance(el, ast.Residual):
             given = bind_args(RESIDUAL_PARAMS, el.args, "residual", self.value, errors)
-            _collect(errors, residual_scale, given)
+            collect(errors, residual_scale, given)
             self.pipeline(el.body.elements, errors)
         elif isinstance(el, ast.Repeat):
             given = bind_args(REPEAT_PARAMS, el.args, "repeat", self.value, errors)
-            _collect(errors, repeat_count, given, el.span)
+            collect(errors, repeat_count, given, el.span)
             self.pipeline(el.body.elements, errors)
         elif isinstance(el, ast.Group):
             self.pipeline(el.pipeline.elements, errors)
@@ -130,7 +131,7 @@ class ShapelessChecker:
             target = value.name
         if target == "expect":
             given = bind_args(EXPECT_PARAMS, call.args, "expect", self.value, errors)
-            _collect(errors, expect_shape, given, call.span)
+            collect(errors, expect_shape, given, call.span)
             return
         entry = self.blocks.lookup(target)
         if entry is not None:
@@ -153,10 +154,3 @@ class ShapelessChecker:
             errors.append(tensor_as_op(target, call.name_span))
         else:
             errors.append(unknown_callee(target, call.name_span, self.blocks.names()))
-
-
-def _collect(errors: list[InceptError], fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except InceptError as err:
-        errors.append(err)
