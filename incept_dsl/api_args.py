@@ -201,10 +201,12 @@ def state_dict_error(err: Exception) -> UsageError:
     return UsageError(f"the state_dict does not fit this model: {text}")
 
 
-def check_state_dict(value: Any, expected: Mapping[str, Any]) -> dict[str, Any] | None:
-    """`state_dict`: None, or a mapping with exactly the keys of `expected` (the -O0 module's
-    state_dict, e.g. on the meta device), each a CPU/GPU torch tensor of that shape, floating
-    where the module's is. The first offending key is named."""
+def check_state_dict(
+    value: Any, expected: Mapping[str, tuple[tuple[int, ...], bool]]
+) -> dict[str, Any] | None:
+    """`state_dict`: None, or a mapping with exactly the keys of `expected` ({key: (shape,
+    floating)} of the -O0 module's state_dict), each a dense torch tensor of that shape, of a
+    floating dtype where the module's is. The first offending key is named."""
     import torch
 
     if value is None:
@@ -226,7 +228,7 @@ def check_state_dict(value: Any, expected: Mapping[str, Any]) -> dict[str, Any] 
     missing = [k for k in expected if k not in value]
     if missing:
         raise UsageError(f"the state_dict has no '{missing[0]}' (the -O0 module has it)")
-    for key, want in expected.items():
+    for key, (shape, floating) in expected.items():
         got = value[key]
         if not isinstance(got, torch.Tensor):
             raise UsageError(f"state_dict['{key}'] must be a torch tensor; got {_kind(got)}")
@@ -234,12 +236,11 @@ def check_state_dict(value: Any, expected: Mapping[str, Any]) -> dict[str, Any] 
             raise UsageError(f"state_dict['{key}'] is a meta tensor: it has no values")
         if got.layout != torch.strided or got.is_quantized:
             raise UsageError(f"state_dict['{key}'] must be a dense tensor; got {got.layout}")
-        if tuple(got.shape) != tuple(want.shape):
+        if tuple(got.shape) != tuple(shape):
             raise UsageError(
-                f"state_dict['{key}'] has shape {tuple(got.shape)}; the model needs "
-                f"{tuple(want.shape)}"
+                f"state_dict['{key}'] has shape {tuple(got.shape)}; the model needs {tuple(shape)}"
             )
-        if want.dtype.is_floating_point and not got.dtype.is_floating_point:
+        if floating and not got.dtype.is_floating_point:
             raise UsageError(
                 f"state_dict['{key}'] has dtype {got.dtype}; the model needs a floating-point one"
             )

@@ -146,14 +146,14 @@ class Model:
                 raise
             raise state_dict_error(err) from None
 
-    def _state_shapes(self) -> dict[str, Any]:
-        """The -O0 module's state_dict on the meta device (shapes and dtypes, no values)."""
-        import torch
+    def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], bool]]:
+        """{key: (shape, floating)} of the -O0 module's state_dict, from the IR (no module built)."""
+        from incept_dsl.backends.init_numpy import state_shapes
 
-        from incept_dsl.backends.to_torch import module_class
-
-        with torch.device("meta"):
-            return dict(module_class(self.graph, "fan_in")().state_dict())
+        return {
+            key: (shape, role != "num_batches_tracked")
+            for key, _, role, shape in state_shapes(self.graph)
+        }
 
     def loss(self, outputs, target, criterion=None):
         """(total, parts): the heads' losses weighted as declared (`aux ... weight W`)."""

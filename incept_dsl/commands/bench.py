@@ -199,7 +199,7 @@ def _precision_error(
 ) -> Exception:
     """A `UsageError` for `--precision bf16` when `err` says that PyTorch has no bfloat16 kernel
     for an op the model uses on `device` (or none for this CPU, naming the CPU features it lacks);
-    else `err` itself, which is then a bug."""
+    else `err` itself (then a bug)."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if "bf16" not in precisions:
         return err
@@ -224,16 +224,11 @@ def max_threads() -> int:
 
 
 def _memory_error(err: Exception, batch: int, device: str) -> Exception:
-    """A `UsageError` suggesting a smaller `--batch` when `err` is an allocation failure; else
-    `err` itself."""
-    import torch
-
+    """A `UsageError` suggesting a smaller `--batch` when `err` is an allocation failure (a
+    `MemoryError`, or torch's error, whose message speaks of memory or allocating); else `err`."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     lowered = text.lower()
-    out_of_memory = isinstance(err, MemoryError | torch.OutOfMemoryError) or (
-        "allocate" in lowered or "out of memory" in lowered or "memory" in lowered
-    )
-    if not out_of_memory:
+    if not (isinstance(err, MemoryError) or "allocate" in lowered or "memory" in lowered):
         return err
     return UsageError(
         f"out of memory at --batch {batch} on {device} ({text}); try a smaller --batch"
@@ -272,13 +267,18 @@ def run(args: argparse.Namespace) -> int:
     for batch in batches:
         try:
             cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
-            try:
-                measure_errors(cands, cands[0])  # the first call of every candidate
-            except (NotImplementedError, RuntimeError) as err:
-                raise _precision_error(err, model.name, args.device, precisions) from err
+            measure_errors(cands, cands[0])  # the first call of every candidate
             run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
-        except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError is a RuntimeError
-            raise _memory_error(err, batch, args.device) from err
+        # torch reports a missing kernel as NotImplementedError or RuntimeError, and running out
+        # of memory as MemoryError or RuntimeError (torch.OutOfMemoryError): a user's limit is a
+        # usage error, anything else stays a bug
+        except (MemoryError, NotImplementedError, RuntimeError) as err:
+            usage = _precision_error(err, model.name, args.device, precisions)
+            if usage is err:
+                usage = _memory_error(err, batch, args.device)
+            if usage is err:
+                raise
+            raise usage from err
         title = (
             f"{model.name}, batch {batch}, {args.device}"
             + (f", {args.threads} threads" if args.device == "cpu" else "")
