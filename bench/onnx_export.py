@@ -6,7 +6,7 @@
 1. Export time. For each model the reference (torchvision googlenet, inception_v3, resnet50;
    timm inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics;
    `incept_dsl.copy_weights` copies them into our -O0 module. Timed, interleaved round by round
-   after one untimed warm-up each: `to_onnx(model, path, opt_level=L, state_dict=...)` (the -O0
+   after one untimed warm-up each: `model.to_onnx(path, opt_level=L, state_dict=...)` (the -O0
    state_dict carried through the optimiser, serialised and written), our export with fresh numpy
    weights (no state_dict), and `torch.onnx.export` of the reference, legacy (`dynamo=False`) and
    dynamo. Every file is then run in onnxruntime and compared with the reference's eager output.

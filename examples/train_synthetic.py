@@ -88,8 +88,8 @@ def synthetic_dataset(n: int, shape: Sequence[int], classes: int, seed: int) -> 
 def pick_model(arch: str, model: str | None) -> tuple[str, tuple[str, ...]]:
     """(model name, its parameter names): `model`, or the file's default model; for the
     default file the first of `DEFAULT_MODELS`. Raises `UsageError` for an unknown name."""
+    from incept_dsl.frontend.loader import Loader
     from incept_dsl.ir.build import pick_model as pick
-    from incept_dsl.loader import Loader
     from incept_dsl.resources import resolve_program_path
 
     unit = Loader().load_path(resolve_program_path(arch))

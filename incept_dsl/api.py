@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from incept_dsl.api_args import (
-    check_dims,
     check_input_shape,
     check_name,
     check_params,
     check_path,
     check_text,
 )
+from incept_dsl.api_args import parse_shape as parse_shape  # the public name
 from incept_dsl.errors import InceptError, InceptErrors, UsageError, did_you_mean
+from incept_dsl.frontend.loader import Loader, Unit
 from incept_dsl.frontend.parser import parse_expr
 from incept_dsl.ir.build import build_model, check_blocks
 from incept_dsl.ir.values import evaluate
-from incept_dsl.loader import Loader, Unit
 from incept_dsl.model import Model
 from incept_dsl.param_kinds import check_overrides
+from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import resolve_program_path
-
-#: Elaboration and the tree walkers recurse with the program's nesting (bounded by the parser's
-#: MAX_NESTING); this keeps that far from Python's default limit.
-_RECURSION_LIMIT = 20_000
-
-
-def _prepare() -> None:
-    if sys.getrecursionlimit() < _RECURSION_LIMIT:
-        sys.setrecursionlimit(_RECURSION_LIMIT)
 
 
 def parse_value(text: str) -> Any:
@@ -44,22 +35,6 @@ def parse_value(text: str) -> Any:
         return evaluate(parse_expr(text), {})
     except InceptError as err:
         raise UsageError(f"cannot read the value {text!r}: {err.message}") from None
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """`3x224x224` (or `224`, which means 3×224×224) as a shape tuple; `UsageError` otherwise."""
-    if not isinstance(text, str):
-        raise UsageError(f"parse_shape takes text such as '3x224x224'; got {text!r}")
-    parts = text.strip().lower().replace("×", "x").split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UsageError(
-            f"cannot read the shape {text!r}; write it as CxHxW, e.g. 3x224x224"
-        ) from None
-    if len(dims) == 1:
-        dims = (3, dims[0], dims[0])
-    return check_dims(dims, repr(text))
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -94,7 +69,7 @@ def load(
     `input_shape` overrides the single input's C×H×W. Mistakes raise `InceptError` (located) or
     `UsageError`.
     """
-    _prepare()
+    ensure_recursion_limit()
     p = resolve_program_path(check_path(path))
     loader = Loader()
     unit = loader.load_path(p)
@@ -110,7 +85,7 @@ def loads(
     base_dir: str | Path | None = None,
 ) -> Model:
     """Like `load`, from program text; imports resolve relative to `base_dir` (default: cwd)."""
-    _prepare()
+    ensure_recursion_limit()
     check_text(text)
     name = check_name(name, "name") or "<string>"
     base = Path.cwd() if base_dir is None or base_dir == "" else check_path(base_dir, "base_dir")
@@ -127,7 +102,7 @@ def load_all(path: str | Path, params: Mapping[str, Any] | None = None) -> list[
     once its blocks' bodies pass the check without arguments (`check_blocks`). A parameter in
     `params` that no model has is a `UsageError`.
     """
-    _prepare()
+    ensure_recursion_limit()
     p = resolve_program_path(check_path(path))
     params = check_params(params)
     loader = Loader()

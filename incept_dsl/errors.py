@@ -86,6 +86,10 @@ class InceptLimitError(InceptError):
     """A program past one of the compiler's documented limits."""
 
 
+class InceptExportError(InceptError):
+    """The program (or its weights) cannot be lowered or exported as asked; located at the line."""
+
+
 class InceptErrors(InceptError):
     """Several independent errors, reported together in source order.
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incept_dsl import __version__
 from incept_dsl.api_args import (
     check_bool,
     check_init,
@@ -16,12 +19,27 @@ from incept_dsl.api_args import (
     hints_of,
     state_dict_error,
 )
-from incept_dsl.errors import UsageError
+from incept_dsl.backends.pytext import utf8_text
+from incept_dsl.driver import lower
+from incept_dsl.errors import InceptExportError, UsageError
 from incept_dsl.ir.graph import Graph, Head
 from incept_dsl.ir.ops import param_count
+from incept_dsl.outputs import check_output
 
-#: `to_onnx`'s arguments that `Model.to_onnx` takes by name itself.
-_ONNX_POSITIONAL = ("model", "path", "opt_level", "state_dict", "opset")
+
+@dataclass(frozen=True)
+class OnnxCall:
+    """`Model.to_onnx`'s keyword options (see there)."""
+
+    keep_aux: bool = False
+    functions: bool = False
+    init: str | None = None
+    seed: int = 0
+    check: bool = False
+
+
+#: `summarize`'s arguments that `Model.summary` fills in itself.
+_SUMMARY_GRAPHS = ("with_aux", "without_aux", "baseline", "source")
 
 
 class Model:
@@ -92,23 +110,17 @@ class Model:
         Aux heads are kept at -O0 (the trainable form) and pruned at -O1/-O2 (inference forms)
         unless `keep_aux` says otherwise.
         """
-        from incept_dsl.passes import run_pipeline
-
         opt_level = check_opt_level(opt_level)
         if keep_aux is not None:
             check_bool(keep_aux, "keep_aux")
-        keep_aux = opt_level == 0 if keep_aux is None else keep_aux
-        g = run_pipeline(self.graph, opt_level, keep_aux=keep_aux)
-        if not keep_aux:
-            g.eliminate_dead_code(keep_kinds=("output",))
-        return g
+        return lower(self, opt_level, keep_aux)[0]
 
     # ---- backends
     def torch_source(
         self, opt_level: int = 0, init: str | None = None, keep_aux: bool | None = None
     ) -> str:
         """The standalone Python source of this model's module (imports only torch)."""
-        from incept_dsl.backends.to_torch import DEFAULT_INIT, torch_source
+        from incept_dsl.backends.torch.codegen import DEFAULT_INIT, torch_source
 
         init = check_init(init)
         origin = self.source_path.name if self.source_path else None
@@ -125,39 +137,44 @@ class Model:
         """A `torch.nn.Module` for this model.
 
         At `opt_level=0` it is the canonical, trainable form; `state_dict` (of the -O0 module)
-        is loaded strictly. Initialisation when no `state_dict` is given: `init` (see
-        `incept_dsl.backends.torch_init.INIT_SCHEMES`; default `fan_in`, which starts
+        is loaded strictly. At -O1/-O2 it is an inference form (batch norms folded, aux heads
+        pruned) holding `state_dict` carried through the passes, in eval mode with parameters
+        that do not require grad. Initialisation when no `state_dict` is given: `init` (see
+        `incept_dsl.backends.torch.init_schemes.INIT_SCHEMES`; default `fan_in`, which starts
         every bundled model with logits of order 1).
         """
-        from incept_dsl.backends.to_torch import DEFAULT_INIT, build_module
-        from incept_dsl.weights import WeightMismatch
+        from incept_dsl.backends.state_arrays import numpy_state
+        from incept_dsl.backends.torch.codegen import DEFAULT_INIT, build_module
+        from incept_dsl.backends.torch.optimized import optimized_module
 
         opt_level = check_opt_level(opt_level)
         scheme = check_init(init) or DEFAULT_INIT
-        state = None if state_dict is None else check_state_dict(state_dict, self._state_shapes())
+        state = check_state_dict(state_dict)
+        if state is None and opt_level == 0:
+            return build_module(self.graph, None, scheme)
+        if state is None:  # a fresh -O0 initialisation, carried through the passes
+            state = build_module(self.graph, None, scheme).state_dict()
         try:
-            if opt_level != 0:
-                from incept_dsl.backends.optimize_weights import to_torch_optimized
-
-                return to_torch_optimized(self, opt_level, state, scheme)
-            return build_module(self.graph, state, scheme)
-        except (RuntimeError, WeightMismatch) as err:
-            if state is None:  # no weights of the caller's: not their mistake
+            graph, weights = lower(self, opt_level, None, numpy_state(state))
+            assert weights is not None
+            if opt_level == 0:
+                return build_module(graph, weights, scheme)
+            return optimized_module(graph, weights, scheme)
+        except (RuntimeError, InceptExportError) as err:
+            if state_dict is None:  # no weights of the caller's: not their mistake
                 raise
             raise state_dict_error(err) from None
 
-    def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], bool]]:
-        """{key: (shape, floating)} of the -O0 module's state_dict, from the IR (no module built)."""
-        from incept_dsl.backends.init_numpy import state_shapes
-
-        return {
-            key: (shape, role != "num_batches_tracked")
-            for key, _, role, shape in state_shapes(self.graph)
-        }
-
     def loss(self, outputs, target, criterion=None):
-        """(total, parts): the heads' losses weighted as declared (`aux ... weight W`)."""
-        import torch.nn.functional as F
+        """(total, parts): the heads' losses weighted as declared (`aux ... weight W`), computed
+        by the generated module's own `loss` code (`backends.torch.loss`).
+
+        `outputs`: what the module returned (a tensor, or the named tuple of its heads), or a
+        plain tuple (an exported program's output) of every head or of the `output` heads.
+        """
+        from collections import namedtuple
+
+        from incept_dsl.backends.torch.loss import weighted_loss
 
         if outputs is None or target is None:
             raise UsageError("loss takes the module's outputs and the target; got None")
@@ -165,15 +182,8 @@ class Model:
             raise UsageError(
                 f"criterion must be a callable such as F.cross_entropy; got {criterion!r}"
             )
-        criterion = criterion if criterion is not None else F.cross_entropy
-        weights = {h.name: h.weight for h in self.graph.heads}
         heads = self.graph.heads
-        if not isinstance(outputs, tuple):
-            first = next(h.name for h in heads if h.kind == "output")
-            outputs_d = {first: outputs}
-        elif hasattr(outputs, "_asdict"):
-            outputs_d = outputs._asdict()
-        else:  # a plain tuple (an exported program's output): every head, or the outputs only
+        if isinstance(outputs, tuple) and not hasattr(outputs, "_asdict"):
             names = [h.name for h in heads]
             if len(outputs) != len(names):
                 names = [h.name for h in heads if h.kind == "output"]
@@ -182,10 +192,13 @@ class Model:
                     f"{len(outputs)} outputs given; {self.name} has {len(heads)} "
                     f"heads ({sum(h.kind == 'output' for h in heads)} outputs)"
                 )
-            outputs_d = dict(zip(names, outputs, strict=True))
-        parts = {h: criterion(out, target) for h, out in outputs_d.items()}
-        total = sum(weights[h] * p for h, p in parts.items())
-        return total, parts
+            outputs = namedtuple("Outputs", names)(*outputs)
+        elif not isinstance(outputs, tuple):
+            first = next(h.name for h in heads if h.kind == "output")
+            outputs = namedtuple("Outputs", [first])(outputs)
+        return weighted_loss(
+            tuple((h.name, h.kind, h.weight) for h in heads), outputs, target, criterion
+        )
 
     def to_onnx(
         self,
@@ -195,27 +208,83 @@ class Model:
         opset: int | None = None,
         **options: Any,
     ):
-        """Export to ONNX straight from the IR (see `incept_dsl.backends.to_onnx`)."""
-        from incept_dsl.backends.to_onnx import to_onnx
+        """The `onnx.ModelProto` of this model at `-O<opt_level>`; written to `path` when given.
 
-        if path is not None:
-            path = check_path(path)
-        check_opt_level(opt_level)
-        check_options("to_onnx", options, hints_of(to_onnx, skip=_ONNX_POSITIONAL))
-        return to_onnx(
-            self, path, opt_level=opt_level, state_dict=state_dict, opset=opset, **options
+        `state_dict`: weights of the -O0 module (torch tensors or numpy arrays); without it a fresh
+        numpy initialisation. Options (`OnnxCall`): `keep_aux` keeps the aux heads as extra
+        outputs; `functions` makes each block instance a local function; `init` (a scheme of
+        `INIT_SCHEMES`, default fan_in) and `seed` choose the fresh weights; `check` runs
+        `onnx.checker.check_model` on the result. See `incept_dsl.backends.onnx.export` for what
+        the graph guarantees.
+        """
+        from incept_dsl.backends.init_numpy import init_state
+        from incept_dsl.backends.onnx.export import check_opset, export
+        from incept_dsl.backends.state_arrays import numpy_state
+        from incept_dsl.backends.torch.init_schemes import DEFAULT_INIT
+
+        path = None if path is None else check_path(path)
+        opt_level = check_opt_level(opt_level)
+        check_options("to_onnx", options, hints_of(OnnxCall))
+        call = OnnxCall(**options)
+        scheme = check_init(call.init) or DEFAULT_INIT
+        opset = check_opset(opset)
+        if path is not None:  # before the work: never over an input, a folder or a non-.onnx name
+            check_output(Path(path), (".onnx",), self.source_files, "to_onnx")
+        if state_dict is not None:
+            state, origin = numpy_state(state_dict), "state_dict"
+        else:
+            state = init_state(self.graph, scheme, call.seed)
+            origin = f"fresh {scheme} initialisation, seed {call.seed}"
+        graph, weights = lower(self, opt_level, call.keep_aux, state)
+        source = self.source_path.name if self.source_path else str(graph.data.get("source"))
+        metadata = {
+            "incept.model": graph.name,
+            "incept.source": source,
+            "incept.source_sha256": self.source_sha256 or "",
+            "incept.compiler_version": __version__,
+            "incept.opt_level": str(opt_level),
+            "incept.params": json.dumps(self.params, sort_keys=True, default=str),
+            "incept.weights": origin,
+        }
+        return export(
+            graph,
+            weights or {},
+            opset,
+            metadata,
+            functions=call.functions,
+            path=path,
+            inputs=self.source_files,
+            check=call.check,
         )
 
     def to_dot(self, **options: Any) -> str:
-        """The Graphviz DOT text of a figure of this model (see `incept_dsl.backends.to_dot`)."""
-        from incept_dsl.backends.to_dot import FigureOptions, to_dot
+        """The Graphviz DOT text of a figure of this model (see `incept_dsl.backends.figure`)."""
+        from incept_dsl.backends.figure.dot import FigureOptions, to_dot
 
         check_options("to_dot", options, hints_of(FigureOptions))
-        return to_dot(self, **options)
+        opts = FigureOptions(**options)
+        return to_dot(self.figure_graph(opts.opt_level, opts.aux), opts)
+
+    def figure_graph(self, opt_level: int, aux: bool) -> Graph:
+        """The graph a figure draws: -O<opt_level>, aux heads kept only at -O0 when `aux`."""
+        return lower(self, opt_level, aux and opt_level == 0)[0]
 
     def summary(self, **options: Any):
-        """The per-layer cost table (see `incept_dsl.backends.summary`)."""
-        from incept_dsl.backends.summary import summarize
+        """The per-layer cost table (see `incept_dsl.backends.summary`).
 
-        check_options("summary", options, hints_of(summarize, skip=("model",)))
-        return summarize(self, **options)
+        Options: `opt_level` (0), `keep_aux` (False), `by` ("layer" or "block"), `flops`. At -O1
+        and -O2 the totals without aux heads are those of the inference graph, the totals with
+        them those of the graph optimised with its aux heads kept, and the -O0 totals come along
+        as the baseline.
+        """
+        from incept_dsl.backends.summary.table import summarize
+
+        check_options("summary", options, hints_of(summarize, skip=_SUMMARY_GRAPHS))
+        level = check_opt_level(options.pop("opt_level", 0))
+        source = utf8_text(self.source_path.name) if self.source_path else None
+        if not level:
+            return summarize(self.graph, source=source, **options)
+        with_aux, without_aux = self.optimized(level, True), self.optimized(level, False)
+        return summarize(
+            with_aux, without_aux, self.graph, opt_level=level, source=source, **options
+        )

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from incept_dsl.errors import InceptError, UsageError
+from incept_dsl.frontend.loader import Unit
 from incept_dsl.ir.values import Sym, describe, evaluate, show
-from incept_dsl.loader import Unit
 
 _EXPECTED = {"number": "a number or a shape", "bool": "a boolean (true or false)"}
 

@@ -25,8 +25,9 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-#: Elaboration and the formatter recurse with a program's nesting, which the limits bound
-#: (200 brackets, 100 block applications, 200 operators): about 3,000 frames at worst.
+#: Elaboration, the formatter and the other tree walkers recurse with a program's nesting, which
+#: the limits bound (200 brackets, 100 block applications, 200 operators): about 3,000 frames at
+#: worst. The API (`incept_dsl.api`), `fmt` and elaboration raise the limit to this.
 RECURSION_LIMIT = 20_000
 
 

@@ -25,7 +25,7 @@ from pygments.token import (
     Whitespace,
 )
 
-from incept_dsl.ir.ops import surface_op_names
+from incept_dsl.frontend.signatures import surface_op_names
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _KEYWORDS = ("import", "concat", "add", "residual", "repeat", "as", "weight", "defaults")

@@ -76,9 +76,9 @@ def carried(m: incept_dsl.Model, passes: tuple[str, ...], seed: int = 0):
     """
     import torch
 
-    from incept_dsl.backends.optimize_weights import carry_weights
-    from incept_dsl.backends.to_torch import build_module
+    from incept_dsl.backends.torch.codegen import build_module
     from incept_dsl.passes import run_pipeline
+    from incept_dsl.passes.recipes import carry_weights
 
     torch.manual_seed(seed)
     net0 = randomize(m.to_torch(), seed).eval()

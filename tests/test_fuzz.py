@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from incept_dsl.errors import InceptError, InceptErrors, UsageError
 from incept_dsl.fmt import ast_equal, format_text
+from incept_dsl.frontend.loader import Loader
 from incept_dsl.frontend.parser import _parser, parse
 from incept_dsl.ir.build import build_model
-from incept_dsl.loader import Loader
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
 from incept_dsl.source import Span

@@ -8,7 +8,7 @@ import pytest
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
-from incept_dsl.ir.ops import surface_op_names
+from incept_dsl.frontend.signatures import surface_op_names
 from incept_dsl.pygments_lexer import InceptLexer
 from incept_dsl.resources import bundled_architectures
 

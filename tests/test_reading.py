@@ -16,7 +16,7 @@ import pytest
 
 from incept_dsl.cli import main
 from incept_dsl.errors import InceptImportError, InceptLimitError
-from incept_dsl.loader import read_source
+from incept_dsl.frontend.loader import read_source
 from incept_dsl.reading import MAX_SOURCE_BYTES, read_regular_file
 
 MODEL = "model m { input x: 3x8x8\n output y = x -> relu }\n"

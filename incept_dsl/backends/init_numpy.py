@@ -1,7 +1,7 @@
 """Fresh weights for a graph, in numpy, without importing torch.
 
 `init_state(graph, scheme, seed)` returns a dict keyed exactly like the state_dict of the PyTorch
-module that `incept_dsl.backends.to_torch` generates for the same graph (`conv_1.weight`,
+module that `incept_dsl.backends.torch.codegen` generates for the same graph (`conv_1.weight`,
 `inception_3a.branch_2.conv_1.bias`, `conv_1.bn.running_var`, `...num_batches_tracked`), with the
 same shapes and dtypes (float32; int64 for `num_batches_tracked`), so the result loads strictly
 into that module after `torch.from_numpy`.
@@ -20,38 +20,22 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from incept_dsl.backends.torch_init import residual_branch_ends
+from incept_dsl.backends.torch.init_schemes import residual_branch_ends
 from incept_dsl.ir.graph import Graph
+from incept_dsl.ir.ops import state_tensors
 
 SCHEMES = ("fan_in", "kaiming", "trunc_normal", "torch")
 
 
 def state_shapes(graph: Graph) -> Iterator[tuple[str, int, str, tuple[int, ...]]]:
-    """(key, node, role, shape) of every tensor of the module's state_dict, in graph order.
+    """(key, node, role, shape) of every tensor of the module's state_dict, in graph order, as
+    the op table says (`ir.ops.state_tensors`).
 
     `role` is one of weight, bias, running_mean, running_var, num_batches_tracked.
     """
     for n in graph.nodes():
-        op, a, scope = graph.op(n), graph.attrs(n), graph.scope(n)
-        if op == "conv":
-            kh, kw = a["kernel"]
-            yield (
-                f"{scope}.weight",
-                n,
-                "weight",
-                (a["out_channels"], a["in_channels"] // a["groups"], kh, kw),
-            )
-            if a["bias"]:
-                yield f"{scope}.bias", n, "bias", (a["out_channels"],)
-        elif op == "linear":
-            yield f"{scope}.weight", n, "weight", (a["out_features"], a["in_features"])
-            if a["bias"]:
-                yield f"{scope}.bias", n, "bias", (a["out_features"],)
-        elif op == "batchnorm":
-            c = (a["num_features"],)
-            for role in ("weight", "bias", "running_mean", "running_var"):
-                yield f"{scope}.{role}", n, role, c
-            yield f"{scope}.num_batches_tracked", n, "num_batches_tracked", ()
+        for role, shape in state_tensors(graph.op(n), graph.attrs(n)):
+            yield f"{graph.scope(n)}.{role}", n, role, shape
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incept_dsl.backends.torch_init import DEFAULT_INIT, INIT_SCHEMES
+from incept_dsl.backends.torch.init_schemes import DEFAULT_INIT, INIT_SCHEMES
 from incept_dsl.commands.common import add_model_arguments, load_model
 from incept_dsl.errors import UsageError
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from incept_dsl.api_args import display_path
-from incept_dsl.commands.common import add_model_arguments, fmt_shape, parse_sets, program_file
+from incept_dsl.commands.common import add_model_arguments, parse_sets, program_file
+from incept_dsl.text import fmt_shape
 
 HELP = "parse and shape-check files; print each model's inputs, outputs and parameter count"
 

@@ -103,7 +103,3 @@ def output_path(args: argparse.Namespace, model_name: str, suffix: str) -> Path:
     if getattr(args, "output", None):
         return Path(args.output)
     return Path(f"{model_name}{suffix}")
-
-
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))

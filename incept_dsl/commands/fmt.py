@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from incept_dsl.errors import InceptError, UsageError
     from incept_dsl.fmt import format_text
-    from incept_dsl.loader import read_source
+    from incept_dsl.frontend.loader import read_source
     from incept_dsl.outputs import write_output
 
     status = 0

@@ -13,7 +13,7 @@ HELP = "print a model's cost table: shapes, activation memory, parameters and mu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from incept_dsl.backends.summary import FORMATS, VIEWS
+    from incept_dsl.backends.summary.table import FORMATS, VIEWS
 
     add_model_arguments(p)
     p.add_argument(
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from incept_dsl.backends.summary import format_for, suffixes_for, summarize
+    from incept_dsl.backends.summary.table import format_for, suffixes_for
     from incept_dsl.outputs import check_output, write_output
 
     model = load_model(args)
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
             model.source_files,
             f"a {args.format} table" if args.format else "summary -o",
         )
-    table = summarize(
-        model, opt_level=args.opt_level or 0, keep_aux=args.keep_aux, by=args.by, flops=args.flops
+    table = model.summary(
+        opt_level=args.opt_level or 0, keep_aux=args.keep_aux, by=args.by, flops=args.flops
     )
     if out is not None:
         write_output(out, table.render(format_for(out, args.format)))

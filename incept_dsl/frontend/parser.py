@@ -10,56 +10,37 @@ builds the AST bottom-up, so no input can exhaust Python's stack here.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
-import threading
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, Tree
+from lark import Lark
 from lark.exceptions import UnexpectedInput
 
-from incept_dsl.errors import InceptImportError, InceptLimitError
+from incept_dsl.errors import InceptLimitError
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.ast_builder import MAX_EXPR_DEPTH, MAX_LITERAL, PARSE_STATE, ToAst, unwrap
 from incept_dsl.frontend.syntax_errors import syntax_error
 from incept_dsl.perf import gc_paused
 from incept_dsl.resources import grammar_path
-from incept_dsl.source import SourceFile, Span
+from incept_dsl.source import SourceFile
+
+__all__ = [
+    "MAX_EXPR_DEPTH",
+    "MAX_LITERAL",
+    "MAX_NESTING",
+    "MAX_SOURCE_CHARS",
+    "parse",
+    "parse_expr",
+    "parse_source",
+]
 
 #: Deepest nesting of brackets a program may use (keeps the tree walkers far from Python's
 #: recursion limit). Generous: the shipped architectures nest at most 6 deep.
 MAX_NESTING = 200
 #: Largest program text accepted, in characters.
 MAX_SOURCE_CHARS = 5_000_000
-
-
-#: Deepest nesting of operators in one expression (`-(-(-x))`, `1+1+...+1`): the AST walkers
-#: recurse on expressions, so a chain of thousands of operators must be an error, not a crash.
-MAX_EXPR_DEPTH = 200
-#: Largest magnitude a number literal may have (the same bound as arithmetic results).
-MAX_LITERAL = 10**12
-
-#: Unicode categories refused in an import path: controls (tab, ESC, NUL, ...), format
-#: characters (bidi overrides, zero-width), surrogates, and the line/paragraph separators.
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-#: Terminals that carry meaning; every other token (keywords, brackets, `->`) is punctuation.
-_KEPT = frozenset({"NAME", "NUMBER", "SHAPE", "STRING"})
-
-
-class _State(threading.local):
-    """The file being parsed by this thread (the parser's callbacks build spans into it) and the
-    operator depth of its compound expressions so far."""
-
-    src: SourceFile | None = None
-    depths: dict[int, int] = {}  # noqa: RUF012 - replaced per parse
-
-
-_STATE = _State()
 
 
 def _cache_path() -> str | bool:
@@ -82,7 +63,7 @@ def _parser() -> Lark:
         maybe_placeholders=False,
         keep_all_tokens=True,
         start=["start", "expr"],
-        transformer=_ToAst(),
+        transformer=ToAst(),
     )
     text = grammar_path().read_text(encoding="utf-8")
     try:
@@ -130,14 +111,14 @@ def parse_source(src: SourceFile) -> ast.Program:
 
 def parse_expr(text: str, name: str = "<expr>") -> ast.Expr:
     """Parse a lone expression (a `--set k=v` value, say). Raises `InceptSyntaxError`."""
-    return _unwrap(_run(SourceFile(name, text), "expr"))
+    return unwrap(_run(SourceFile(name, text), "expr"))
 
 
 def _run(src: SourceFile, start: str) -> Any:
     _check_limits(src)
     parser = _parser()
-    previous = _STATE.src, _STATE.depths
-    _STATE.src, _STATE.depths = src, {}
+    previous = PARSE_STATE.src, PARSE_STATE.depths
+    PARSE_STATE.src, PARSE_STATE.depths = src, {}
     try:
         with gc_paused():
             return parser.parse(src.text, start=start)
@@ -145,341 +126,4 @@ def _run(src: SourceFile, start: str) -> Any:
         end = "end of the file" if start == "start" else "end of the value"
         raise syntax_error(src, exc, parser, end) from None
     finally:
-        _STATE.src, _STATE.depths = previous
-
-
-def _tok_span(src: SourceFile, tok: Token) -> Span:
-    return src.span(tok.start_pos or 0, tok.end_pos or 0)
-
-
-@dataclass(frozen=True)
-class _Paren:
-    """A parenthesised expression while parsing: the expression, and the extent with parens."""
-
-    inner: Any
-    start: int
-    end: int
-
-
-def _unwrap(node: Any) -> Any:
-    return node.inner if type(node) is _Paren else node
-
-
-def _bounds(children: list[Any]) -> tuple[int, int] | None:
-    """The character range covered by a rule's children (tokens, AST nodes, parens), if any."""
-    start = end = None
-    for c in children:
-        start = _start_of(c)
-        if start is not None:
-            break
-    for c in reversed(children):
-        end = _end_of(c)
-        if end is not None:
-            break
-    if start is None or end is None:
-        return None
-    return start, end
-
-
-def _start_of(c: Any) -> int | None:
-    if type(c) is Token:
-        return c.start_pos
-    if type(c) is _Paren:
-        return c.start
-    span = getattr(c, "span", None)
-    if span is not None:
-        return span.start
-    if isinstance(c, tuple) and c:  # a parameter list
-        return _start_of(c[0])
-    return None
-
-
-def _end_of(c: Any) -> int | None:
-    if type(c) is Token:
-        return c.end_pos
-    if type(c) is _Paren:
-        return c.end
-    span = getattr(c, "span", None)
-    if span is not None:
-        return span.end
-    if isinstance(c, tuple) and c:
-        return _end_of(c[-1])
-    return None
-
-
-def _rule(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt an AST-building method to lark's callback: `method(self, span, kids)` gets the rule's
-    span (all its tokens, parens included) and its meaningful children (punctuation dropped,
-    parenthesised expressions unwrapped)."""
-
-    @functools.wraps(method)
-    def callback(self: _ToAst, children: list[Any]) -> Any:
-        src = _STATE.src
-        assert src is not None
-        bounds = _bounds(children)
-        span = src.span(*bounds) if bounds is not None else src.span(0, 0)
-        kids = [
-            c.inner if type(c) is _Paren else c
-            for c in children
-            if type(c) is not Token or c.type in _KEPT
-        ]
-        return method(self, src, span, kids)
-
-    return callback
-
-
-def _bin(op: str) -> Callable[..., Any]:
-    """The `_ToAst` method for the binary operator `op`."""
-
-    @_rule
-    def method(self, src, span, children):
-        left, right = children
-        return _deep(ast.BinOp(op, left, right, span), children)
-
-    return method
-
-
-class _ToAst(Transformer):
-    """Parse callbacks -> AST. One method per grammar rule, named after it.
-
-    Lark calls these while it reduces (no parse tree is built). Every method gets the source, the
-    rule's span and its meaningful children; rules starting with `_` are inlined by lark.
-    """
-
-    def __default__(self, data: str, children: list[Any], meta: Any) -> Any:
-        return Tree(data, children)  # `_item`, `_stmt`, ...: lark splices their children
-
-    # -- file
-    @_rule
-    def start(self, src, span, items):
-        imports = tuple(i for i in items if isinstance(i, ast.Import))
-        blocks = tuple(i for i in items if isinstance(i, ast.BlockDef))
-        models = tuple(i for i in items if isinstance(i, ast.ModelDef))
-        return ast.Program(imports, blocks, models, src.span(0, len(src.text)))
-
-    @_rule
-    def import_stmt(self, src, span, children):
-        (tok,) = children
-        path = tok.value[1:-1]
-        for i, ch in enumerate(path):
-            if unicodedata.category(ch) in _CONTROL_CATEGORIES:
-                at = (tok.start_pos or 0) + 1 + i
-                raise InceptImportError(
-                    f"the import path contains the control character U+{ord(ch):04X}",
-                    src.span(at, at + 1),
-                    hint="file names in imports are printable text; rename the file",
-                )
-        return ast.Import(path, span)
-
-    @_rule
-    def block_def(self, src, span, children):
-        name, *rest = children
-        params = rest[0] if len(rest) == 2 else ()
-        body = rest[-1]
-        return ast.BlockDef(name.value, params, body, span, _tok_span(src, name))
-
-    @_rule
-    def model_def(self, src, span, children):
-        name, *rest = children
-        params: tuple = ()
-        if rest and isinstance(rest[0], tuple):
-            params, rest = rest[0], rest[1:]
-        return ast.ModelDef(name.value, params, tuple(rest), span, _tok_span(src, name))
-
-    @_rule
-    def param_list(self, src, span, children):
-        return tuple(children)
-
-    @_rule
-    def param(self, src, span, children):
-        name = children[0]
-        default = children[1] if len(children) > 1 else None
-        return ast.Param(name.value, default, span)
-
-    # -- statements
-    @_rule
-    def input_stmt(self, src, span, children):
-        name, shape = children
-        return ast.InputStmt(name.value, shape, span, _tok_span(src, name))
-
-    @_rule
-    def bind_stmt(self, src, span, children):
-        name, pipe = children
-        return ast.Bind("bind", name.value, pipe, span, _tok_span(src, name))
-
-    @_rule
-    def output_stmt(self, src, span, children):
-        name, pipe = children
-        return ast.Bind("output", name.value, pipe, span, _tok_span(src, name))
-
-    @_rule
-    def aux_stmt(self, src, span, children):
-        name, pipe, weight = children
-        return ast.Bind("aux", name.value, pipe, span, _tok_span(src, name), weight)
-
-    @_rule
-    def defaults_stmt(self, src, span, children):
-        op, *kws = children
-        return ast.Defaults(op.value, tuple(kws), span, _tok_span(src, op))
-
-    # -- pipelines
-    @_rule
-    def pipeline(self, src, span, children):
-        return ast.Pipeline(tuple(children), span)
-
-    @_rule
-    def named(self, src, span, children):
-        element, name = children
-        return ast.Named(element, name.value, span, _tok_span(src, name))
-
-    @_rule
-    def call(self, src, span, children):
-        name = children[0]
-        args = children[1] if len(children) > 1 else None
-        return ast.Call(name.value, args, span, _tok_span(src, name))
-
-    @_rule
-    def call_args(self, src, span, children):
-        positional = tuple(c for c in children if not isinstance(c, ast.KwArg))
-        keywords = tuple(c for c in children if isinstance(c, ast.KwArg))
-        return ast.Args(positional, keywords, span)
-
-    @_rule
-    def kwarg(self, src, span, children):
-        name, value = children
-        return ast.KwArg(name.value, value, span, _tok_span(src, name))
-
-    @_rule
-    def concat_block(self, src, span, children):
-        return ast.Branches("concat", tuple(children), span)
-
-    @_rule
-    def add_block(self, src, span, children):
-        return ast.Branches("add", tuple(children), span)
-
-    @_rule
-    def branch(self, src, span, children):
-        (pipe,) = children
-        return ast.Branch(None, pipe, span)
-
-    @_rule
-    def labeled_branch(self, src, span, children):
-        label, pipe = children
-        return ast.Branch(label.value, pipe, span, _tok_span(src, label))
-
-    @_rule
-    def residual_block(self, src, span, children):
-        args = children[0] if len(children) == 2 else None
-        return ast.Residual(args, children[-1], span)
-
-    @_rule
-    def repeat_block(self, src, span, children):
-        args, body = children
-        return ast.Repeat(args, body, span)
-
-    @_rule
-    def concat_join(self, src, span, children):
-        return ast.Join("concat", tuple((t.value, _tok_span(src, t)) for t in children), span)
-
-    @_rule
-    def add_join(self, src, span, children):
-        return ast.Join("add", tuple((t.value, _tok_span(src, t)) for t in children), span)
-
-    @_rule
-    def group(self, src, span, children):
-        (pipe,) = children
-        return ast.Group(pipe, span)
-
-    # -- expressions
-    def atom(self, children: list[Any]) -> _Paren:
-        """`( expr )`: the expression keeps its own span; the parens count for its parent's."""
-        lpar, inner, rpar = children
-        return _Paren(_unwrap(inner), lpar.start_pos, rpar.end_pos)
-
-    @_rule
-    def number(self, src, span, children):
-        (tok,) = children
-        text = tok.value
-        value: int | float
-        if any(c in text for c in ".eE"):
-            value = float(text)
-            too_big = not math.isfinite(value) or abs(value) > MAX_LITERAL
-        else:
-            digits = text.lstrip("0")
-            too_big = len(digits) > 13 or int(digits or "0") > MAX_LITERAL
-            value = 0 if too_big else int(text)
-        if too_big:
-            raise InceptLimitError(
-                f"the number {_clip(text)} is too large; the limit is {MAX_LITERAL:,}",
-                _tok_span(src, tok),
-            )
-        return ast.Num(value, _tok_span(src, tok))
-
-    @_rule
-    def shape(self, src, span, children):
-        (tok,) = children
-        dims = tok.value.split("x")
-        for d in dims:
-            if len(d.lstrip("0")) > 13 or int(d) > MAX_LITERAL:
-                raise InceptLimitError(
-                    f"the dimension {_clip(d)} is too large; the limit is {MAX_LITERAL:,}",
-                    _tok_span(src, tok),
-                )
-        return ast.ShapeLit(tuple(int(d) for d in dims), _tok_span(src, tok))
-
-    @_rule
-    def name(self, src, span, children):
-        (tok,) = children
-        return ast.NameRef(tok.value, _tok_span(src, tok))
-
-    @_rule
-    def true(self, src, span, children):
-        return ast.Bool(True, span)
-
-    @_rule
-    def false(self, src, span, children):
-        return ast.Bool(False, span)
-
-    @_rule
-    def func(self, src, span, children):
-        name, *args = children
-        return _deep(ast.FuncCall(name.value, tuple(args), span, _tok_span(src, name)), args)
-
-    @_rule
-    def tuple(self, src, span, children):
-        return _deep(ast.TupleLit(tuple(children), span), children)
-
-    add = _bin("+")
-    sub = _bin("-")
-    mul = _bin("*")
-    div = _bin("/")
-    floordiv = _bin("//")
-    mod = _bin("%")
-
-    @_rule
-    def neg(self, src, span, children):
-        return _deep(ast.UnaryOp("-", children[0], span), children)
-
-    @_rule
-    def pos(self, src, span, children):
-        return _deep(ast.UnaryOp("+", children[0], span), children)
-
-
-def _deep(node: Any, operands: list[Any]) -> Any:
-    """Record `node`'s operator depth; past `MAX_EXPR_DEPTH` it is an `InceptLimitError`.
-
-    Depths are kept by object id for this parse only (every node lives until the parse ends)."""
-    table = _STATE.depths
-    depth = 1 + max((table.get(id(o), 0) for o in operands), default=0)
-    if depth > MAX_EXPR_DEPTH:
-        raise InceptLimitError(
-            f"the expression nests more than {MAX_EXPR_DEPTH} operators deep",
-            node.span,
-            hint="compute the value in steps, with parameters",
-        )
-    table[id(node)] = depth
-    return node
-
-
-def _clip(text: str, width: int = 24) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+        PARSE_STATE.src, PARSE_STATE.depths = previous

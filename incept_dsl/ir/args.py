@@ -26,9 +26,16 @@ from incept_dsl.errors import (
     did_you_mean,
 )
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.signatures import (
+    ACTIVATIONS,
+    REQUIRED,
+    Arg,
+    Range,
+    Signature,
+    surface_op_names,
+)
 from incept_dsl.ir import values as V
 from incept_dsl.ir.limits import MAX_CHANNELS, MAX_REPEAT
-from incept_dsl.ir.ops import ACTIVATIONS, REQUIRED, Arg, Range, Signature, surface_op_names
 from incept_dsl.source import Span
 
 

@@ -1,4 +1,5 @@
-"""Cost rules: multiply-adds (MACs) per IR op, one table keyed by op like `incept_dsl.ir.ops.OPS`.
+"""Cost rules: multiply-adds (MACs) per IR op; each entry of the op table (`incept_dsl.ir.ops.OPS`)
+names its rule.
 
 A rule takes the node's attrs, its input shapes and its output shape (without the batch dimension)
 and returns the multiply-adds of one sample. Conventions (the lecture's; stated in every table):
@@ -13,7 +14,7 @@ and returns the multiply-adds of one sample. Conventions (the lecture's; stated 
 - activations, softmax, dropout, flatten, slice and concat cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
-The outputs of `VIEW_OPS` are views of their input in PyTorch: tables list their size, but totals
+The outputs of view ops (`IROp.view`) are views of their input in PyTorch: tables list their size, but totals
 do not count that memory a second time.
 """
 
@@ -24,16 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from incept_dsl.errors import CompilerBug
-from incept_dsl.ir.ops import Shape
+from incept_dsl.ir.shapes import Shape
 
 MacRule = Callable[[dict[str, Any], list[Shape], Shape], int]
 
 #: bytes per activation element (fp32)
 BYTES_PER_ELEMENT = 4
-
-#: ops whose output shares its input's memory (a reshape or a channel range: views in PyTorch)
-VIEW_OPS = frozenset({"flatten", "slice"})
 
 
 @dataclass(frozen=True)
@@ -88,34 +85,22 @@ def _free(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
     return 0
 
 
-_ACT = CostRule("0 (no multiply-add; listed)", _free)
-
-COSTS: dict[str, CostRule] = {
-    "input": CostRule("0 (not a layer)", _free),
-    "conv": CostRule("Cout·H'·W'·(Cin/groups)·kh·kw", _conv),
-    "linear": CostRule("in·out", _linear),
-    "batchnorm": CostRule("C·H·W (y = a·x + b per element)", _elements),
-    "maxpool": CostRule("C·H'·W'·kh·kw", _pool),
-    "avgpool": CostRule("C·H'·W'·kh·kw", _pool),
-    "global_avgpool": CostRule("C·H·W (one H×W window per channel)", _input_elements),
-    "adaptive_avgpool": CostRule("C·(sum of the window sizes)", _adaptive),
-    "lrn": CostRule("C·H·W·size (squares summed over the channel window)", _lrn),
-    **{act: _ACT for act in ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")},
-    "softmax": CostRule("0 (listed)", _free),
-    "dropout": CostRule("0 (identity at inference)", _free),
-    "flatten": CostRule("0 (a view)", _free),
-    "scale": CostRule("C·H·W (one multiply per element)", _elements),
-    "concat": CostRule("0 (a copy)", _free),
-    "add": CostRule("(n-1)·C·H·W for n inputs", _add),
-    "slice": CostRule("0 (a view)", _free),
-}
-
-
-def macs(op: str, attrs: dict[str, Any], in_shapes: list[Shape], out_shape: Shape) -> int:
-    """Multiply-adds of one sample through one node, by the rule of `op` (see `COSTS`)."""
-    if op not in COSTS:
-        raise CompilerBug(f"the IR op {op!r} has no cost rule in incept_dsl/ir/costs.py")
-    return COSTS[op].macs(attrs, list(in_shapes), tuple(out_shape))
+INPUT = CostRule("0 (not a layer)", _free)
+CONV = CostRule("Cout·H'·W'·(Cin/groups)·kh·kw", _conv)
+LINEAR = CostRule("in·out", _linear)
+BATCHNORM = CostRule("C·H·W (y = a·x + b per element)", _elements)
+POOL = CostRule("C·H'·W'·kh·kw", _pool)
+GLOBAL_POOL = CostRule("C·H·W (one H×W window per channel)", _input_elements)
+ADAPTIVE_POOL = CostRule("C·(sum of the window sizes)", _adaptive)
+LRN = CostRule("C·H·W·size (squares summed over the channel window)", _lrn)
+ACTIVATION = CostRule("0 (no multiply-add; listed)", _free)
+SOFTMAX = CostRule("0 (listed)", _free)
+DROPOUT = CostRule("0 (identity at inference)", _free)
+FLATTEN = CostRule("0 (a view)", _free)
+SCALE = CostRule("C·H·W (one multiply per element)", _elements)
+CONCAT = CostRule("0 (a copy)", _free)
+ADD = CostRule("(n-1)·C·H·W for n inputs", _add)
+SLICE = CostRule("0 (a view)", _free)
 
 
 def memory_bytes(out_shape: Shape) -> int:

@@ -26,6 +26,8 @@ from typing import Any
 
 from incept_dsl.errors import InceptError
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.loader import BlockTable
+from incept_dsl.frontend.signatures import SIGNATURES, canonical_op
 from incept_dsl.ir import values as V
 from incept_dsl.ir.args import (
     EXPECT_PARAMS,
@@ -46,8 +48,6 @@ from incept_dsl.ir.args import (
     tensor_as_op,
     unknown_callee,
 )
-from incept_dsl.ir.ops import SIGNATURES, canonical_op
-from incept_dsl.loader import BlockTable
 from incept_dsl.source import Span
 
 #: Per op, the model's `defaults` (keyword -> raw value and its span).

@@ -12,7 +12,8 @@ import networkx as nx
 
 from incept_dsl.errors import CompilerBug
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import OPS, ShapeProblem, infer_shape
+from incept_dsl.ir.ops import OPS, infer_shape
+from incept_dsl.ir.shapes import ShapeProblem
 
 
 def verify(graph: Graph, after: str | None = None, ran: tuple[str, ...] = ()) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import infer_shape
+from incept_dsl.ir.ops import WEIGHTED, infer_shape
 
 
 def is_head(graph: Graph, n: int) -> bool:
@@ -51,7 +51,7 @@ def fresh_scope(graph: Graph, parent: str, base: str) -> str:
     The result never nests under a parametric node's scope (a module cannot also be a container).
     """
     taken = {graph.scope(n) for n in graph.nx}
-    modules = {graph.scope(n) for n in graph.nx if graph.op(n) in ("conv", "batchnorm", "linear")}
+    modules = {graph.scope(n) for n in graph.nx if graph.op(n) in WEIGHTED}
     parts = parent.split(".") if parent else []
     while parts and any(".".join(parts[:i]) in modules for i in range(1, len(parts) + 1)):
         parts.pop()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from incept_dsl.errors import InceptShapeError
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import ShapeProblem, infer_shape
+from incept_dsl.ir.ops import infer_shape
+from incept_dsl.ir.shapes import ShapeProblem
 
 
 def infer_shapes(graph: Graph) -> bool:

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import ACTIVATIONS, fmt_shape
 from incept_dsl.passes.common import add_like, common_parent, fresh_scope, note, sole_user
 from incept_dsl.passes.recipes import Concat, recipe_of, set_recipe
+from incept_dsl.text import fmt_shape
 
 #: Ops that may merge along with the convs they follow (per-channel or element-wise).
 FOLLOWERS = ("batchnorm", "scale", *ACTIVATIONS)

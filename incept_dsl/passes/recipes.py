@@ -2,7 +2,9 @@
 
 Passes that change weights (BN folding, scale folding, sibling merging) do not touch arrays: they
 record, in the new or changed node's ``meta["weights"]``, a recipe over the -O0 tensors. A recipe is
-a small immutable tree; `incept_dsl.backends.optimize_weights` evaluates it on numpy arrays. A
+a small immutable tree; `evaluate` computes it on numpy arrays and
+`carry_weights` gives an optimised graph's whole state_dict (float64 arithmetic, stored in the
+source dtype). A
 parametric node without a recipe loads its own scope's tensors unchanged (`Load`).
 
     Load("inception_3a.branch_1.conv_1.conv", "conv")    # the -O0 module's tensors at that scope
@@ -13,12 +15,14 @@ parametric node without a recipe loads its own scope's tensors unchanged (`Load`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from incept_dsl.ir.graph import Graph
+import numpy as np
 
-#: IR ops that own parameters (and, for batchnorm, buffers).
-PARAMETRIC = ("conv", "batchnorm", "linear")
+from incept_dsl.errors import CompilerBug
+from incept_dsl.ir.graph import Graph
+from incept_dsl.ir.ops import OPS, WEIGHTED
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,75 @@ def sources(recipe: Recipe) -> list[str]:
     if isinstance(recipe, Scale):
         return sources(recipe.src)
     return [s for part in recipe.parts for s in sources(part)]
+
+
+# ---- evaluation on numpy arrays ------------------------------------------------------------------
+Arrays = dict[str, np.ndarray]
+
+
+def _load(state: Mapping[str, np.ndarray], r: Load) -> Arrays:
+    out: Arrays = {}
+    for name in OPS[r.op].tensors:
+        key = f"{r.scope}.{name}"
+        if key in state:
+            out[name] = np.asarray(state[key])
+        elif name != "bias":
+            raise CompilerBug(f"the weights have no '{key}' (the driver checks them first)")
+    return out
+
+
+def _channels(a: np.ndarray, ndim: int) -> np.ndarray:
+    """A per-output-channel vector shaped to broadcast against a weight of `ndim` dimensions."""
+    return a.reshape((-1,) + (1,) * (ndim - 1))
+
+
+def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
+    """The tensors a recipe describes, computed from the -O0 `state` (numpy arrays)."""
+    if isinstance(recipe, Load):
+        return _load(state, recipe)
+    if isinstance(recipe, FoldBN):
+        src, bn = evaluate(recipe.src, state), evaluate(recipe.bn, state)
+        w = src["weight"]
+        f64 = np.float64
+        s = bn["weight"].astype(f64) / np.sqrt(bn["running_var"].astype(f64) + recipe.eps)
+        b = src["bias"].astype(f64) if "bias" in src else np.zeros(w.shape[0], f64)
+        return {
+            "weight": (w.astype(f64) * _channels(s, w.ndim)).astype(w.dtype),
+            "bias": ((b - bn["running_mean"].astype(f64)) * s + bn["bias"].astype(f64)).astype(
+                w.dtype
+            ),
+        }
+    if isinstance(recipe, Scale):
+        src = evaluate(recipe.src, state)
+        return {k: (v.astype(np.float64) * recipe.s).astype(v.dtype) for k, v in src.items()}
+    if not isinstance(recipe, Concat):
+        raise CompilerBug(f"unknown weight recipe {recipe!r}")
+    parts = [evaluate(p, state) for p in recipe.parts]
+    out: Arrays = {}
+    for name in parts[0]:
+        if name == "num_batches_tracked":
+            out[name] = parts[0][name]
+        elif name != "bias":
+            out[name] = np.concatenate([p[name] for p in parts], axis=0)
+    if any("bias" in p for p in parts):
+        dtype = parts[0]["weight"].dtype
+        out["bias"] = np.concatenate(
+            [p["bias"] if "bias" in p else np.zeros(p["weight"].shape[0], dtype) for p in parts]
+        )
+    return out
+
+
+def carry_weights(graph: Graph, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The state_dict of `graph`'s module (an optimised graph of a model), computed from the -O0
+    `state` by every parametric node's recipe; keys in the graph's order."""
+    out: dict[str, np.ndarray] = {}
+    for n in graph.order():
+        if graph.op(n) not in WEIGHTED:
+            continue
+        tensors = evaluate(recipe_of(graph, n), state)
+        has_bias = graph.op(n) == "batchnorm" or graph.attrs(n)["bias"]
+        if has_bias != ("bias" in tensors):
+            raise CompilerBug(f"the weight recipe of {graph.scope(n)} disagrees with its bias")
+        for name, value in tensors.items():
+            out[f"{graph.scope(n)}.{name}"] = value
+    return out

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import incept_dsl
-from incept_dsl.backends.onnx_file import write_model
-from incept_dsl.backends.to_dot import FigureOptions, write_figure
+from incept_dsl.backends.figure.dot import FigureOptions, write_figure
+from incept_dsl.backends.onnx.file import write_model
 from incept_dsl.errors import UsageError
 
 PROGRAM = "model victim { input x: 3x4x4\n output y = x -> conv(4, 3) -> relu }\n"
@@ -64,13 +64,15 @@ def test_write_model_checks_its_path(victim: Path) -> None:
 def test_write_figure_refuses_the_source_and_wrong_suffixes(victim: Path, tmp_path: Path) -> None:
     m = incept_dsl.load(str(victim))
     with pytest.raises(UsageError, match="input file"):
-        write_figure(m, victim, FigureOptions(), "dot")
+        write_figure(m.graph, victim, FigureOptions(), "dot", inputs=m.source_files)
     with pytest.raises(UsageError):
-        write_figure(m, victim, FigureOptions())  # the suffix names no figure format
+        write_figure(
+            m.graph, victim, FigureOptions(), inputs=m.source_files
+        )  # the suffix names no figure format
     with pytest.raises(UsageError, match=r"ending in \.svg"):
-        write_figure(m, tmp_path / "fig.dot", FigureOptions(), "svg")
+        write_figure(m.graph, tmp_path / "fig.dot", FigureOptions(), "svg", inputs=m.source_files)
     with pytest.raises(UsageError, match="not a regular file"):
-        write_figure(m, "/dev/null", FigureOptions(), "dot")
+        write_figure(m.graph, "/dev/null", FigureOptions(), "dot", inputs=m.source_files)
     assert victim.read_text(encoding="utf-8") == PROGRAM
-    write_figure(m, tmp_path / "fig.gv", FigureOptions())
+    write_figure(m.graph, tmp_path / "fig.gv", FigureOptions(), inputs=m.source_files)
     assert (tmp_path / "fig.gv").read_text(encoding="utf-8").startswith("digraph")

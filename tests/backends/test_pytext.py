@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from incept_dsl import loads
 from incept_dsl.backends.pytext import comment_text, docstring_text, utf8_text
-from incept_dsl.backends.to_torch import torch_source
+from incept_dsl.backends.torch.codegen import torch_source
 
 ANY_TEXT = st.text(
     alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),

@@ -148,7 +148,7 @@ def test_an_interrupted_onnx_export_leaves_the_old_file(
     def interrupted(*args: object) -> bytes:
         raise KeyboardInterrupt  # as Ctrl-C in the middle of writing the initializers
 
-    monkeypatch.setattr("incept_dsl.backends.onnx_file.tensor_header", interrupted)
+    monkeypatch.setattr("incept_dsl.backends.onnx.file.tensor_header", interrupted)
     assert main(["compile", str(prog), "--to", "onnx", "-o", str(out)]) == 130
     assert out.read_bytes() == b"the previous export"
     assert [p.name for p in prog.parent.iterdir() if p.name.endswith(".tmp")] == []

@@ -17,7 +17,7 @@ from torch import nn
 from incept_dsl import load_all, loads
 from incept_dsl.errors import InceptError, InceptNameError, InceptSyntaxError
 from incept_dsl.frontend.names import MODULE_ATTRIBUTES, name_problem
-from incept_dsl.ir.ops import canonical_op
+from incept_dsl.frontend.signatures import canonical_op
 
 INCEPT_KEYWORDS = set(
     [
@@ -186,7 +186,7 @@ def test_every_reserved_name_is_rejected_where_it_is_written_or_works(position, 
 
 
 def _assert_one_file_holds_every_model(models) -> None:
-    from incept_dsl.backends.to_torch import torch_source
+    from incept_dsl.backends.torch.codegen import torch_source
 
     namespace = _run_source(torch_source([m.graph for m in models]))
     classes = {
@@ -257,7 +257,7 @@ def _run_source(source: str) -> dict:
 
 
 def test_builtin_and_keyword_model_names_get_distinct_class_names():
-    from incept_dsl.backends.to_torch import class_names
+    from incept_dsl.backends.torch.codegen import class_names
 
     names = class_names(["none", "f", "a_b", "aB", "x", "x_outputs", "named_tuple", "int"])
     assert len(set(names)) == len(names)

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 import incept_dsl
 from incept_dsl.errors import InceptError, InceptErrors
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.loader import Loader
+from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES, canonical_op
 from incept_dsl.ir.build import build_model
-from incept_dsl.ir.ops import ACTIVATIONS, SIGNATURES, canonical_op
-from incept_dsl.loader import Loader
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from incept_dsl.errors import InceptError, InceptErrors, InceptLimitError
+from incept_dsl.frontend.loader import Loader
 from incept_dsl.ir.build import MAX_NODES, MAX_WORK, Elaborator
-from incept_dsl.loader import Loader
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
 

@@ -16,7 +16,7 @@ import pytest
 
 import incept_dsl
 from incept_dsl.errors import InceptError, InceptErrors, UsageError
-from incept_dsl.ir.ops import FLOAT32_TINY, SIGNATURES, Range
+from incept_dsl.frontend.signatures import FLOAT32_TINY, SIGNATURES, Range
 
 #: Numeric arguments for which every finite value (within the 10**12 bound on values) is valid.
 _ANY_FINITE = {("lrn", "beta"), ("scale", "s")}

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 import incept_dsl
 from incept_dsl.cli import main
 from incept_dsl.errors import InceptError, InceptErrors
-from incept_dsl.ir.build import Elaborator, _check_body, check_blocks
-from incept_dsl.loader import Loader
+from incept_dsl.frontend.loader import Loader
+from incept_dsl.ir.build import Elaborator, check_blocks
+from incept_dsl.ir.elaborate_blocks import check_body
 from incept_dsl.perf import ensure_recursion_limit
 from incept_dsl.resources import bundled_architectures
 
@@ -172,4 +173,4 @@ def test_a_block_that_elaborates_passes_the_check_without_arguments(text: str) -
         entries = {**unit.blocks.table}
         for entry in entries.values():
             if entry.key in e.entered:  # it elaborated without error with some arguments
-                assert _check_body(entry, None, (), "") == [], entry.defn.name
+                assert check_body(entry, None, (), "") == [], entry.defn.name

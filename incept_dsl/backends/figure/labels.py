@@ -1,0 +1,152 @@
+"""Box labels in the papers' style: "1×1 Conv, 64", "3×3 MaxPool /2 V", "Inception (3a)".
+
+Every IR op has an entry in `LABELS` (a test checks it). A label function takes the op's attrs and
+returns the text of one line. "V" marks valid (zero) padding on a kernel larger than 1×1, as the
+Inception papers do; "same" padding is the unmarked default; any other padding is spelled out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from incept_dsl.frontend.signatures import ACTIVATIONS
+from incept_dsl.ir.ops import OPS
+
+#: Words whose capitalisation `pretty` cannot guess.
+_WORDS = {
+    "resnet": "ResNet",
+    "resnext": "ResNeXt",
+    "vgg": "VGG",
+    "bn": "BN",
+    "fc": "FC",
+    "se": "SE",
+    "alexnet": "AlexNet",
+    "zfnet": "ZFNet",
+    "googlenet": "GoogLeNet",
+    "mlp": "MLP",
+}
+
+#: Display names of the activations (their titles in the op table).
+ACT_NAMES = {act: OPS[act].title for act in ACTIVATIONS}
+
+
+def pretty(name: str) -> str:
+    """A scope or block name as a reader would write it: `inception_a` -> "Inception-A",
+    `inception_resnet_b` -> "Inception-ResNet-B", `aux_head` -> "Aux head"."""
+    words = [w for w in name.split("_") if w]
+    if not words:
+        return name
+    out = ""
+    for i, w in enumerate(words):
+        low = w.lower()
+        if low in _WORDS:
+            text = _WORDS[low]
+        elif len(w) == 1 and w.isalpha():
+            text = w.upper()
+        elif i == 0:
+            text = w[:1].upper() + w[1:]
+        else:
+            text = w
+        if i == 0:
+            out = text
+        elif len(w) == 1 or low in _WORDS:
+            out += "-" + text
+        else:
+            out += " " + text
+    return out
+
+
+_SUFFIX = re.compile(r"^(?P<stem>[A-Za-z][A-Za-z_]*?)_?(?P<tag>\d+[A-Za-z]?)$")
+
+
+def instance_title(instance: str, block: str) -> str:
+    """The title of one applied block: "Inception (3a)" for `inception(...) as inception_3a`.
+
+    An unnamed instance (`inception_2`) is titled by its block; a named one by its own name, with
+    a trailing tag such as `3a` or `5b` set in parentheses as the GoogLeNet paper does, and the
+    block's own name after it when the two are unrelated.
+    """
+    if instance == block or re.fullmatch(re.escape(block) + r"_\d+", instance):
+        return pretty(block)
+    title = name_title(instance)
+    m = _SUFFIX.match(instance)
+    stem = (m["stem"] if m else instance).lower().replace("_", "")
+    kind = block.lower().replace("_", "")
+    if not (kind.startswith(stem) or stem.startswith(kind)):
+        title += f" · {pretty(block)}"  # `inception_a(...) as mixed_5b`: "Mixed (5b) · Inception-A"
+    return title
+
+
+def name_title(name: str) -> str:
+    """A name given with `as`, with a trailing tag in parentheses: `layer1` -> "Layer (1)",
+    `mixed_5b` -> "Mixed (5b)"."""
+    m = _SUFFIX.match(name)
+    return f"{pretty(m['stem'])} ({m['tag']})" if m else pretty(name)
+
+
+def _pair(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
+
+
+def _window(
+    kind: str, a: dict[str, Any], dilation: tuple[int, int] = (1, 1), width: int | None = None
+) -> str:
+    """ "3×3 MaxPool /2 V", "3×3 Conv, 64 /2": kernel, name, width, the stride when not 1, the
+    padding when not "same"."""
+    k, s, p = a["kernel"], a["stride"], a["padding"]
+    text = f"{k[0]}×{k[1]} {kind}" + (f", {width}" if width is not None else "")
+    if s != (1, 1):
+        text += f" /{_pair(s)}"
+    same = ((k[0] - 1) // 2 * dilation[0], (k[1] - 1) // 2 * dilation[1])
+    if tuple(p) != same:
+        text += " V" if tuple(p) == (0, 0) else f" pad {_pair(p)}"
+    return text
+
+
+def _conv(a: dict[str, Any]) -> str:
+    text = _window(_title("conv"), a, a["dilation"], a["out_channels"])
+    if a["dilation"] != (1, 1):
+        text += f", dilation {_pair(a['dilation'])}"
+    if a["groups"] > 1:
+        text += f", groups {a['groups']}"
+    return text
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _const(label: str) -> Callable[[dict[str, Any]], str]:
+    return lambda a: label
+
+
+def _title(op: str) -> str:
+    return OPS[op].title
+
+
+#: The box label of each op: its title in the op table, with the attributes a reader needs.
+LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "input": lambda a: str(a["name"]),
+    "conv": _conv,
+    "linear": lambda a: f"{_title('linear')}, {a['out_features']}",
+    "maxpool": lambda a: _window(_title("maxpool"), a),
+    "avgpool": lambda a: _window(_title("avgpool"), a),
+    "adaptive_avgpool": lambda a: f"{_title('adaptive_avgpool')} {_pair(tuple(a['size']))}",
+    "dropout": lambda a: f"{_title('dropout')} {_num(a['p'])}",
+    "scale": lambda a: f"{_title('scale')} {_num(a['s'])}",
+    "slice": lambda a: f"{_title('slice')} [{a['start']}:{a['end']}]",
+    **{
+        op: _const(_title(op))
+        for op in ("batchnorm", "global_avgpool", "lrn", *ACTIVATIONS, "softmax", "flatten")
+    },
+    "concat": _const(_title("concat")),
+    "add": _const(_title("add")),
+}
+
+
+def op_label(op: str, attrs: dict[str, Any]) -> str:
+    """The one-line label of an IR op (its name, for an op this table does not know)."""
+    fn = LABELS.get(op)
+    return fn(attrs) if fn is not None else op

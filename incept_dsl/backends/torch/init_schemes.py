@@ -1,0 +1,155 @@
+"""Weight initialisation of the generated PyTorch module: the named schemes and the body of its
+`reset_parameters` (`init_lines`).
+
+The default, `fan_in`, makes every bundled model start trainable: on random normal input its
+initial logits have a standard deviation of order 1 (0.05 to 3; see
+tests/backends/test_torch_init.py) in eval and in training mode, so the cross-entropy starts near
+log(classes). It is torchvision's ResNet/VGG scheme (Kaiming-normal convs with the ReLU gain,
+N(0, 0.01) linears, BN 1/0) with two changes, each needed by some bundled family:
+
+- the conv's std is sqrt(2 / fan_in), He et al. 2015's rule for the forward pass (each conv and
+  ReLU keeps the second moment of its input), not sqrt(2 / fan_out): a 1x1 reduction such as an
+  Inception module's 832 -> 128 has fan_out far below fan_in, and fan_out then multiplies the
+  signal's variance by fan_in / fan_out at every module (GoogLeNet's logits start with a std of
+  31, Inception-v4's of 6,500). Where fan_in == fan_out (most of VGG and ResNet) the two agree.
+- the last layer of each residual branch starts with weight 0 (its batch norm's, else its conv's
+  or linear's), so each residual block starts as the identity (Goyal et al. 2017, "Accurate,
+  Large Minibatch SGD", section 5.1; torchvision's `zero_init_residual=True`, timm's default
+  `zero_init_last`; Fixup, Zhang et al. 2019, for branches without batch norm). Without it the
+  variance of a ResNet doubles or more at every block while batch norm does not normalise (eval
+  mode, whose running statistics start at 0/1): ResNet-152's logits start with a std of 10^7 to
+  10^9, and even the scaled branches of Inception-ResNet-v2 reach a std of 2 to 3.5.
+
+The other schemes are kept as they were, for checkpoints and comparisons: `kaiming` (torchvision's
+ResNet/VGG), `trunc_normal` (torchvision's GoogLeNet/Inception) and `torch` (PyTorch's layer
+defaults, torchvision's AlexNet). `init_numpy` mirrors those three in numpy.
+"""
+
+from __future__ import annotations
+
+from incept_dsl.ir.graph import Graph
+from incept_dsl.ir.ops import WEIGHTED  # their zero weight (biases start at 0) gives zero
+
+#: Weight initialisation schemes (`init=` of `to_torch`, `--init` of the CLI): name -> what it
+#: does, as the generated class's docstring states it.
+INIT_SCHEMES: dict[str, str] = {
+    "fan_in": (
+        "conv: Kaiming-normal (fan_in, ReLU); linear: N(0, 0.01); biases 0; BN 1/0; the last "
+        "layer of each residual branch 0 (the default: initial logits of order 1)"
+    ),
+    "kaiming": (
+        "conv: Kaiming-normal (fan_out, ReLU); linear: N(0, 0.01); biases 0; BN 1/0 "
+        "(torchvision's ResNet/VGG scheme)"
+    ),
+    "trunc_normal": (
+        "conv and linear: truncated normal std 0.01 in [-2, 2]; biases 0; BN 1/0 "
+        "(torchvision's GoogLeNet scheme)"
+    ),
+    "torch": "PyTorch's own layer defaults (Kaiming-uniform, a = sqrt(5))",
+}
+DEFAULT_INIT = "fan_in"
+
+#: Ops between a residual branch's last layer and the add that keep a zero tensor zero.
+_THROUGH = ("scale", "dropout")
+
+
+def _branch_end(graph: Graph, n: int, heads: set[int]) -> int | None:
+    """The batch norm, conv or linear that ends the add operand `n` (through `_THROUGH` ops), or
+    None when the operand does not end in one whose tensor only the add reads: each node on the
+    way has one reader and is no head (a zeroed layer must change nothing but the add's input)."""
+
+    def private(k: int) -> bool:
+        return len(graph.users(k)) == 1 and k not in heads
+
+    while graph.op(n) in _THROUGH and private(n):
+        (n,) = graph.inputs(n)
+    return n if graph.op(n) in WEIGHTED and private(n) else None
+
+
+def _chain_convs(graph: Graph, n: int) -> int:
+    """The convs on the straight chain that ends at `n`: back through single-input nodes that only
+    the chain reads, up to where the branches part. Each node is visited at most once per add
+    operand, and the chains of different operands do not overlap, so the work is linear."""
+    convs = 0
+    while True:
+        if graph.op(n) == "conv":
+            convs += 1
+        ins = graph.inputs(n)
+        if len(ins) != 1 or len(graph.users(ins[0])) != 1:
+            return convs
+        n = ins[0]
+
+
+def residual_branch_ends(graph: Graph) -> list[str]:
+    """The scopes of the layers that end a residual branch, in graph order: the ones whose weight
+    `fan_in` zeroes, so that each residual block starts as the identity.
+
+    An operand of an `add` is a residual branch when it ends in a batch norm, conv or linear that
+    only it reads (through `scale` or `dropout`: Inception-ResNet's scaled branches) and another
+    operand is shallower: one that does not end in such a layer (the identity shortcut of
+    `residual { ... }`), or one with fewer convs on its own chain (the projection shortcut of
+    `add { main: ...; shortcut: conv(...) }`). Operands of equal depth (parallel branches) are
+    left alone. The work is linear in the graph's size.
+    """
+    out: list[int] = []
+    heads = {h.node for h in graph.heads}
+    for a in graph.order():
+        if graph.op(a) != "add" or len(graph.inputs(a)) < 2:
+            continue
+        operands = graph.inputs(a)
+        ends = [_branch_end(graph, i, heads) for i in operands]
+        if all(b is None for b in ends):
+            continue
+        if any(b is None for b in ends):
+            out += [b for b in ends if b is not None]
+            continue
+        depth = [_chain_convs(graph, i) for i in operands]
+        out += [b for b, d in zip(ends, depth, strict=True) if b is not None and d > min(depth)]
+    return [graph.scope(b) for b in dict.fromkeys(out)]
+
+
+def init_lines(scheme: str, graph: Graph | None = None) -> list[str]:
+    """The body of the generated `reset_parameters` for `scheme` (see `INIT_SCHEMES`): statements
+    over `self.modules()` and, for `fan_in` with `graph` given, over the residual branches' last
+    layers (`residual_branch_ends`, named by `repr` of their scopes, found with
+    `self.get_submodule`).
+
+    Raises ValueError for a scheme that is not in `INIT_SCHEMES`.
+    """
+    if scheme == "torch":
+        return ["pass  # PyTorch's own layer initialisation"]
+    if scheme == "kaiming":
+        conv = 'nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")'
+        lin = "nn.init.normal_(m.weight, 0.0, 0.01)"
+    elif scheme == "fan_in":
+        conv = 'nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")'
+        lin = "nn.init.normal_(m.weight, 0.0, 0.01)"
+    elif scheme == "trunc_normal":
+        conv = lin = "nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2.0, b=2.0)"
+    else:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
+    lines = [
+        "for m in self.modules():",
+        "    if isinstance(m, nn.Conv2d):",
+        f"        {conv}",
+        "        if m.bias is not None:",
+        "            nn.init.zeros_(m.bias)",
+        "    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):",
+        "        nn.init.ones_(m.weight)",
+        "        nn.init.zeros_(m.bias)",
+        "    elif isinstance(m, nn.Linear):",
+        f"        {lin}",
+        "        if m.bias is not None:",
+        "            nn.init.zeros_(m.bias)",
+    ]
+    ends = residual_branch_ends(graph) if scheme == "fan_in" and graph is not None else []
+    if ends:
+        lines += [
+            "# each residual branch ends in a layer of weight 0: every residual block starts as",
+            "# the identity (Goyal et al. 2017; torchvision's zero_init_residual)",
+            "for name in (",
+            *(f"    {s!r}," for s in ends),
+            "):",
+            "    nn.init.zeros_(self.get_submodule(name).weight)",
+        ]
+    return lines

@@ -1,0 +1,151 @@
+"""The PyTorch backend's kernel choices at -O2: what the generated module (`codegen`) holds for the annotations of the
+`channels-last` and `select-kernels` passes. A graph without them (-O0, -O1) is untouched.
+
+- ``meta["kernel"] == "onednn"`` on a conv: the module is a `FusedConv2d` (source below, emitted
+  into the generated file, which still imports only torch): an `nn.Conv2d` with the same parameters
+  and state_dict that, on the CPU without autograd, runs oneDNN's fused convolution
+  (``torch.ops.mkldnn._convolution_pointwise``, the kernel `torch.compile` uses on CPU) on weights
+  packed once and repacked when they change, with its activation ``meta["fused_act"]`` fused. In
+  bfloat16 that kernel needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT: the generated file probes for it
+  once at import (as `cpu_features.onednn_bf16_conv` does) and, where it is missing, runs the
+  float32 kernel on bfloat16 tensors (rounding the result to bfloat16), so the same source runs
+  on every x86-64 CPU.
+- ``meta["fused_add"]`` on a conv: it is called with that node's tensor, which it adds before
+  its activation.
+- ``meta["fused_into"]`` on an add or an activation: it costs nothing (its conv applied it).
+- ``meta["inplace"]`` on an activation: it runs in place.
+- ``graph.data["memory_format"] == "channels_last"``: image inputs and 4-D parameters are converted
+  to channels-last.
+"""
+
+from __future__ import annotations
+
+from incept_dsl.ir.graph import Graph
+
+FUSED_CONV = "FusedConv2d"
+
+FUSED_CONV_SOURCE = '''
+def _onednn_available() -> bool:
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _onednn_bf16_available() -> bool:
+    """Whether oneDNN's bfloat16 convolution runs on this CPU (it needs AVX-512 BW/VL/DQ or
+    AVX-NE-CONVERT): tried once, at import, on a 1x1x1x1 tensor."""
+    try:
+        args = ([0, 0], [1, 1], [1, 1], 1)
+        x = torch.zeros(1, 1, 1, 1, dtype=torch.bfloat16)
+        w = torch.ops.mkldnn._reorder_convolution_weight(x, *args, [1, 1, 1, 1])
+        torch.ops.mkldnn._convolution_pointwise(x, w, None, *args, "none", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+_ONEDNN = _onednn_available()
+_ONEDNN_BF16 = _ONEDNN and _onednn_bf16_available()  # else bfloat16 convs compute in float32
+_ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid,
+                "tanh": torch.tanh}
+
+
+class FusedConv2d(nn.Conv2d):
+    """nn.Conv2d followed by the activation `act` (same parameters and state_dict as nn.Conv2d),
+    optionally adding a tensor (a residual) before the activation.
+
+    On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
+    packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`. A
+    bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
+    and rounds its result to bfloat16.
+    """
+
+    def __init__(self, *args, act: str = "none", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.act = act
+        self._packed: tuple = (None, None)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_packed"] = (None, None)  # a cache of opaque tensors: rebuilt on the next call
+        return state
+
+    def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        """act(conv(x)), or act(conv(x) + add) when `add` is given."""
+        w = self.weight
+        if (not _ONEDNN or x.device.type != "cpu" or x.dtype != w.dtype
+                or x.dtype not in (torch.float32, torch.bfloat16)
+                or (add is not None and add.dtype != x.dtype)
+                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
+                                                 or (add is not None and add.requires_grad)))):
+            y = super().forward(x)
+            return _ACTIVATIONS[self.act](y if add is None else y + add)
+        if x.dtype == torch.bfloat16 and not _ONEDNN_BF16:
+            y = self._fused(x.float(), None if add is None else add.float())
+            return y.to(torch.bfloat16)
+        return self._fused(x, add)
+
+    def _fused(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""
+        w = self.weight
+        args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+        key = (w.data_ptr(), w._version, x.dtype, tuple(x.shape[1:]))
+        if self._packed[0] != key:
+            packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach().to(x.dtype), *args,
+                                                                  list(x.shape))
+            self._packed = (key, packed)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        if add is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], bias, *args,
+                                                          self.act, [], "")
+        return torch.ops.mkldnn._convolution_pointwise.binary(
+            x, add, self._packed[1], bias, *args, "add", None,
+            None if self.act == "none" else self.act, [], "")
+'''
+
+
+def uses_fused_conv(graph: Graph) -> bool:
+    return any(graph.meta(n).get("kernel") == "onednn" for n in graph.nx)
+
+
+def channels_last(graph: Graph) -> bool:
+    return graph.data.get("memory_format") == "channels_last"
+
+
+def module_ctor(graph: Graph, n: int, ctor: str) -> str:
+    """The constructor text of node `n`'s module: `ctor`, or the kernel the annotations choose."""
+    meta = graph.meta(n)
+    if meta.get("kernel") == "onednn" and ctor.startswith("nn.Conv2d(") and ctor.endswith(")"):
+        return f"{FUSED_CONV}({ctor[len('nn.Conv2d(') : -1]}, act={meta['fused_act']!r})"
+    return ctor
+
+
+def forward_expr(graph: Graph, n: int, ins: list[str], expr: str, var: dict[int, str]) -> str:
+    """The forward expression of node `n`: `expr`, or the kernel the annotations choose
+    (`var` names every node's tensor)."""
+    meta = graph.meta(n)
+    if "fused_into" in meta:  # computed by that conv: the same tensor as its input's
+        return var[meta["fused_into"]] if graph.op(n) == "add" else ins[0]
+    if "fused_add" in meta and expr.endswith(")"):
+        return f"{expr[:-1]}, {var[meta['fused_add']]})"
+    if meta.get("inplace") and expr.endswith(")"):
+        return f"{expr[:-1]}, inplace=True)"
+    return expr
+
+
+def input_lines(graph: Graph, names: list[tuple[str, tuple[int, ...]]]) -> list[str]:
+    """Forward's first lines: image inputs to channels-last when the layout asks for it."""
+    if not channels_last(graph):
+        return []
+    return [
+        f"{v} = {v}.contiguous(memory_format=torch.channels_last)"
+        for v, shape in names
+        if len(shape) == 3
+    ]
+
+
+def init_lines(graph: Graph) -> list[str]:
+    """__init__'s last lines: 4-D parameters to channels-last when the layout asks for it."""
+    return ["self.to(memory_format=torch.channels_last)"] if channels_last(graph) else []

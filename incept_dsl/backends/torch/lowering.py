@@ -1,0 +1,115 @@
+"""PyTorch backend, per op: the `LOWER` table mapping each IR op to the text of its module
+constructor (None for a stateless op) and of its `forward` expression.
+
+Every piece of text is built from validated identifiers and from `repr` of ints, floats, bools and
+tuples (`pyval`); nothing of the program text is emitted verbatim.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from typing import Any
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def pyval(v: Any) -> str:
+    """A literal for an attr value (ints, floats, bools, tuples thereof)."""
+    if isinstance(v, bool | int):
+        return repr(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(pyval(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    raise TypeError(f"unexpected attribute value {v!r}")
+
+
+def attr_path(scope: str) -> str:
+    """`a.0.conv_1` -> `self.a[0].conv_1`."""
+    out = "self"
+    for part in scope.split("."):
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            if not _IDENT.match(part) or keyword.iskeyword(part):
+                raise ValueError(f"scope part {part!r} is not an identifier")
+            out += f".{part}"
+    return out
+
+
+# ---- lowering table: op -> (module constructor or None, forward expression) ---------------------
+Lowering = Callable[[dict[str, Any], tuple[int, ...], list[str], str], tuple[str | None, str]]
+
+
+def _conv(a, shape, ins, mod):
+    ctor = (
+        f"nn.Conv2d({a['in_channels']}, {a['out_channels']}, kernel_size={pyval(a['kernel'])}"
+        f", stride={pyval(a['stride'])}, padding={pyval(a['padding'])}"
+        + (f", dilation={pyval(a['dilation'])}" if a["dilation"] != (1, 1) else "")
+        + (f", groups={a['groups']}" if a["groups"] != 1 else "")
+        + f", bias={a['bias']})"
+    )
+    return ctor, f"{mod}({ins[0]})"
+
+
+def _bn(a, shape, ins, mod):
+    kind = "BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"
+    ctor = f"nn.{kind}({a['num_features']}, eps={a['eps']!r}, momentum={a['momentum']!r})"
+    return ctor, f"{mod}({ins[0]})"
+
+
+def _linear(a, shape, ins, mod):
+    return (
+        f"nn.Linear({a['in_features']}, {a['out_features']}, bias={a['bias']})",
+        f"{mod}({ins[0]})",
+    )
+
+
+def _pool(fn: str):
+    def lower(a, shape, ins, mod):
+        extra = f", ceil_mode={a['ceil']}" if a["ceil"] else ""
+        if fn == "avg_pool2d" and not a["count_include_pad"]:
+            extra += ", count_include_pad=False"
+        return None, (
+            f"F.{fn}({ins[0]}, {pyval(a['kernel'])}, {pyval(a['stride'])}, "
+            f"{pyval(a['padding'])}{extra})"
+        )
+
+    return lower
+
+
+def _fn(template: str):
+    def lower(a, shape, ins, mod):
+        return None, template.format(*ins, **a)
+
+    return lower
+
+
+LOWER: dict[str, Lowering] = {
+    "conv": _conv,
+    "batchnorm": _bn,
+    "linear": _linear,
+    "maxpool": _pool("max_pool2d"),
+    "avgpool": _pool("avg_pool2d"),
+    "global_avgpool": _fn("F.adaptive_avg_pool2d({0}, 1)"),
+    "adaptive_avgpool": lambda a, s, i, m: (
+        None,
+        f"F.adaptive_avg_pool2d({i[0]}, {pyval(a['size'])})",
+    ),
+    "lrn": _fn("F.local_response_norm({0}, {size}, alpha={alpha!r}, beta={beta!r}, k={k!r})"),
+    "relu": _fn("F.relu({0})"),
+    "relu6": _fn("F.relu6({0})"),
+    "gelu": _fn("F.gelu({0})"),
+    "silu": _fn("F.silu({0})"),
+    "sigmoid": _fn("torch.sigmoid({0})"),
+    "tanh": _fn("torch.tanh({0})"),
+    "softmax": _fn("F.softmax({0}, dim={dim})"),
+    "dropout": _fn("F.dropout({0}, {p!r}, self.training)"),
+    "flatten": _fn("torch.flatten({0}, 1)"),
+    "scale": _fn("{0} * {s!r}"),
+    "concat": lambda a, s, i, m: (None, f"torch.cat([{', '.join(i)}], 1)"),
+    "add": lambda a, s, i, m: (None, " + ".join(i)),
+    "slice": _fn("{0}[:, {start}:{end}]"),
+}

@@ -1,0 +1,166 @@
+"""Blocks: applying one (its body inlined under a scope of its own, with the call's arguments,
+a failed application remembered and reported once) and checking, without shapes, the body of
+every block that nothing applies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from incept_dsl.errors import (
+    InceptError,
+    InceptErrors,
+    InceptLimitError,
+    InceptTypeError,
+    Note,
+)
+from incept_dsl.frontend import ast
+from incept_dsl.frontend.loader import BlockEntry, BlockTable
+from incept_dsl.ir.args import FAILED, missing_block_param, misspelt
+from incept_dsl.ir.elaborate_context import Abort, Ctx, failure_key
+from incept_dsl.ir.elaborate_structure import StructureLayer
+from incept_dsl.ir.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_WORK
+from incept_dsl.ir.static import ShapelessChecker
+from incept_dsl.source import Span
+
+
+class BlockLayer(StructureLayer):
+    """Block applications, and the check of the blocks this model does not apply."""
+
+    def _inline(
+        self,
+        entry: BlockEntry,
+        call: ast.Call,
+        x: int,
+        ctx: Ctx,
+        name: str | None,
+        name_span: Span | None,
+    ) -> int:
+        defn = entry.defn
+        block_key = entry.key
+        _refuse_recursion(entry, call, ctx)
+        if len(ctx.stack) >= MAX_BLOCK_DEPTH:
+            raise InceptLimitError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", call.span)
+        env = self._block_env(entry, call, ctx)
+        key = failure_key(
+            block_key, [env[p.name] for p in defn.params], self.g.shape(x), len(ctx.stack)
+        )
+        if key is not None and key in self.failed:
+            # this body failed with the same arguments: report that once (a fresh traceback, so
+            # that raising it again does not keep the frames of every earlier raise alive)
+            raise self.failed[key].with_traceback(None)
+        work, nodes = self._bound(entry, len(ctx.stack))
+        if self.work + work > MAX_WORK or len(self.g) + nodes > MAX_NODES:
+            raise Abort(self._blowup_error(defn.name, work, nodes, call.name_span, ctx))
+        self.entered.add(block_key)
+        scope = ctx.scope.child(ctx.scope.name(defn.name, name, name_span))
+        # which block each block scope applies (cost tables and figures name block types by it)
+        self.g.data.setdefault("blocks", {})[".".join(scope.path)] = defn.name
+        inner = Ctx(env, entry.blocks, scope, (*ctx.stack, (block_key, defn.name, call.name_span)))
+        try:
+            return self._run(defn.body.elements, x, inner)
+        except InceptError as err:
+            for e in err.errors if isinstance(err, InceptErrors) else [err]:
+                if not any(n.message.startswith("in block") for n in e.notes) and len(e.notes) < 8:
+                    e.notes.append(Note(f"in block '{defn.name}' applied here", call.span))
+            if key is not None:
+                self.failed[key] = err
+            raise
+
+    def _block_env(self, entry: BlockEntry, call: ast.Call, ctx: Ctx) -> dict[str, Any]:
+        """The parameter values of one application of `entry`: the call's arguments, then the
+        defaults (evaluated in order, each seeing the parameters before it); every mistake in
+        them is raised together."""
+        defn = entry.defn
+        errors: list[InceptError] = []
+        names = tuple(p.name for p in defn.params)
+        given = self._bind_args(names, call.args, defn.name, ctx, errors)
+        env: dict[str, Any] = dict(entry.env)
+        for p in defn.params:
+            if p.name in given:
+                env[p.name] = given[p.name][0]
+            elif p.default is not None:
+                try:
+                    env[p.name] = self._value(
+                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack)
+                    )
+                except InceptError as err:
+                    errors.append(err)
+                    env[p.name] = FAILED
+            else:
+                if p.name not in misspelt(call.args, names):  # else the misspelt keyword says it
+                    errors.append(missing_block_param(defn, p, call.span))
+                env[p.name] = FAILED
+        if errors:
+            raise InceptErrors.of(errors)
+        return env
+
+    def _check_unapplied(self, local: BlockTable, reason: str) -> list[InceptError]:
+        """Check, without shapes, the body of every block this model never elaborated: its own
+        blocks, the file's, and those of the files it imports (`reason` says why, in a note)."""
+        errors: list[InceptError] = []
+        tensors = set(self.tensors) | set(self.later)
+        for entry in visible_entries(local):
+            if entry.key in self.entered:
+                continue
+            own = entry.blocks is local  # a block of this model: its defaults and tensors apply
+            errors.extend(
+                check_body(entry, self.defaults if own else None, tensors if own else (), reason)
+            )
+        return errors
+
+
+def _refuse_recursion(entry: BlockEntry, call: ast.Call, ctx: Ctx) -> None:
+    """Raise when `entry` is already being applied further up `ctx`'s block stack."""
+    defn = entry.defn
+    for i, (entered, _, _) in enumerate(ctx.stack):
+        if entered == entry.key:
+            chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
+            err = InceptTypeError(
+                f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
+                "blocks are not allowed)",
+                call.name_span,
+                hint="write the repetition out, or use repeat(n) { ... }",
+            )
+            for _, bname, bspan in reversed(ctx.stack[i:]):
+                err.notes.append(Note(f"in block '{bname}' applied here", bspan))
+            raise err
+
+
+def visible_entries(table: BlockTable) -> list[BlockEntry]:
+    """Every block definition reachable from `table`: its own, its parents' (the file's, the
+    imports'), and transitively those of the files the blocks were defined in, each once."""
+    seen_tables: set[int] = set()
+    seen_entries: dict[tuple[str, int], BlockEntry] = {}
+    todo: list[BlockTable] = [table]
+    while todo:
+        t: BlockTable | None = todo.pop()
+        while t is not None and id(t) not in seen_tables:
+            seen_tables.add(id(t))
+            for entry in t.table.values():
+                if entry.key not in seen_entries:
+                    seen_entries[entry.key] = entry
+                    todo.append(entry.blocks)
+            t = t.parent
+    return list(seen_entries.values())
+
+
+def check_body(
+    entry: BlockEntry,
+    defaults: Mapping[str, Mapping[str, tuple[Any, Span]]] | None,
+    tensors: Sequence[str] | set[str],
+    reason: str,
+) -> list[InceptError]:
+    """The mistakes in a block's body found without its arguments (`incept_dsl.ir.static`),
+    each with a note that names the block and says (`reason`) why it was checked that way."""
+    defn = entry.defn
+    errors: list[InceptError] = []
+    checker = ShapelessChecker(
+        entry.env, [p.name for p in defn.params], entry.blocks, defaults, tensors
+    )
+    checker.pipeline(defn.body.elements, errors)
+    for err in errors:
+        err.notes.append(
+            Note(f"in block '{defn.name}', checked without its arguments: {reason}", defn.name_span)
+        )
+    return errors

@@ -1,0 +1,170 @@
+"""Shape rules of the IR ops: each takes a node's attrs and its input shapes and returns the output
+shape, or raises `ShapeProblem` with a message in words (the caller adds the source location).
+
+Shapes exclude the batch dimension: images are ``(C, H, W)``, flat tensors ``(F,)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from incept_dsl.text import fmt_shape
+
+Shape = tuple[int, ...]
+
+
+class ShapeProblem(Exception):
+    """A shape rule's complaint; elaboration turns it into a located `InceptShapeError`."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _need_image(op: str, shape: Shape) -> None:
+    if len(shape) != 3:
+        raise ShapeProblem(
+            f"{op} needs an image tensor C×H×W; got the flat tensor {fmt_shape(shape)}",
+        )
+
+
+def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """PyTorch's output-size rule for convolution and pooling along one axis."""
+    eff = d * (k - 1) + 1
+    num = size + 2 * p - eff
+    if num < 0:
+        return 0
+    out = (-(-num // s) if ceil else num // s) + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out
+
+
+# ---- shape rules -------------------------------------------------------------------------------
+def conv_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    _need_image("conv", x)
+    c, h, w = x
+    if c != a["in_channels"]:
+        raise ShapeProblem(f"conv expects {a['in_channels']} input channels; got {c}")
+    oh = conv_out(h, a["kernel"][0], a["stride"][0], a["padding"][0], a["dilation"][0])
+    ow = conv_out(w, a["kernel"][1], a["stride"][1], a["padding"][1], a["dilation"][1])
+    if oh < 1 or ow < 1:
+        raise ShapeProblem(
+            f"the {fmt_shape(a['kernel'])} kernel does not fit the {h}×{w} input "
+            f"(padding {a['padding'][0]}×{a['padding'][1]}, dilation {fmt_shape(a['dilation'])})",
+            hint="use a smaller kernel or more padding, or downsample less before this layer",
+        )
+    return (a["out_channels"], oh, ow)
+
+
+def pool_shape(op: str) -> Callable[[dict[str, Any], list[Shape]], Shape]:
+    def rule(a: dict[str, Any], ins: list[Shape]) -> Shape:
+        (x,) = ins
+        _need_image(op, x)
+        c, h, w = x
+        (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
+        if ph * 2 > kh or pw * 2 > kw:
+            raise ShapeProblem(
+                f"{op} padding {ph}×{pw} is more than half the {kh}×{kw} kernel",
+                hint="PyTorch and ONNX require padding <= kernel // 2 for pooling",
+            )
+        oh = conv_out(h, kh, sh, ph, 1, a["ceil"])
+        ow = conv_out(w, kw, sw, pw, 1, a["ceil"])
+        if oh < 1 or ow < 1:
+            raise ShapeProblem(
+                f"the {kh}×{kw} {op} window does not fit the {h}×{w} input",
+                hint="use a smaller window, padding = same, or downsample less before this layer",
+            )
+        return (c, oh, ow)
+
+    return rule
+
+
+def same(op: str, image: bool = False) -> Callable[[dict[str, Any], list[Shape]], Shape]:
+    def rule(a: dict[str, Any], ins: list[Shape]) -> Shape:
+        (x,) = ins
+        if image:
+            _need_image(op, x)
+        return x
+
+    return rule
+
+
+def bn_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    if x[0] != a["num_features"]:
+        raise ShapeProblem(f"batchnorm expects {a['num_features']} channels; got {x[0]}")
+    return x
+
+
+def linear_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    if len(x) != 1:
+        raise ShapeProblem(
+            f"linear needs a flat tensor N×F; got the image tensor {fmt_shape(x)}",
+            hint="insert `-> flatten ->` (or `avgpool(global) -> flatten`) before it",
+        )
+    if x[0] != a["in_features"]:
+        raise ShapeProblem(f"linear expects {a['in_features']} features; got {x[0]}")
+    return (a["out_features"],)
+
+
+def global_pool_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    _need_image("avgpool(global)", x)
+    return (x[0], 1, 1)
+
+
+def adaptive_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    _need_image("adaptive_avgpool", x)
+    return (x[0], *a["size"])
+
+
+def flatten_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    return (math.prod(x),)
+
+
+def softmax_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    if not 1 <= a["dim"] <= len(x):
+        raise ShapeProblem(
+            f"softmax dim {a['dim']} is out of range for {fmt_shape(x)} tensors "
+            f"(dim 0 is the batch)"
+        )
+    return x
+
+
+def concat_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    ranks = {len(s) for s in ins}
+    if len(ranks) != 1:
+        raise ShapeProblem(
+            "concat mixes image and flat tensors: " + ", ".join(fmt_shape(s) for s in ins)
+        )
+    if len({s[1:] for s in ins}) != 1:
+        raise ShapeProblem(
+            "concat needs equal spatial sizes; got " + ", ".join(fmt_shape(s) for s in ins)
+        )
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+def add_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    if len(set(ins)) != 1:
+        raise ShapeProblem("add needs equal shapes; got " + ", ".join(fmt_shape(s) for s in ins))
+    return ins[0]
+
+
+def slice_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    if not 0 <= a["start"] < a["end"] <= x[0]:
+        raise ShapeProblem(f"slice {a['start']}:{a['end']} is outside {x[0]} channels")
+    return (a["end"] - a["start"], *x[1:])
+
+
+def input_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    return tuple(a["shape"])
