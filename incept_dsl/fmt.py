@@ -8,8 +8,8 @@ Guarantees of `format_text`:
 - layout: 4-space indents; one statement per line; `name = value` keywords and `a + b`
   operators spaced; a blank line before and after each model; other blank lines kept (at most
   one in a row, none right inside braces); a pipeline breaks before `->` where the
-  source broke it, or where a line would pass `LINE_WIDTH`; `concat`/`add`/`residual`/`repeat`
-  bodies stay on one line if written so and they fit, else one branch per line; the trailing
+  source broke it, or where a line would pass `LINE_WIDTH`; `concat`/`add`/`mul`/`residual`/
+  `repeat` bodies stay on one line if written so and they fit, else one branch per line; the trailing
   `-> expect(...)` checks of a statement's lines are aligned in one column; number literals are
   kept as written; `;` is written only where the grammar needs it.
 

@@ -6,7 +6,9 @@ Registered under the `pygments.lexers` entry point (pyproject.toml), so after in
 (`incept_dsl.ir.ops`), so a new op is highlighted without touching this file.
 
 Highlighting: keywords; declarations (`model NAME`, `block NAME`, `input/output/aux NAME`);
-built-in ops; expression functions; symbolic values (`same`, `valid`, `global`, `none`, `auto`);
+built-in ops; expression functions (`incept_dsl.ir.values.FUNCTIONS`, `make_divisible` among
+them); the input dimensions of a block body (`in_channels`, `in_height`, `in_width`) as built-in
+pseudo-names; symbolic values (`same`, `valid`, `global`, `none`, `auto`);
 numbers, shapes such as `3x224x224`, strings, comments; `NAME = ...` keyword arguments inside
 parentheses; branch labels and `as` names.
 """
@@ -26,10 +28,10 @@ from pygments.token import (
 )
 
 from incept_dsl.frontend.signatures import surface_op_names
+from incept_dsl.ir.values import FUNCTIONS, INPUT_DIMS
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_KEYWORDS = ("import", "concat", "add", "residual", "repeat", "as", "weight", "defaults")
-_FUNCTIONS = ("min", "max", "int", "round")
+_KEYWORDS = ("import", "concat", "add", "mul", "residual", "repeat", "as", "weight", "defaults")
 _SYMBOLS = ("same", "valid", "global", "none", "auto")
 
 
@@ -89,7 +91,8 @@ class InceptLexer(RegexLexer):
             (words(("true", "false"), suffix=r"\b"), Keyword.Constant),
             (words(_KEYWORDS, suffix=r"\b"), Keyword),
             (words(tuple(surface_op_names()), prefix=r"\b", suffix=r"\b"), Name.Builtin),
-            (words(_FUNCTIONS, suffix=r"\b(?=\s*\()"), Name.Function),
+            (words(FUNCTIONS, prefix=r"\b", suffix=r"\b(?=\s*\()"), Name.Function),
+            (words(INPUT_DIMS, prefix=r"\b", suffix=r"\b"), Name.Builtin.Pseudo),
             (words(_SYMBOLS, suffix=r"\b"), Name.Constant),
             (_NAME, Name),
         ],

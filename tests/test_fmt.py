@@ -177,3 +177,35 @@ def test_trailing_expects_of_a_statement_line_up() -> None:
 """
         in out
     )
+
+
+def test_mul_joins_round_trip() -> None:
+    """`mul { }` / `mul(a, b)` lay out as `add` and `concat` do; `mul` as a name (a block, a
+    tensor, a label) stays a name, with the `;` a branch needs before `(`."""
+    text = (
+        "block se(ratio=4)=mul{identity\navgpool(global)->conv(make_divisible(in_channels/ratio),"
+        "1,act=relu)->conv(in_channels,1,act=hardsigmoid)}\nblock mul=relu\n"
+        "model m{input x:3x8x8\nmul=x->conv(4,1)->se\n"
+        "a=mul->mul{mul:identity;g:avgpool(global)->sigmoid;mul\n;(relu)} as gate\n"
+        "output y=mul(a,mul,)->mul{relu;sigmoid}}\n"
+    )
+    assert _check_properties(text) == (
+        "block se(ratio = 4) = mul {\n"
+        "    identity\n"
+        "    avgpool(global) -> conv(make_divisible(in_channels / ratio), 1, act = relu)\n"
+        "        -> conv(in_channels, 1, act = hardsigmoid)\n"
+        "}\n"
+        "block mul = relu\n"
+        "\n"
+        "model m {\n"
+        "    input x: 3x8x8\n"
+        "    mul = x -> conv(4, 1) -> se\n"
+        "    a = mul -> mul {\n"
+        "        mul: identity\n"
+        "        g: avgpool(global) -> sigmoid\n"
+        "        mul;\n"
+        "        (relu)\n"
+        "    } as gate\n"
+        "    output y = mul(a, mul) -> mul { relu; sigmoid }\n"
+        "}\n"
+    )

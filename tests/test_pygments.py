@@ -69,3 +69,10 @@ def test_shipped_files_lex_without_errors_and_round_trip(path: Path) -> None:
     toks = list(InceptLexer().get_tokens(text))
     assert not [v for t, v in toks if t in Error]
     assert "".join(v for _, v in toks) == text
+
+
+def test_mul_is_a_keyword_like_add() -> None:
+    toks = _tokens("block se = mul { identity; avgpool(global) -> sigmoid }\nx = mul(a, b)")
+    kinds = [t for t, v in toks if v == "mul"]
+    assert len(kinds) == 2 and all(k in Keyword for k in kinds)
+    assert dict((v, t) for t, v in toks)["identity"] in Name.Builtin

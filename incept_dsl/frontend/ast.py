@@ -112,9 +112,9 @@ class Branch:
 
 @dataclass(frozen=True)
 class Branches:
-    """`concat { ... }` or `add { ... }`: branches applied to the same input."""
+    """`concat { ... }`, `add { ... }` or `mul { ... }`: branches applied to the same input."""
 
-    kind: str  # "concat" | "add"
+    kind: str  # "concat" | "add" | "mul"
     branches: tuple[Branch, ...]
     span: Span
 
@@ -139,9 +139,9 @@ class Repeat:
 
 @dataclass(frozen=True)
 class Join:
-    """`concat(a, b)` / `add(a, b)` of bound tensors."""
+    """`concat(a, b)` / `add(a, b)` / `mul(a, b)` of bound tensors."""
 
-    kind: str  # "concat" | "add"
+    kind: str  # "concat" | "add" | "mul"
     names: tuple[tuple[str, Span], ...]
     span: Span
 

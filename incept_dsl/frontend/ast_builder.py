@@ -140,6 +140,19 @@ def _bin(op: str) -> Callable[..., Any]:
     return method
 
 
+def _joining(kind: str, join: bool = False) -> Callable[..., Any]:
+    """The `ToAst` method for `kind { ... }` (branches of one input) or, with `join`,
+    `kind(a, b, ...)` of bound tensors; `kind` is concat, add or mul."""
+
+    @_rule
+    def method(self, src, span, children):
+        if join:
+            return ast.Join(kind, tuple((t.value, _tok_span(src, t)) for t in children), span)
+        return ast.Branches(kind, tuple(children), span)
+
+    return method
+
+
 class ToAst(Transformer):
     """Parse callbacks -> AST. One method per grammar rule, named after it.
 
@@ -250,13 +263,14 @@ class ToAst(Transformer):
         name, value = children
         return ast.KwArg(name.value, value, span, _tok_span(src, name))
 
-    @_rule
-    def concat_block(self, src, span, children):
-        return ast.Branches("concat", tuple(children), span)
+    concat_block = _joining("concat")
+    add_block = _joining("add")
+    mul_block = _joining("mul")
 
-    @_rule
-    def add_block(self, src, span, children):
-        return ast.Branches("add", tuple(children), span)
+    def mul_word(self, children: list[Token]) -> Token:
+        """`mul` where no `{` or `(` follows: the name `mul`, exactly as v1 read it."""
+        (tok,) = children
+        return Token.new_borrow_pos("NAME", tok.value, tok)
 
     @_rule
     def branch(self, src, span, children):
@@ -278,13 +292,9 @@ class ToAst(Transformer):
         args, body = children
         return ast.Repeat(args, body, span)
 
-    @_rule
-    def concat_join(self, src, span, children):
-        return ast.Join("concat", tuple((t.value, _tok_span(src, t)) for t in children), span)
-
-    @_rule
-    def add_join(self, src, span, children):
-        return ast.Join("add", tuple((t.value, _tok_span(src, t)) for t in children), span)
+    concat_join = _joining("concat", join=True)
+    add_join = _joining("add", join=True)
+    mul_join = _joining("mul", join=True)
 
     @_rule
     def group(self, src, span, children):

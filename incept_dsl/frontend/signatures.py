@@ -12,8 +12,19 @@ from typing import Any
 
 from incept_dsl.text import fmt_shape
 
-#: The activation ops (each an IR op of the same name; `act=` arguments take one or "none").
-ACTIVATIONS = ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")
+#: The activation ops (each an IR op of the same name, whose attributes are its arguments below;
+#: `act=` arguments take one or "none"). v1's six, then v2's (LANGUAGE.md section 11).
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
+)
 
 # ---- surface signatures ------------------------------------------------------------------------
 REQUIRED = object()
@@ -122,6 +133,16 @@ _LRN_K = Range(
 _PROBABILITY = Range(
     0.0, 1.0, text="a probability in [0, 1]", why="PyTorch's dropout takes 0 <= p <= 1"
 )
+#: The arguments and one-line docs of the activations that have them (the others take none).
+_ACT_ARGS: dict[str, tuple[Arg, ...]] = {
+    # any finite slope (the 10**12 bound on values applies), negative too, as PyTorch allows
+    "leaky_relu": (Arg("slope", "float", 0.01),),
+}
+_ACT_DOCS = {
+    "hardswish": "hard swish activation: x * relu6(x + 3) / 6 (MobileNetV3)",
+    "hardsigmoid": "hard sigmoid activation: relu6(x + 3) / 6 (MobileNetV3)",
+    "leaky_relu": "leaky ReLU activation: x where x >= 0, slope * x below",
+}
 _SOFTMAX_DIM = Range(
     1,
     3,
@@ -229,7 +250,15 @@ SIGNATURES: dict[str, Signature] = {
             ),
             keeps_shape=True,
         ),
-        *(Signature(a, (), doc=f"{a} activation", keeps_shape=True) for a in ACTIVATIONS),
+        *(
+            Signature(
+                a,
+                _ACT_ARGS.get(a, ()),
+                doc=_ACT_DOCS.get(a, f"{a} activation"),
+                keeps_shape=True,
+            )
+            for a in ACTIVATIONS
+        ),
         Signature("identity", (), doc="passes its input through", keeps_shape=True),
         Signature(
             "softmax",

@@ -35,8 +35,8 @@ _GROUPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
         ("a statement (input, output, aux, defaults, block or NAME = ...)",),
     ),
     (
-        frozenset({"NAME", "(", "concat", "add", "residual", "repeat"}),
-        ("an op or a block (or concat, add, residual, repeat, '(')",),
+        frozenset({"NAME", "(", "concat", "add", "mul", "residual", "repeat"}),
+        ("an op or a block (or concat, add, mul, residual, repeat, '(')",),
     ),
     (frozenset({"NUMBER", "SHAPE", "NAME", "(", "-", "+", "true", "false"}), ("an expression",)),
     (frozenset({"+", "-", "*", "/", "//", "%"}), ("an operator",)),
@@ -187,8 +187,13 @@ def _token_hint(tok: Token, expected: set[str], before: list[Token], src: Source
         return "a model's statements go in braces: `model NAME(params) { ... }`"
     if value == "*" and "NUMBER" in expected:
         return "there is no power operator; write the product out or use a parameter"
-    if value in ("concat", "add") and "(" in expected:
+    if value in ("concat", "add", "mul") and "(" in expected:
         return f"`{value}` is a keyword; choose another name"
+    if [t.type for t in before] == ["MUL", "LPAR"] and tok.type != "NAME":
+        return (
+            "`mul(a, b)` multiplies bound tensors: before '(' or '{', `mul` is a keyword, so a "
+            "block named `mul` can only be applied without arguments; rename it"
+        )
     return None
 
 

@@ -34,6 +34,7 @@ from incept_dsl.frontend.signatures import (
     Signature,
     surface_op_names,
 )
+from incept_dsl.frontend.synonyms import synonym_hint
 from incept_dsl.ir import values as V
 from incept_dsl.ir.limits import MAX_CHANNELS, MAX_REPEAT
 from incept_dsl.source import Span
@@ -284,7 +285,8 @@ def unknown_keyword(what: str, kw: ast.KwArg, names: Sequence[str]) -> InceptErr
 
 def unknown_callee(target: str, span: Span, blocks: Iterable[str]) -> InceptError:
     """`target` names no op and no visible block."""
-    hint = did_you_mean(target, [*surface_op_names(), *blocks])
+    names = [*surface_op_names(), *blocks]
+    hint = synonym_hint(target, names) or did_you_mean(target, names)
     return InceptNameError(f"unknown op or block '{target}'", span, hint=hint)
 
 

@@ -10,7 +10,8 @@ and returns the multiply-adds of one sample. Conventions (the lecture's; stated 
   windows exactly);
 - element-wise work is listed with its own count rather than dropped: batch norm ``C·H·W`` (one
   multiply-add per element at inference), LRN ``C·H·W·size`` (the squares summed over the channel
-  window), scale ``C·H·W``, an n-input add ``(n-1)·C·H·W``;
+  window), scale ``C·H·W``, an n-input add ``(n-1)·C·H·W``, an n-input mul ``(n-1)·C·H·W`` of
+  its output (a C×1×1 gate broadcast over C×H×W costs one multiply per output element);
 - activations, softmax, dropout, flatten, slice and concat cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
@@ -100,6 +101,7 @@ FLATTEN = CostRule("0 (a view)", _free)
 SCALE = CostRule("C·H·W (one multiply per element)", _elements)
 CONCAT = CostRule("0 (a copy)", _free)
 ADD = CostRule("(n-1)·C·H·W for n inputs", _add)
+MUL = CostRule("(n-1)·C·H·W of the output for n inputs (a gate broadcasts)", _add)
 SLICE = CostRule("0 (a view)", _free)
 
 

@@ -146,6 +146,7 @@ class ElaboratorBase:
             self.defaults,
             set(self.tensors) | set(self.later),
             charge=lambda span: self._charge(1, span, ctx),
+            dims=ctx.dims,
         )
         checker.pipeline(elements, errors)
 

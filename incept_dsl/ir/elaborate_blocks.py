@@ -16,11 +16,12 @@ from incept_dsl.errors import (
 )
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.loader import BlockEntry, BlockTable
+from incept_dsl.ir import values as V
 from incept_dsl.ir.args import FAILED, missing_block_param, misspelt
 from incept_dsl.ir.elaborate_context import Abort, Ctx, failure_key
 from incept_dsl.ir.elaborate_structure import StructureLayer
 from incept_dsl.ir.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_WORK
-from incept_dsl.ir.static import ShapelessChecker
+from incept_dsl.ir.static import ShapelessChecker, block_dims
 from incept_dsl.source import Span
 
 
@@ -41,10 +42,9 @@ class BlockLayer(StructureLayer):
         _refuse_recursion(entry, call, ctx)
         if len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise InceptLimitError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", call.span)
-        env = self._block_env(entry, call, ctx)
-        key = failure_key(
-            block_key, [env[p.name] for p in defn.params], self.g.shape(x), len(ctx.stack)
-        )
+        shape = self.g.shape(x)
+        env, dims = self._block_env(entry, call, shape, ctx)
+        key = failure_key(block_key, [env[p.name] for p in defn.params], shape, len(ctx.stack))
         if key is not None and key in self.failed:
             # this body failed with the same arguments: report that once (a fresh traceback, so
             # that raising it again does not keep the frames of every earlier raise alive)
@@ -56,7 +56,8 @@ class BlockLayer(StructureLayer):
         scope = ctx.scope.child(ctx.scope.name(defn.name, name, name_span))
         # which block each block scope applies (cost tables and figures name block types by it)
         self.g.data.setdefault("blocks", {})[".".join(scope.path)] = defn.name
-        inner = Ctx(env, entry.blocks, scope, (*ctx.stack, (block_key, defn.name, call.name_span)))
+        stack = (*ctx.stack, (block_key, defn.name, call.name_span))
+        inner = Ctx(env, entry.blocks, scope, stack, dims)
         try:
             return self._run(defn.body.elements, x, inner)
         except InceptError as err:
@@ -67,22 +68,33 @@ class BlockLayer(StructureLayer):
                 self.failed[key] = err
             raise
 
-    def _block_env(self, entry: BlockEntry, call: ast.Call, ctx: Ctx) -> dict[str, Any]:
-        """The parameter values of one application of `entry`: the call's arguments, then the
-        defaults (evaluated in order, each seeing the parameters before it); every mistake in
-        them is raised together."""
+    def _block_env(
+        self, entry: BlockEntry, call: ast.Call, shape: tuple[int, ...], ctx: Ctx
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The names visible in one application of `entry` to a tensor of `shape`, and which of
+        them are the input's dimensions: the names of its definition's scope, the dimensions
+        (`V.input_dims`) that no parameter shadows, then its parameters: the call's arguments,
+        then the defaults (evaluated in order, each seeing the dimensions and the parameters
+        before it). Every mistake in the arguments and defaults is raised together."""
         defn = entry.defn
         errors: list[InceptError] = []
         names = tuple(p.name for p in defn.params)
         given = self._bind_args(names, call.args, defn.name, ctx, errors)
         env: dict[str, Any] = dict(entry.env)
+        dims = block_dims(names, entry.env)
+        for dim, value in V.input_dims(shape, defn.name).items():
+            if dim in dims:
+                env[dim] = value
+            elif dim in names:  # read by a default before the parameter that shadows it
+                hint = f"declare '{dim}' first, or rename the parameter"
+                env[dim] = V.Absent(dim, _declared_later(defn.name, dim), hint)
         for p in defn.params:
             if p.name in given:
                 env[p.name] = given[p.name][0]
             elif p.default is not None:
                 try:
                     env[p.name] = self._value(
-                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack)
+                        p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack, dims)
                     )
                 except InceptError as err:
                     errors.append(err)
@@ -93,7 +105,7 @@ class BlockLayer(StructureLayer):
                 env[p.name] = FAILED
         if errors:
             raise InceptErrors.of(errors)
-        return env
+        return env, dims
 
     def _check_unapplied(self, local: BlockTable, reason: str) -> list[InceptError]:
         """Check, without shapes, the body of every block this model never elaborated: its own
@@ -108,6 +120,15 @@ class BlockLayer(StructureLayer):
                 check_body(entry, self.defaults if own else None, tensors if own else (), reason)
             )
         return errors
+
+
+def _declared_later(block: str, dim: str) -> str:
+    """Why a default of block `block` cannot read `dim`: a parameter declared after it shadows
+    the input dimension of that name."""
+    return (
+        f"the parameter '{dim}' of block '{block}' shadows the input dimension, and a default "
+        "sees only the parameters declared before it"
+    )
 
 
 def _refuse_recursion(entry: BlockEntry, call: ast.Call, ctx: Ctx) -> None:
@@ -155,8 +176,9 @@ def check_body(
     each with a note that names the block and says (`reason`) why it was checked that way."""
     defn = entry.defn
     errors: list[InceptError] = []
+    params = [p.name for p in defn.params]
     checker = ShapelessChecker(
-        entry.env, [p.name for p in defn.params], entry.blocks, defaults, tensors
+        entry.env, params, entry.blocks, defaults, tensors, dims=block_dims(params, entry.env)
     )
     checker.pipeline(defn.body.elements, errors)
     for err in errors:

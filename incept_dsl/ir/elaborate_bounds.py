@@ -16,7 +16,7 @@ from incept_dsl.ir.args import is_known
 from incept_dsl.ir.elaborate_base import ElaboratorBase
 from incept_dsl.ir.elaborate_context import Abort, Ctx
 from incept_dsl.ir.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_REPEAT, MAX_WORK
-from incept_dsl.ir.static import ShapelessChecker
+from incept_dsl.ir.static import ShapelessChecker, block_dims
 from incept_dsl.source import Span
 
 #: Lower bounds are capped here (far past every limit) to keep their arithmetic cheap.
@@ -171,11 +171,12 @@ class BoundsLayer(ElaboratorBase):
 
 
 def _literal_count(el: ast.Repeat, env: Mapping[str, Any], params: frozenset[str]) -> int:
-    """The count of a `repeat` when it needs no block parameter and is valid, else 0."""
+    """The count of a `repeat` when it needs no block parameter and no dimension of the block's
+    input (`repeat(in_channels // 64)`) and is valid, else 0."""
     if el.args is None or len(el.args.positional) != 1 or el.args.keywords:
         return 0
     expr = el.args.positional[0]
-    checker = ShapelessChecker(env, params, BlockTable(), None)
+    checker = ShapelessChecker(env, params, BlockTable(), None, dims=block_dims(params, env))
     try:
         value = checker.value(expr)
         if not is_known(value):

@@ -49,11 +49,13 @@ class Scope:
 
 
 class Ctx:
-    """Where an element is applied: parameter values, visible blocks, scope, block call stack.
+    """Where an element is applied: parameter values, visible blocks, scope, block call stack,
+    and `dims`: the names in `env` that are dimensions of the block's input (`in_channels`, ...;
+    LANGUAGE.md section 8), which expressions read but which never name an op or a block.
 
     Never changed once made (a plain class with slots: elaboration makes one per scope)."""
 
-    __slots__ = ("blocks", "env", "scope", "stack")
+    __slots__ = ("blocks", "dims", "env", "scope", "stack")
 
     def __init__(
         self,
@@ -61,15 +63,23 @@ class Ctx:
         blocks: BlockTable,
         scope: Scope,
         stack: tuple[tuple[tuple[str, int], str, Span], ...] = (),
+        dims: frozenset[str] = frozenset(),
     ) -> None:
         self.env = env
         self.blocks = blocks
         self.scope = scope
         self.stack = stack
+        self.dims = dims
 
     def at(self, scope: Scope) -> Ctx:
         """The same context in another scope."""
-        return Ctx(self.env, self.blocks, scope, self.stack)
+        return Ctx(self.env, self.blocks, scope, self.stack, self.dims)
+
+    def is_param(self, target: str) -> bool:
+        """Whether the element name `target` is a parameter here, whose value then says which op
+        or block the element applies: a name of `env` that is not one of the input's
+        dimensions (a block or op named `in_channels` stays reachable inside a block body)."""
+        return target in self.env and target not in self.dims
 
 
 class Abort(Exception):

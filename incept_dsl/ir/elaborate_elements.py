@@ -60,7 +60,7 @@ class ElementLayer(BlockLayer):
         if not isinstance(el, ast.Call):
             return False
         target = el.name
-        if target in ctx.env:
+        if ctx.is_param(target):
             value = ctx.env[target]
             if not isinstance(value, V.Sym):
                 return False
@@ -102,7 +102,7 @@ class ElementLayer(BlockLayer):
         self, call: ast.Call, x: int, ctx: Ctx, name: str | None, name_span: Span | None
     ) -> int:
         target = call.name
-        if target in ctx.env:
+        if ctx.is_param(target):
             value = ctx.env[target]
             if not isinstance(value, V.Sym):
                 raise not_an_op(target, value, call.name_span)

@@ -71,9 +71,23 @@ class OpLayer(BoundsLayer):
         return lower(self, sig.name, at)
 
     def _act(self, act: str | None, x: int, scope: str, span: Span) -> int:
+        """The activation `act = NAME` of a conv or linear, after node `x` (`x` itself for none),
+        with its arguments from `_implied` (`act = leaky_relu` has slope 0.01 unless the model
+        says `defaults leaky_relu(slope = s)`)."""
         if act is None:
             return x
-        return self._add(act, {}, [x], f"{scope}.{act}", span)
+        return self._add(act, self._implied(act, span), [x], f"{scope}.{act}", span)
+
+    def _implied(self, op: str, span: Span) -> dict[str, Any]:
+        """The arguments of `op` when another op's call at `span` implies it (`bn = true`,
+        `act = NAME`): each from the model's `defaults` for `op`, else the signature's default;
+        a value written in `defaults` was checked against its range there."""
+        written = self.defaults.get(op, {})
+        out: dict[str, Any] = {}
+        for arg in SIGNATURES[op].args:
+            value, where = written.get(arg.name, (arg.default, span))
+            out[arg.name] = read_arg(arg, value, where, f"{op}'s '{arg.name}'")
+        return out
 
 
 #: Lowers one op application (the elaborator, the canonical op name, the application) and
@@ -125,11 +139,7 @@ def _conv(el: OpLayer, op: str, at: OpCall) -> int:
     scope = at.scope("conv")
     y = el._add("conv", attrs, [at.x], f"{scope}.conv" if bn else scope, span)
     if bn:  # the batchnorm defaults apply (checked against their ranges where written)
-        bnd = el.defaults.get("batchnorm", {})
-        norm = {"num_features": a["out"]}
-        for arg in SIGNATURES["batchnorm"].args:
-            value, where = bnd.get(arg.name, (arg.default, span))
-            norm[arg.name] = read_arg(arg, value, where, f"batchnorm {arg.name}")
+        norm = {"num_features": a["out"], **el._implied("batchnorm", span)}
         y = el._add("batchnorm", norm, [y], f"{scope}.bn", span)
     return el._act(a["act"], y, scope, span)
 
@@ -188,7 +198,7 @@ LOWERINGS: dict[str, Lowering] = {
     "adaptive_avgpool": _plain("size"),
     "batchnorm": _batchnorm,
     "lrn": _plain("size", "alpha", "beta", "k"),
-    **{act: _plain() for act in ACTIVATIONS},
+    **{act: _plain(*SIGNATURES[act].arg_names) for act in ACTIVATIONS},
     "identity": _identity,
     "softmax": _plain("dim"),
     "dropout": _plain("p"),

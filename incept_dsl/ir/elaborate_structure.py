@@ -1,5 +1,7 @@
-"""Lowering the structural elements: `concat { ... }` / `add { ... }` branches, joins of bound
-tensors (`concat(a, b)`), `residual { ... }` and the copies of `repeat(n) { ... }`."""
+"""Lowering the structural elements: `concat { ... }` / `add { ... }` / `mul { ... }` branches,
+joins of bound tensors (`concat(a, b)`, `mul(a, b)`), `residual { ... }` and the copies of
+`repeat(n) { ... }`. A join's shape error is located at the join, says which shapes and why, and
+has a note per branch (or per tensor) with the shape it produced."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ class StructureLayer(OpLayer):
         try:
             shape = infer_shape(el.kind, {}, shapes)
         except ShapeProblem as p:
-            shape_err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
+            shape_err = InceptShapeError(p.message, el.span, hint=p.hint or _join_hint(el.kind))
             for i, (br, s) in enumerate(zip(el.branches, shapes, strict=True), 1):
                 label = f"branch '{br.label}'" if br.label else f"branch {i}"
                 shape_err.notes.append(
@@ -80,7 +82,7 @@ class StructureLayer(OpLayer):
         try:
             shape = infer_shape(el.kind, {}, shapes)
         except ShapeProblem as p:
-            shape_err = InceptShapeError(p.message, el.span, hint=_join_hint(el.kind))
+            shape_err = InceptShapeError(p.message, el.span, hint=p.hint or _join_hint(el.kind))
             for (n, s), sh in zip(el.names, shapes, strict=True):
                 shape_err.notes.append(Note(f"'{n}' is {fmt_shape(sh)}", s))
             raise shape_err from None
@@ -158,6 +160,9 @@ class StructureLayer(OpLayer):
 
 
 def _join_hint(kind: str) -> str:
+    """The hint of a join's shape error, when its shape rule gives none of its own."""
     if kind == "concat":
         return "concat joins along channels; every branch must keep the same H×W"
+    if kind == "mul":
+        return "mul needs every branch to produce the same shape, or a C×1×1 gate with that C"
     return "add needs every branch to produce exactly the same shape"

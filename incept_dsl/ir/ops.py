@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from incept_dsl.errors import CompilerBug
-from incept_dsl.frontend.signatures import ACTIVATIONS
+from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES
 from incept_dsl.ir import costs as C
 from incept_dsl.ir.costs import CostRule
 from incept_dsl.ir.shapes import (
@@ -29,6 +29,7 @@ from incept_dsl.ir.shapes import (
     global_pool_shape,
     input_shape,
     linear_shape,
+    mul_shape,
     pool_shape,
     same,
     slice_shape,
@@ -99,7 +100,8 @@ class IROp:
 
 _WEIGHT_BIAS = ("weight", "bias")
 
-#: Figure titles of the activations (each activation is an op of its own).
+#: Figure titles of the activations (each activation is an op of its own, whose attributes are
+#: its surface arguments: `leaky_relu` has `slope`).
 _ACT_TITLES = {
     "relu": "ReLU",
     "relu6": "ReLU6",
@@ -107,6 +109,9 @@ _ACT_TITLES = {
     "silu": "SiLU",
     "sigmoid": "Sigmoid",
     "tanh": "Tanh",
+    "hardswish": "Hardswish",
+    "hardsigmoid": "Hardsigmoid",
+    "leaky_relu": "LeakyReLU",
 }
 assert tuple(_ACT_TITLES) == ACTIVATIONS
 
@@ -189,7 +194,7 @@ OPS: dict[str, IROp] = {
             family="norm",
         ),
         *(
-            IROp(a, (), same(a), C.ACTIVATION, title, family="act")
+            IROp(a, SIGNATURES[a].arg_names, same(a), C.ACTIVATION, title, family="act")
             for a, title in _ACT_TITLES.items()
         ),
         IROp("softmax", ("dim",), softmax_shape, C.SOFTMAX, "Softmax", family="act"),
@@ -198,6 +203,7 @@ OPS: dict[str, IROp] = {
         IROp("scale", ("s",), same("scale"), C.SCALE, "×", family="other"),
         IROp("concat", (), concat_shape, C.CONCAT, "Filter concat", arity=None, family="join"),
         IROp("add", (), add_shape, C.ADD, "+", arity=None, family="join"),
+        IROp("mul", (), mul_shape, C.MUL, "×", arity=None, family="join"),
         IROp("slice", ("start", "end"), slice_shape, C.SLICE, "Slice", family="reshape", view=True),
     ]
 }

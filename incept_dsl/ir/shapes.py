@@ -159,6 +159,38 @@ def add_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     return ins[0]
 
 
+def _is_gate(s: Shape) -> bool:
+    return len(s) == 3 and s[1:] == (1, 1)
+
+
+def mul_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """The element-wise product: every input has the output's shape, except that a C×1×1 input
+    (a gate) broadcasts over C×H×W with the same C (squeeze-and-excitation). Flat tensors agree
+    exactly. The output is the one shape that is not a gate (C×1×1 when all are gates)."""
+    listed = ", ".join(fmt_shape(s) for s in ins)
+    if len({len(s) for s in ins}) != 1:
+        raise ShapeProblem(
+            f"mul mixes image and flat tensors: {listed}",
+            hint="multiply tensors of one kind: images C×H×W (a gate C×1×1) or flat tensors F",
+        )
+    full = sorted({s for s in ins if not _is_gate(s)}, key=ins.index)
+    if len(full) > 1:
+        raise ShapeProblem(
+            f"mul needs equal shapes (or C×1×1 gates); got {listed}",
+            hint="only a C×1×1 gate broadcasts; every other branch must have the same shape",
+        )
+    out = full[0] if full else ins[0]
+    for s in ins:
+        if s != out and (not _is_gate(s) or s[0] != out[0]):
+            raise ShapeProblem(
+                f"mul cannot broadcast {fmt_shape(s)} over {fmt_shape(out)}: the gate has "
+                f"{s[0]} channels, the tensor {out[0]}",
+                hint=f"a gate must be C×1×1 with the same C as the tensor it scales (here "
+                f"{fmt_shape((out[0], 1, 1))})",
+            )
+    return out
+
+
 def slice_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
     if not 0 <= a["start"] < a["end"] <= x[0]:

@@ -54,14 +54,23 @@ from incept_dsl.source import Span
 Defaults = Mapping[str, Mapping[str, tuple[Any, Span]]]
 
 
+def block_dims(params: Collection[str], env: Mapping[str, Any]) -> frozenset[str]:
+    """The input dimensions (`in_channels`, `in_height`, `in_width`) that the body of a block
+    with the parameters `params`, defined where `env` holds, reads: those that neither a
+    parameter of the block nor a name of `env` (a parameter of the model around it) shadows."""
+    return frozenset(d for d in V.INPUT_DIMS if d not in params and d not in env)
+
+
 class ShapelessChecker:
     """Checks elements against names and the op table, with no input shape.
 
     `env` holds the known parameter values; the names in `unknown` (a block's parameters, which
-    shadow `env`) have values known only when the block is applied. `blocks` are the blocks
-    visible here; `defaults` the model's defaults per op (None: the model is not known, as for a
-    top-level block); `tensors` the model's tensor names (for "is a tensor, not an op"). `charge`,
-    when given, is called once per element checked (elaboration counts it as work).
+    shadow `env`) have values known only when the block is applied. `dims` are the input
+    dimensions visible here (`block_dims`): values in expressions, unknown unless `env` holds
+    them, and never the name of an op or a block. `blocks` are the blocks visible here;
+    `defaults` the model's defaults per op (None: the model is not known, as for a top-level
+    block); `tensors` the model's tensor names (for "is a tensor, not an op"). `charge`, when
+    given, is called once per element checked (elaboration counts it as work).
     """
 
     def __init__(
@@ -72,9 +81,13 @@ class ShapelessChecker:
         defaults: Defaults | None,
         tensors: Collection[str] = (),
         charge: Callable[[Span], None] | None = None,
+        dims: Collection[str] = (),
     ) -> None:
         self.env = env
-        self.unknown = frozenset(unknown)
+        self.params = frozenset(unknown)
+        self.dims = frozenset(dims)
+        #: the names whose values are not known here: expressions that read them are UNKNOWN
+        self.unknown = self.params | frozenset(d for d in self.dims if d not in env)
         self.blocks = blocks
         self.defaults = defaults
         self.tensors = tensors
@@ -121,9 +134,9 @@ class ShapelessChecker:
 
     def _call(self, call: ast.Call, errors: list[InceptError]) -> None:
         target = call.name
-        if target in self.unknown:
+        if target in self.params:
             return  # a parameter: the op or block it names is known only when applied
-        if target in self.env:
+        if target in self.env and target not in self.dims:
             value = self.env[target]
             if not isinstance(value, V.Sym):
                 errors.append(not_an_op(target, value, call.name_span))

@@ -2,7 +2,12 @@
 
 Values are Python ints, floats, bools, tuples of values, or `Sym` for a bare name that is not a
 parameter (`relu`, `same`, `global`, a block name). Nothing is evaluated as Python: the evaluator
-walks the AST and knows exactly the operators of LANGUAGE.md section 1.
+walks the AST and knows exactly the operators of LANGUAGE.md section 1 and the functions of
+sections 1 and 9 (`min`, `max`, `int`, `round`, `make_divisible`).
+
+Inside a block body the environment also holds the dimensions of the block's input
+(`in_channels`, `in_height`, `in_width`, LANGUAGE.md section 8; see `input_dims`); outside one,
+reading them is a located error.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from incept_dsl.errors import InceptLimitError, InceptNameError, InceptTypeError, did_you_mean
 from incept_dsl.frontend import ast
 from incept_dsl.source import Span
+from incept_dsl.text import fmt_shape
 
 #: The largest magnitude an expression may produce (keeps `9**9**9`-style blow-ups out).
 MAX_VALUE = 10**12
@@ -37,6 +43,62 @@ class Sym:
         return self.name
 
 
+#: The names of the dimensions of a block's input, defined inside a block body (section 8).
+INPUT_DIMS = ("in_channels", "in_height", "in_width")
+
+
+@dataclass(frozen=True)
+class Absent:
+    """The value of an input dimension that the block's input does not have (`in_height` of a
+    flat tensor): reading it is an error that gives `reason`. Never a program value: `evaluate`
+    raises where one is read, so none reaches an argument."""
+
+    name: str
+    reason: str
+    hint: str | None = None
+
+
+def input_dims(shape: tuple[int, ...], block: str) -> dict[str, int | Absent]:
+    """The values of `INPUT_DIMS` for block `block` applied to a tensor of `shape` (without the
+    batch dimension): C×H×W gives (C, H, W); a flat F gives `in_channels` = F; tokens L×D give
+    `in_channels` = D. A dimension the tensor does not have is an `Absent` that says why."""
+    if len(shape) == 3:
+        return dict(zip(INPUT_DIMS, shape, strict=True))
+    if len(shape) == 1:
+        what, channels = f"the flat tensor {fmt_shape(shape)} (N×F)", shape[0]
+    elif len(shape) == 2:  # tokens N×L×D: the channels are D (LANGUAGE.md section 8)
+        what, channels = f"the token tensor {fmt_shape(shape)} (N×L×D)", shape[1]
+    else:  # pragma: no cover - every tensor of the IR has one of the ranks above
+        raise AssertionError(f"no input dimensions for the shape {shape}")
+    dims: dict[str, int | Absent] = {"in_channels": channels}
+    hint = "only images (C×H×W) have in_height and in_width; this tensor has in_channels only"
+    for name, dim in (("in_height", "height"), ("in_width", "width")):
+        reason = f"block '{block}' is applied to {what}, which has no {dim}"
+        dims[name] = Absent(name, reason, hint)
+    return dims
+
+
+def _read_name(expr: ast.NameRef, env: Mapping[str, Any]) -> Any:
+    """The value of a bare name: its value in `env`, else a `Sym`; an input dimension that is
+    absent here, or read outside a block body, is an error."""
+    if expr.id in env:
+        value = env[expr.id]
+        if isinstance(value, Absent):
+            raise InceptNameError(
+                f"'{expr.id}' is not defined here: {value.reason}", expr.span, hint=value.hint
+            )
+        return value
+    if expr.id in INPUT_DIMS:
+        raise InceptNameError(
+            f"'{expr.id}' is defined only inside a block body",
+            expr.span,
+            hint="in_channels, in_height and in_width are the dimensions of the tensor a block "
+            "is applied to, defined only inside a block body; here, write the number or use a "
+            "parameter of the model",
+        )
+    return Sym(expr.id, expr.span)
+
+
 def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
@@ -48,6 +110,8 @@ def describe(value: Any) -> str:
         return f"the tuple {show(value)}"
     if isinstance(value, Sym):
         return f"the name '{value.name}'"
+    if isinstance(value, Absent):
+        return f"undefined ({value.reason})"
     return repr(value)
 
 
@@ -62,7 +126,8 @@ def show(value: Any) -> str:
     return str(value)
 
 
-_FUNCS = ("min", "max", "int", "round")
+#: The functions expressions may call.
+FUNCTIONS = ("min", "max", "int", "round", "make_divisible")
 
 
 def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
@@ -74,9 +139,7 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, ast.ShapeLit):
         return tuple(expr.dims)
     if isinstance(expr, ast.NameRef):
-        if expr.id in env:
-            return env[expr.id]
-        return Sym(expr.id, expr.span)
+        return _read_name(expr, env)
     if isinstance(expr, ast.TupleLit):
         return tuple(evaluate(e, env) for e in expr.items)
     if isinstance(expr, ast.UnaryOp):
@@ -143,17 +206,42 @@ def _func(expr: ast.FuncCall, env: Mapping[str, Any]) -> Any:
     _check_arity(expr)
     if name in ("min", "max"):
         return min(args) if name == "min" else max(args)
+    if name == "make_divisible":
+        d = _divisor(args[1], expr.args[1].span) if len(args) == 2 else 8
+        return _check_size(make_divisible(args[0], d), expr.span)
     (x,) = args
     return int(x) if name == "int" else int(round(x))
 
 
+def make_divisible(v: int | float, d: int = 8) -> int:
+    """torchvision's `_make_divisible(v, d)`: `v` rounded to the nearest multiple of `d` (half
+    up), at least `d`, and never more than 10% below `v` (else one `d` more). For `d >= 1` the
+    result is a multiple of `d`, at least `d`, and at least `0.9 * v`."""
+    new = max(d, int(v + d / 2) // d * d)
+    if new < 0.9 * v:
+        new += d
+    return new
+
+
+def _divisor(value: int | float, span: Span) -> int:
+    """The `d` of `make_divisible(v, d)`: a whole number >= 1 (a whole float is accepted)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, float) or value < 1:
+        raise InceptTypeError(
+            f"make_divisible()'s divisor must be a whole number of at least 1; got {show(value)}",
+            span,
+        )
+    return value
+
+
 def _check_function(expr: ast.FuncCall) -> None:
-    if expr.name not in _FUNCS:
-        hint = did_you_mean(expr.name, _FUNCS)
+    if expr.name not in FUNCTIONS:
+        hint = did_you_mean(expr.name, FUNCTIONS)
         raise InceptNameError(
             f"unknown function '{expr.name}'",
             expr.name_span,
-            hint=hint or "expressions may call min, max, int and round",
+            hint=hint or "expressions may call min, max, int, round and make_divisible",
         )
 
 
@@ -162,6 +250,11 @@ def _check_arity(expr: ast.FuncCall) -> None:
     if expr.name in ("min", "max"):
         if n < 2:
             raise InceptTypeError(f"{expr.name}() takes two or more arguments; got {n}", expr.span)
+    elif expr.name == "make_divisible":
+        if n not in (1, 2):
+            raise InceptTypeError(
+                f"make_divisible() takes one or two arguments (v, d = 8); got {n}", expr.span
+            )
     elif n != 1:
         raise InceptTypeError(f"{expr.name}() takes one argument; got {n}", expr.span)
 
@@ -206,6 +299,8 @@ def check_known_parts(expr: ast.Expr, env: Mapping[str, Any], unknown: frozenset
                 values.append(_number(evaluate(e, env), e.span, env, what))
         if isinstance(expr, ast.FuncCall):
             _check_arity(expr)
+            if expr.name == "make_divisible" and len(values) == 2 and values[1] is not None:
+                _divisor(values[1], expr.args[1].span)
         elif isinstance(expr, ast.BinOp) and expr.op in ("/", "//", "%") and values[1] == 0:
             raise InceptTypeError(f"division by zero in '{expr.op}'", expr.span)
     elif isinstance(expr, ast.TupleLit):

@@ -3,8 +3,9 @@
 Sibling convs read one tensor with identical kernel, stride, padding and dilation and groups = 1
 (the 1×1 reductions of an Inception module are the main case). Two siblings suffice (TVM's
 CombineParallelConv2D waits for three, which misses Inception-ResNet's 30 pairs). The element-wise
-ops that follow every sibling alike (batch norm with equal eps/momentum, the same activation, the
-same scale) merge along with them. Before::
+ops that follow every sibling alike (batch norm with equal eps/momentum, the same activation with
+the same attributes, such as a leaky ReLU's slope, the same scale) merge along with them.
+Before::
 
     %11 = conv(%10) {out_channels=64}  # inception_3a.branch_1.conv_1
     %12 = relu(%11)                    # inception_3a.branch_1.conv_1.relu

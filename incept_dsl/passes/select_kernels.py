@@ -5,11 +5,14 @@
   fused in when the conv's output has no other reader: ``meta["kernel"] = "onednn"`` and
   ``meta["fused_act"] = "relu"`` on the conv, ``meta["fused_into"] = <conv>`` on the activation,
   which then costs nothing.
-- A conv whose only reader is a two-input `add` (a residual join) whose other input is computed
-  before the conv also adds it in the same kernel (``meta["fused_add"] = <other>``; the add gets
-  ``meta["fused_into"]``), and then fuses the activation after the add.
+- A conv whose only reader is a two-input `add` (a residual join; never a `mul`) whose other
+  input is computed before the conv also adds it in the same kernel (``meta["fused_add"] =
+  <other>``; the add gets ``meta["fused_into"]``), and then fuses the activation after the add.
 - An activation whose input nobody else reads, and which is a fresh tensor (not a view, not a
-  model input), runs in place: ``meta["inplace"] = True``.
+  model input; an `add` or a `mul` of two or more tensors is fresh, of one it is that tensor),
+  runs in place: ``meta["inplace"] = True`` (of `INPLACE`; a leaky ReLU only with
+  a slope >= 0). Only `FUSABLE` activations are fused into a conv: the others (GELU, SiLU,
+  hardswish, hardsigmoid, leaky ReLU...) run after it as at -O0.
 
 These are annotations that only the PyTorch backend reads: the IR's ops, attributes and edges
 stay as they are, so every other backend sees the same graph. Returns whether any annotation
@@ -24,8 +27,9 @@ from incept_dsl.passes.common import note, sole_user
 #: Activations oneDNN's fused convolution implements exactly as PyTorch does.
 FUSABLE = ("relu", "sigmoid", "tanh")
 
-#: Activations with an in-place PyTorch form.
-INPLACE = ("relu", "relu6", "silu")
+#: Activations with an in-place PyTorch form (leaky_relu only with a slope >= 0: PyTorch has no
+#: backward for an in-place leaky ReLU of negative slope).
+INPLACE = ("relu", "relu6", "silu", "hardswish", "hardsigmoid", "leaky_relu")
 
 #: Ops whose output is always a fresh tensor (never a view or alias of an input).
 FRESH = (
@@ -46,6 +50,9 @@ FRESH = (
     "silu",
     "sigmoid",
     "tanh",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
 )
 
 
@@ -55,6 +62,11 @@ def _set(graph: Graph, n: int, **values: object) -> bool:
         return False
     meta.update(values)
     return True
+
+
+def _in_place_form(graph: Graph, act: int) -> bool:
+    """Whether the activation `act` (an op in `INPLACE`) may run in place for its attributes."""
+    return graph.op(act) != "leaky_relu" or graph.attrs(act)["slope"] >= 0
 
 
 def _fusable_add(graph: Graph, conv: int, user: int | None, index: dict[int, int]) -> int | None:
@@ -88,10 +100,10 @@ def select_kernels(graph: Graph) -> bool:
                 changed |= _set(graph, user, fused_into=n)
                 fused += 1
             convs += 1
-        elif op in INPLACE and "fused_into" not in graph.meta(n):
+        elif op in INPLACE and "fused_into" not in graph.meta(n) and _in_place_form(graph, n):
             (src,) = graph.inputs(n)
             fresh = graph.op(src) in FRESH or (
-                graph.op(src) == "add" and len(graph.inputs(src)) > 1
+                graph.op(src) in ("add", "mul") and len(graph.inputs(src)) > 1
             )
             if fresh and sole_user(graph, src) == n:
                 changed |= _set(graph, n, inplace=True)

@@ -67,7 +67,8 @@ def test_a_bad_value_and_an_unknown_keyword_in_one_call() -> None:
         "conv's 'kernel' must be at least 1; got 0",
         "'conv' has no parameter 'stide' (it takes: out, kernel, stride, padding, dilation, "
         "groups, bias, bn, act)",
-        "conv's 'act' must be one of relu, relu6, gelu, silu, sigmoid, tanh or none; got 'rleu'",
+        "conv's 'act' must be one of relu, relu6, gelu, silu, sigmoid, tanh, hardswish, "
+        "hardsigmoid, leaky_relu or none; got 'rleu'",
         "conv's 'bn' must be true or false; got the integer 1",
     ]
 
@@ -142,7 +143,8 @@ def test_every_bad_keyword_of_a_defaults_statement() -> None:
     errors = _errors(_model("defaults conv(sride = 2, act = rleu, bn = true, bn = false)"))
     assert [e.message.split(";")[0].split(" (")[0] for e in errors] == [
         "'conv' has no parameter 'sride'",
-        "conv's 'act' must be one of relu, relu6, gelu, silu, sigmoid, tanh or none",
+        "conv's 'act' must be one of relu, relu6, gelu, silu, sigmoid, tanh, hardswish, "
+        "hardsigmoid, leaky_relu or none",
         "keyword 'bn' is given twice",
     ]
 
@@ -206,7 +208,8 @@ _ONE_MISTAKE: dict[str, list[str]] = {
         "lrn(size = 0, alpha = 0)",
         "lrn(k = 1e12, beta = 4)",  # k^beta past float32
     ],
-    **{a: [f"{a}(1)"] for a in ACTIVATIONS},
+    **{a: [f"{a}(1)"] for a in ACTIVATIONS if not SIGNATURES[a].args},
+    "leaky_relu": ["leaky_relu(slope = relu)", "leaky_relu(0.1, 0.2)"],
     "identity": ["identity(2)"],
     "softmax": ["softmax(dim = 0)", "softmax(4)"],
     "dropout": ["dropout(p = 2)", "dropout(-0.5)"],

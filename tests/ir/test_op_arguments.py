@@ -19,7 +19,7 @@ from incept_dsl.errors import InceptError, InceptErrors, UsageError
 from incept_dsl.frontend.signatures import FLOAT32_TINY, SIGNATURES, Range
 
 #: Numeric arguments for which every finite value (within the 10**12 bound on values) is valid.
-_ANY_FINITE = {("lrn", "beta"), ("scale", "s")}
+_ANY_FINITE = {("lrn", "beta"), ("scale", "s"), ("leaky_relu", "slope")}
 #: Numeric kinds whose minimum the kind itself enforces (counts, sizes, strides, padding).
 _KIND_CHECKED = {"count", "pair", "padding", "pool_kernel"}
 #: What each op needs besides the argument under test.
@@ -160,7 +160,9 @@ model edges {{
     d = x -> softmax(dim = 1) -> softmax(dim = 2) -> softmax(dim = 3) -> dropout(1) -> dropout(0)
     e = x -> maxpool(3, padding = 1, stride = 1) -> avgpool(3, padding = 1, stride = 1)
         -> scale(-1000000000000)
-    output y = concat(a1, a2, b1, b2, b3, b4, d, e) -> flatten
+    f = x -> leaky_relu(slope = -1000000000000) -> leaky_relu(slope = 1000000000000)
+        -> leaky_relu(slope = 0) -> hardswish -> hardsigmoid
+    output y = concat(a1, a2, b1, b2, b3, b4, d, e, f) -> flatten
 }}
 """
 

@@ -46,6 +46,15 @@ def test_the_tables_have_no_op_the_op_table_lacks() -> None:
     assert set(ACTIVATIONS) <= set(OPS) and set(ACTIVATIONS) <= set(SIGNATURES)
 
 
+def test_an_activation_s_attributes_are_its_arguments() -> None:
+    """`act = NAME` and `NAME(...)` make the same node: the IR op's attributes are the surface
+    op's arguments (`leaky_relu`'s `slope`), and every activation is drawn and costed alike."""
+    for act in ACTIVATIONS:
+        assert OPS[act].attrs == SIGNATURES[act].arg_names, act
+        assert OPS[act].family == "act" and OPS[act].cost is OPS["relu"].cost, act
+        assert LOWERINGS[act] is not None and not OPS[act].weighted, act
+
+
 ATTRS = {
     "conv": {
         "in_channels": 6,

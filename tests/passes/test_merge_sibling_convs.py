@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import model
-from optimizer_helpers import ARCH, carried, outputs_agree
+from optimizer_helpers import ARCH, carried, outputs_agree, randomize
 
 import incept_dsl
 from incept_dsl.passes import run_pipeline
@@ -108,6 +108,40 @@ def test_followers_merge_only_as_far_as_they_agree():
     net0, net, g = carried(m2, ("merge-sibling-convs",))
     assert [g.op(n) for n in g.order()].count("scale") == 1
     outputs_agree(net0, net, m2)
+
+
+def test_leaky_relus_merge_only_with_equal_slopes():
+    m = model("""model t {
+        input x: 4x6x6
+        defaults conv(bn = true)
+        output y = x -> concat {
+            conv(3, 1, act = leaky_relu) -> hardswish
+            conv(5, 1, act = leaky_relu) -> hardswish
+            conv(2, 1) -> leaky_relu(slope = 0.01) -> hardsigmoid
+        }
+    }""")
+    net0, net, g = carried(m, ("merge-sibling-convs",))
+    ops = [g.op(n) for n in g.order()]
+    # equal slopes (act = leaky_relu is slope 0.01): conv, bn and leaky_relu merge; the third
+    # sibling's hardsigmoid is not the others' hardswish, so the merge ends before them
+    assert ops.count("conv") == 1 and ops.count("leaky_relu") == 1
+    assert ops.count("hardswish") == 2 and ops.count("hardsigmoid") == 1
+    assert g.attrs(g.by_scope("merged_1.leaky_relu")) == {"slope": 0.01}
+    outputs_agree(net0, net, m)
+
+    m2 = model("""model t {
+        input x: 4x6x6
+        output y = x -> concat { conv(3, 1) -> leaky_relu(slope = 0.1) -> hardswish
+                                 conv(5, 1) -> leaky_relu(slope = 0.2) -> hardswish }
+    }""")
+    net0, net, g = carried(m2, ("merge-sibling-convs",))
+    ops = [g.op(n) for n in g.order()]
+    assert ops.count("conv") == 1 and ops.count("leaky_relu") == 2 and ops.count("hardswish") == 2
+    assert sorted(g.attrs(n)["slope"] for n in g.nodes("leaky_relu")) == [0.1, 0.2]
+    outputs_agree(net0, net, m2)
+    for level in (1, 2):
+        n0 = randomize(m2.to_torch()).eval()
+        outputs_agree(n0, m2.to_torch(opt_level=level, state_dict=n0.state_dict()), m2)
 
 
 def test_heads_follow_the_slices():

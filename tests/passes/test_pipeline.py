@@ -67,3 +67,96 @@ def test_a_broken_pass_is_named_with_the_passes_before_it(monkeypatch):
         r"prune-aux\): KeyError",
     ):
         run_pipeline(m.graph, passes=("prune-aux", "crashes"))
+
+
+#: The v2 activations where every pass acts: batch norms to fold, a scale to fold, sibling convs
+#: (equal and unequal leaky ReLU slopes), a residual add before an activation (select-kernels).
+V2_ACTIVATIONS = """
+block unit(c, s = 0.01) = residual(scale = 0.5) {
+    conv(c, 1, act = hardswish) -> conv(c, 3, act = leaky_relu) -> leaky_relu(slope = s)
+} -> hardswish
+model acts(classes = 5) {
+    input x: 3x20x20
+    defaults conv(bn = true)
+    defaults leaky_relu(slope = 0.1)
+    s = x -> conv(16, 3, stride = 2, act = hardswish) -> unit(16) -> unit(16, -0.2)
+    y = s -> concat {
+        conv(8, 1, act = leaky_relu) -> hardsigmoid
+        conv(8, 1, act = leaky_relu) -> leaky_relu(slope = 0.3)
+        conv(8, 1, act = leaky_relu) -> leaky_relu(slope = 0.4)
+        conv(4, 3, act = hardsigmoid) -> conv(8, 1, act = leaky_relu)
+    } -> maxpool(2)
+    output logits = y -> avgpool(global) -> flatten -> linear(12, act = hardswish)
+        -> linear(classes, act = leaky_relu)
+}
+"""
+
+
+def test_levels_compute_the_same_outputs_with_the_v2_activations() -> None:
+    import torch
+
+    m = incept_dsl.loads(V2_ACTIVATIONS)
+    torch.manual_seed(0)
+    net0 = randomize(m.to_torch()).eval()
+    state = net0.state_dict()
+    x = torch.randn(3, 3, 20, 20) * 3.0
+    with torch.no_grad():
+        ref = net0(x)
+        for level in (1, 2):
+            out = m.to_torch(opt_level=level, state_dict=state)(x)
+            assert rel_err(out, ref) < 1e-4, f"-O{level}"
+    g = run_pipeline(m.graph, 2)
+    assert not any(g.op(n) == "batchnorm" for n in g.order())  # folded
+    assert len(list(g.nodes("leaky_relu"))) < len(list(m.graph.nodes("leaky_relu")))  # merged
+    for name in PIPELINES[2]:
+        assert PASSES[name](g) is False, name
+
+
+#: The v2 `mul` join where the passes act around it: MobileNetV3-style inverted residuals with
+#: squeeze-and-excitation (batch norms to fold on both sides of the product, a residual add after
+#: it for select-kernels), sibling convs reading one tensor inside a `mul` (they merge), a scale
+#: after a conv inside a `mul` (folds into it), one after a gate's sigmoid and one after a product
+#: (both stay), a gate joined by name.
+V2_MUL = """
+block se(ratio = 4) = mul {
+    identity
+    avgpool(global) -> conv(make_divisible(in_channels / ratio), 1, bn = false, act = relu)
+                    -> conv(in_channels, 1, bn = false, act = hardsigmoid)
+}
+block ir(expand) = residual {
+    conv(expand, 1, act = hardswish) -> conv(expand, 3, groups = expand, act = hardswish) -> se
+        -> conv(in_channels, 1, act = none)
+}
+model gated(classes = 5) {
+    input x: 3x20x20
+    defaults conv(bn = true)
+    s = x -> conv(16, 3, stride = 2, act = hardswish) -> ir(32) -> ir(48)
+    t = s -> mul { conv(16, 1, act = sigmoid); conv(16, 1) -> scale(0.5) } -> relu
+    g = t -> avgpool(global) -> conv(16, 1, bn = false, act = sigmoid) -> scale(2.0)
+    output logits = mul(g, t) -> scale(0.5) -> avgpool(global) -> flatten -> linear(classes)
+}
+"""
+
+
+def test_levels_compute_the_same_outputs_with_mul_joins() -> None:
+    import torch
+
+    m = incept_dsl.loads(V2_MUL)
+    torch.manual_seed(0)
+    net0 = randomize(m.to_torch()).eval()
+    state = net0.state_dict()
+    x = torch.randn(3, 3, 20, 20) * 3.0
+    with torch.no_grad():
+        ref = net0(x)
+        for level in (1, 2):
+            out = m.to_torch(opt_level=level, state_dict=state)(x)
+            assert rel_err(out, ref) < 1e-4, f"-O{level}"
+    g = run_pipeline(m.graph, 2)
+    assert len(list(g.nodes("mul"))) == len(list(m.graph.nodes("mul"))) == 4
+    assert not any(g.op(n) == "batchnorm" for n in g.order())  # folded
+    assert any(g.scope(n).startswith("merged_") for n in g.nodes("conv"))  # siblings merged
+    # the scale after a conv inside the mul folded into it; after the gate's sigmoid and after the
+    # product there is no layer to fold into
+    assert [g.scope(n) for n in g.nodes("scale")] == ["scale_1", "scale_2"]
+    for name in PIPELINES[2]:
+        assert PASSES[name](g) is False, name

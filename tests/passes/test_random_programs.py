@@ -22,7 +22,17 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 #: HYPOTHESIS_PROFILE=long runs 20x the examples.
 EXAMPLES = 25 * (20 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1)
 
-ACTS = ("relu", "none", "sigmoid", "tanh", "relu6", "silu")
+ACTS = (
+    "relu",
+    "none",
+    "sigmoid",
+    "tanh",
+    "relu6",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
+)
 
 
 @st.composite

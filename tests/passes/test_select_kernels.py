@@ -66,3 +66,27 @@ def test_a_residual_add_without_activation_is_fused_alone():
     assert g.meta(last)["fused_add"] == g.input_nodes()[0] and g.meta(last)["fused_act"] == "none"
     net0 = randomize(m.to_torch()).eval()
     outputs_agree(net0, m.to_torch(opt_level=2, state_dict=net0.state_dict()), m)
+
+
+def test_the_v2_activations_run_in_place_but_are_not_fused_into_the_conv():
+    """oneDNN's fused convolution is trusted only for `FUSABLE` (relu, sigmoid, tanh): hardswish,
+    hardsigmoid and leaky_relu follow their conv as at -O0, in place where that is safe (a leaky
+    ReLU of negative slope has no in-place backward in PyTorch, so it never runs in place)."""
+    m = model("""model t { input x: 3x8x8
+        a = x -> conv(4, 3, act = hardswish) -> conv(4, 3, act = leaky_relu) -> hardsigmoid
+        output y = a -> conv(4, 1, act = leaky_relu) -> leaky_relu(slope = -0.5) -> flatten
+            -> hardswish -> leaky_relu(slope = 0.2) }""")
+    g = run_pipeline(m.graph, passes=("select-kernels",))
+    for conv in ("conv_1", "conv_2", "conv_3"):
+        assert g.meta(g.by_scope(conv)) == {"kernel": "onednn", "fused_act": "none"}
+    for act in ("conv_1.hardswish", "conv_2.leaky_relu", "hardsigmoid_1", "conv_3.leaky_relu"):
+        assert g.meta(g.by_scope(act)) == {"inplace": True}, act
+    assert g.meta(g.by_scope("leaky_relu_1")) == {}  # slope < 0
+    assert g.meta(g.by_scope("hardswish_1")) == {}  # after flatten: a view
+    assert g.meta(g.by_scope("leaky_relu_2")) == {"inplace": True}
+    src = m.torch_source(opt_level=2)
+    assert "F.leaky_relu(conv_3_leaky_relu, -0.5)" in src
+    assert "F.hardswish(conv_1, inplace=True)" in src
+    assert "F.leaky_relu(hardswish_1, 0.2, inplace=True)" in src
+    net0 = randomize(m.to_torch()).eval()
+    outputs_agree(net0, m.to_torch(opt_level=2, state_dict=net0.state_dict()), m)

@@ -242,8 +242,8 @@ class _Writer:
     def _node_attrs(
         self, it: Item, family: str, tooltip: str, detail: str | None
     ) -> tuple[dict[str, str], str | None]:
-        """(the DOT attributes of a box, the detail line left for its label: none for a sum,
-        whose shape goes beside the circle)."""
+        """(the DOT attributes of a box, the detail line left for its label: none for a sum or a
+        product, whose shape goes beside the circle)."""
         g, theme = self.fig.graph, self.theme
         shape, style = SHAPES[family]
         attrs = {
@@ -261,7 +261,7 @@ class _Writer:
         ):
             # as wide as the branches it joins, as the papers draw "Filter concat"
             attrs["width"] = f"{min(1.3 * self.fanin[it.key], 12):.2f}"
-        if it.kind == "unit" and it.unit is not None and g.op(it.unit.first) == "add":
+        if it.kind == "unit" and it.unit is not None and g.op(it.unit.first) in _CIRCLED:
             attrs.update(
                 shape="circle",
                 width="0.3",
@@ -298,6 +298,11 @@ class _Writer:
         if e.aux_only:
             attrs.update(style="dashed", color=self.theme.aux)
         dot.edge(e.src, e.dst, **attrs)
+
+
+#: Joins drawn as a small circle with their symbol: the residual sum "+", the gating product "×"
+#: (squeeze-and-excitation: the gate branch meets the main path there).
+_CIRCLED = ("add", "mul")
 
 
 def _output_of(g: Graph, nodes: list[int]) -> int:

@@ -140,9 +140,12 @@ LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
     **{
         op: _const(_title(op))
         for op in ("batchnorm", "global_avgpool", "lrn", *ACTIVATIONS, "softmax", "flatten")
+        if op != "leaky_relu"
     },
+    "leaky_relu": lambda a: f"{_title('leaky_relu')} {_num(a['slope'])}",
     "concat": _const(_title("concat")),
     "add": _const(_title("add")),
+    "mul": _const(_title("mul")),
 }
 
 

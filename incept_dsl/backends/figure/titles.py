@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 from incept_dsl.backends.figure.labels import (
-    ACT_NAMES,
     instance_title,
     name_title,
     op_label,
@@ -36,9 +35,9 @@ class Labeler:
         op = g.op(u.first)
         text = op_label(op, g.attrs(u.first))
         if op in ("conv", "linear"):
-            act = next((g.op(n) for n in u.nodes if g.op(n) in ACTIVATIONS), None)
-            if act is not None and act != "relu":
-                text += f", {ACT_NAMES[act]}"
+            act = next((n for n in u.nodes if g.op(n) in ACTIVATIONS), None)
+            if act is not None and g.op(act) != "relu":  # its label: "LeakyReLU 0.2"
+                text += f", {op_label(g.op(act), g.attrs(act))}"
             elif act is None and op == "conv" and self.mark_linear:
                 text += " Linear"
         return text

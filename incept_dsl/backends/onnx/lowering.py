@@ -1,6 +1,7 @@
 """ONNX backend, per op: `LOWER`, one lowering per IR op, each emitting the ONNX nodes of one IR
 node through the lowering context `Ctx`, with the IR's (PyTorch's) semantics where ONNX's differ
-(ceil-mode pooling, adaptive pooling, LRN windows, GELU before opset 20). Inference semantics:
+(ceil-mode pooling, adaptive pooling, LRN windows, GELU before opset 20, HardSwish before opset
+14, HardSigmoid's constants, n-input products as binary `Mul`s). Inference semantics:
 dropout is the identity (no node), batch norm uses its running statistics."""
 
 from __future__ import annotations
@@ -208,6 +209,37 @@ def _silu(c: Ctx, ins: list[str]) -> None:
     c.emit("Mul", [ins[0], sig])
 
 
+#: PyTorch's hard sigmoid, relu6(x + 3) / 6, as ONNX's HardSigmoid max(0, min(1, alpha*x + beta))
+#: (whose own defaults, alpha = 0.2 and beta = 0.5, are Keras's, not PyTorch's).
+_HARD_SIGMOID_ALPHA = 1.0 / 6.0
+_HARD_SIGMOID_BETA = 0.5
+
+
+def _hardsigmoid(c: Ctx, ins: list[str]) -> None:
+    c.emit("HardSigmoid", [ins[0]], alpha=_HARD_SIGMOID_ALPHA, beta=_HARD_SIGMOID_BETA)
+
+
+def _hardswish(c: Ctx, ins: list[str]) -> None:
+    """x * hardsigmoid(x): ONNX's HardSwish from opset 14, the same product before it."""
+    if c.opset >= 14:
+        c.emit("HardSwish", [ins[0]])
+        return
+    gate = c.tmp("hardsigmoid")
+    c.emit(
+        "HardSigmoid",
+        [ins[0]],
+        [gate],
+        suffix="hardsigmoid",
+        alpha=_HARD_SIGMOID_ALPHA,
+        beta=_HARD_SIGMOID_BETA,
+    )
+    c.emit("Mul", [ins[0], gate])
+
+
+def _leaky_relu(c: Ctx, ins: list[str]) -> None:
+    c.emit("LeakyRelu", [ins[0]], alpha=float(c.a["slope"]))
+
+
 def _softmax(c: Ctx, ins: list[str]) -> None:
     dim = c.a["dim"]
     if dim != len(c.shape):  # before opset 13 Softmax flattened everything after `axis`
@@ -242,6 +274,24 @@ def _add(c: Ctx, ins: list[str]) -> None:
         c.alias(ins[0])
     else:
         c.emit("Add" if len(ins) == 2 else "Sum", ins)
+
+
+def _mul(c: Ctx, ins: list[str]) -> None:
+    """`a * b * c` as a chain of binary `Mul`s, left to right as PyTorch evaluates it; ONNX's
+    multidirectional broadcasting spreads an N×C×1×1 gate over N×C×H×W."""
+    if len(ins) == 1:
+        c.alias(ins[0])
+        return
+    shapes = [c.g.shape(i) for i in c.g.inputs(c.n)]
+    acc, acc_shape = ins[0], shapes[0]
+    for k, (name, shape) in enumerate(zip(ins[1:], shapes[1:], strict=True), 1):
+        acc_shape = max(acc_shape, shape, key=math.prod)  # a gate, or the full shape
+        if k == len(ins) - 1:
+            c.emit("Mul", [acc, name])
+        else:
+            out = c.tmp(f"mul_{k}")
+            c.emit("Mul", [acc, name], [out], [acc_shape], suffix=f"mul_{k}")
+            acc = out
 
 
 def _slice(c: Ctx, ins: list[str]) -> None:
@@ -294,11 +344,15 @@ LOWER: dict[str, Lowering] = {
     "silu": _silu,
     "sigmoid": _unary("Sigmoid"),
     "tanh": _unary("Tanh"),
+    "hardswish": _hardswish,
+    "hardsigmoid": _hardsigmoid,
+    "leaky_relu": _leaky_relu,
     "softmax": _softmax,
     "dropout": _identity,  # inference: the identity
     "flatten": _flatten,
     "scale": _scale,
     "concat": _concat,
     "add": _add,
+    "mul": _mul,
     "slice": _slice,
 }

@@ -89,7 +89,9 @@ def residual_branch_ends(graph: Graph) -> list[str]:
     operand is shallower: one that does not end in such a layer (the identity shortcut of
     `residual { ... }`), or one with fewer convs on its own chain (the projection shortcut of
     `add { main: ...; shortcut: conv(...) }`). Operands of equal depth (parallel branches) are
-    left alone. The work is linear in the graph's size.
+    left alone, and so is an add with an operand that is a `mul` only the add reads (a branch
+    ending in squeeze-and-excitation gating: a branch, not the identity shortcut, though no
+    layer ends it). The work is linear in the graph's size.
     """
     out: list[int] = []
     heads = {h.node for h in graph.heads}
@@ -97,6 +99,8 @@ def residual_branch_ends(graph: Graph) -> list[str]:
         if graph.op(a) != "add" or len(graph.inputs(a)) < 2:
             continue
         operands = graph.inputs(a)
+        if any(graph.op(i) == "mul" and len(graph.users(i)) == 1 for i in operands):
+            continue
         ends = [_branch_end(graph, i, heads) for i in operands]
         if all(b is None for b in ends):
             continue

@@ -105,11 +105,15 @@ LOWER: dict[str, Lowering] = {
     "silu": _fn("F.silu({0})"),
     "sigmoid": _fn("torch.sigmoid({0})"),
     "tanh": _fn("torch.tanh({0})"),
+    "hardswish": _fn("F.hardswish({0})"),
+    "hardsigmoid": _fn("F.hardsigmoid({0})"),
+    "leaky_relu": _fn("F.leaky_relu({0}, {slope!r})"),
     "softmax": _fn("F.softmax({0}, dim={dim})"),
     "dropout": _fn("F.dropout({0}, {p!r}, self.training)"),
     "flatten": _fn("torch.flatten({0}, 1)"),
     "scale": _fn("{0} * {s!r}"),
     "concat": lambda a, s, i, m: (None, f"torch.cat([{', '.join(i)}], 1)"),
     "add": lambda a, s, i, m: (None, " + ".join(i)),
+    "mul": lambda a, s, i, m: (None, " * ".join(i)),  # a C×1×1 gate broadcasts natively
     "slice": _fn("{0}[:, {start}:{end}]"),
 }

@@ -211,6 +211,36 @@ def test_fused_units_are_named_by_their_shared_scope():
     ]
 
 
+def test_the_v2_activations_fuse_into_their_layer_and_are_coloured_as_activations():
+    from incept_dsl.backends.figure.structure import fuse_units
+
+    m = _load(
+        "model m { input x: 3x8x8\n defaults leaky_relu(slope = 0.2)\n"
+        " output y = x -> conv(8, 3, act = hardswish) -> conv(8, 3, bn = true, act = leaky_relu)"
+        " -> conv(8, 1, act = hardsigmoid) -> leaky_relu(slope = 0.05) -> flatten"
+        " -> linear(4, act = leaky_relu) -> hardswish }"
+    )
+    units = [(u.scope, [m.graph.op(n) for n in u.nodes]) for u in fuse_units(m.graph)]
+    assert units == [
+        ("x", ["input"]),
+        ("conv_1", ["conv", "hardswish"]),
+        ("conv_2", ["conv", "batchnorm", "leaky_relu"]),
+        ("conv_3", ["conv", "hardsigmoid"]),
+        ("leaky_relu_1", ["leaky_relu"]),
+        ("flatten_1", ["flatten"]),
+        ("linear_1", ["linear", "leaky_relu"]),
+        ("hardswish_1", ["hardswish"]),
+    ]
+    nodes = _nodes(m.to_dot(expand=True))
+    assert "3×3 Conv, 8, Hardswish" in nodes["conv_1"]
+    assert "3×3 Conv, 8, LeakyReLU 0.2" in nodes["conv_2"]
+    assert "1×1 Conv, 8, Hardsigmoid" in nodes["conv_3"]
+    assert "FC, 4, LeakyReLU 0.2" in nodes["linear_1"]
+    act = THEMES["default"].fill["act"]
+    for name, label in [("leaky_relu_1", "LeakyReLU 0.05"), ("hardswish_1", "Hardswish")]:
+        assert label in nodes[name] and f'fillcolor="{act}"' in nodes[name], nodes[name]
+
+
 def test_opt_level_draws_the_optimised_graph():
     dot = _load("googlenet").to_dot(block="inception", opt_level=1)
     nodes = _nodes(dot)
@@ -245,6 +275,35 @@ def test_block_view_residual_sum_on_top_and_nested_concat_flattened():
     edges = _edges(dot)
     assert ("input@1", "repeat_1.0.res_1.add_1") in edges  # the identity shortcut
     assert ("repeat_1.0.res_1.add_1", "repeat_1.0.res_1.relu_1") in edges
+
+
+SE = """
+block se(ratio = 4) = mul {
+    identity
+    avgpool(global) -> conv(make_divisible(in_channels / ratio), 1, act = relu)
+                    -> conv(in_channels, 1, act = hardsigmoid)
+}
+model senet {
+    input x: 3x16x16
+    output y = x -> conv(32, 3) -> se -> conv(16, 1) -> se -> avgpool(global) -> flatten
+}
+"""
+
+
+def test_block_view_draws_se_gating_as_the_gate_meeting_the_main_path_at_a_product():
+    dot = _load(SE).to_dot(block="se")
+    nodes = _nodes(dot)
+    product = nodes["se_1.mul_1"]
+    assert 'label="×"' in product and "shape=circle" in product
+    assert f'fillcolor="{THEMES["default"].fill["join"]}"' in product
+    assert "32×16×16" in product  # the product's shape, beside the circle
+    assert "1×1 Conv, 32, Hardsigmoid" in nodes["se_1.branch_2.conv_2"]
+    edges = _edges(dot)
+    assert ("input@1", "se_1.mul_1") in edges  # the identity branch: the main path
+    assert ("se_1.branch_2.conv_2", "se_1.mul_1") in edges  # the gate
+    assert ("input@1", "se_1.branch_2.avgpool_1") in edges
+    expanded = _nodes(_load(SE).to_dot(expand=True))
+    assert [k for k, v in expanded.items() if 'label="×"' in v] == ["se_1.mul_1", "se_2.mul_1"]
 
 
 def test_block_view_of_an_aux_head_is_not_dashed():
@@ -339,6 +398,11 @@ def test_every_ir_op_has_a_label():
         ("linear", dict(in_features=9, out_features=1000, bias=True), "FC, 1000"),
         ("dropout", dict(p=0.4), "Dropout 0.4"),
         ("adaptive_avgpool", dict(size=(6, 6)), "Adaptive AvgPool 6"),
+        ("hardswish", {}, "Hardswish"),
+        ("hardsigmoid", {}, "Hardsigmoid"),
+        ("leaky_relu", dict(slope=0.01), "LeakyReLU 0.01"),
+        ("leaky_relu", dict(slope=-0.25), "LeakyReLU -0.25"),
+        ("mul", {}, "×"),
     ],
 )
 def test_op_labels_follow_the_papers(op, attrs, label):

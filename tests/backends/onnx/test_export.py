@@ -32,7 +32,10 @@ RTOL = 1e-4
 
 #: Every IR op but slice (only the optimiser makes slices; see test_slices_*), ceil-mode pools
 #: whose last window PyTorch drops, an even LRN window (ONNX pads it the other way round),
-#: uneven adaptive windows, BN on a flat tensor, n-ary add, several heads.
+#: uneven adaptive windows, BN on a flat tensor, n-ary add, several heads, the v2 activations on
+#: images and on flat tensors (HardSwish is HardSigmoid and Mul before opset 14), the v2 `mul`
+#: join: squeeze-and-excitation inside a block (a function with `functions=True`) and an n-ary
+#: product of bound tensors whose first input is a C×1×1 gate.
 EVERYTHING = """
 block mix(c) = concat {
     conv(c, 1, act = relu6)
@@ -40,14 +43,20 @@ block mix(c) = concat {
     conv(c, 3, dilation = 2, act = silu) -> lrn
     maxpool(2, stride = 2, padding = 1, ceil = true) -> conv(c, 1, act = sigmoid)
         -> adaptive_avgpool(6x6)
+    conv(c, 1, act = hardswish) -> leaky_relu(slope = 0.2) -> hardsigmoid
+    conv(c, 1, act = leaky_relu) -> hardswish -> leaky_relu(slope = -0.5)
+    conv(c, 1) -> mul { identity; avgpool(global) -> conv(c, 1, act = hardsigmoid) }
 }
 model everything(classes = 7) {
     input x: 3x23x23
     defaults conv(bn = true, act = relu)
     a = x -> conv(16, 3, stride = 2) -> maxpool(3, stride = 2, ceil = true, padding = valid)
     b = a -> mix(8) -> avgpool(2, stride = 2, ceil = true, padding = 1)
-    c = b -> residual(scale = 0.2) { conv(32, 1, act = tanh) } -> adaptive_avgpool(2x1)
+    s = b -> avgpool(global) -> conv(56, 1, bn = false, act = sigmoid)
+    c = mul(s, b, b) -> residual(scale = 0.2) { conv(56, 1, act = tanh) }
+        -> adaptive_avgpool(2x1)
     d = add(c, c, c) -> dropout(0.3) -> flatten -> linear(20, act = relu) -> bn
+        -> linear(20, act = hardsigmoid) -> linear(20, act = leaky_relu) -> hardswish
     output logits = d -> linear(classes)
     output probs = d -> linear(classes) -> softmax
     aux side = b -> avgpool(3, stride = 3, ceil = true, count_include_pad = false) -> flatten
@@ -475,6 +484,37 @@ def test_an_opset_too_old_for_an_op_is_located():
         m.to_onnx(opt_level=0, opset=12)
     assert err.value.span.line == 3 and "opset 13" in str(err.value)
     m.to_onnx(opt_level=0, opset=13)  # and fine where it exists
+
+
+_ACTS = """model acts {
+    input x: 3x6x6
+    output y = x -> conv(4, 3, act = hardswish) -> hardsigmoid -> leaky_relu(slope = -0.3)
+        -> conv(4, 1, act = leaky_relu) -> flatten -> hardswish
+}"""
+
+
+@pytest.mark.parametrize("opset", [11, 13, 14, 18])
+def test_the_v2_activations_lower_to_onnx_s_ops_with_pytorch_s_constants(opset):
+    m = model(_ACTS)
+    state = _random_state(m.graph, seed=5)
+    x = _input(m, batch=2) * 4.0  # past hardswish's and hardsigmoid's kinks at -3 and 3
+    proto = m.to_onnx(opt_level=0, state_dict=state, opset=opset)
+    nodes = [(n.name, n.op_type) for n in proto.graph.node]
+    if opset >= 14:
+        assert ("conv_1.hardswish", "HardSwish") in nodes
+        assert ("hardswish_1", "HardSwish") in nodes
+    else:  # x * HardSigmoid(x): the same function
+        assert ("conv_1.hardswish/hardsigmoid", "HardSigmoid") in nodes
+        assert ("conv_1.hardswish", "Mul") in nodes
+        assert "HardSwish" not in {t for _, t in nodes}
+    attrs = {
+        n.name: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        for n in proto.graph.node
+    }
+    assert attrs["hardsigmoid_1"] == pytest.approx({"alpha": 1 / 6, "beta": 0.5})
+    assert attrs["leaky_relu_1"] == pytest.approx({"alpha": -0.3})
+    assert attrs["conv_2.leaky_relu"] == pytest.approx({"alpha": 0.01})
+    _assert_close(_check_and_run(proto, x), _torch_outputs(m.graph, state, x))
 
 
 @pytest.mark.parametrize("opset", [0, 10, 10_000])

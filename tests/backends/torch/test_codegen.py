@@ -17,9 +17,9 @@ from incept_dsl.ir.ops import OPS, WEIGHTED
 
 EVERYTHING = """
 block inc(c) = concat {
-    conv(c, 1)
+    conv(c, 1, act = hardswish)
     conv(c, 1) -> conv(c, 1x3) -> conv(c, 3x1, dilation = 1)
-    avgpool(3, stride = 1, count_include_pad = false) -> conv(c, 1)
+    avgpool(3, stride = 1, count_include_pad = false) -> conv(c, 1, act = leaky_relu) -> hardsigmoid
     maxpool(3, stride = 1, ceil = true) -> conv(c, 1, groups = 1)
 }
 model everything(classes = 7) {
@@ -29,6 +29,7 @@ model everything(classes = 7) {
     body = stem -> inc(8) as mixed -> residual(scale = 0.2) { conv(32, 3, act = gelu) } -> relu6
         -> repeat(2) { add { conv(32, 3, groups = 4, act = silu); identity } -> tanh }
     side = body -> adaptive_avgpool(3x3) -> conv(4, 1, bn = false, act = sigmoid) -> scale(0.5)
+        -> leaky_relu(slope = -0.3)
     aux extra = side -> flatten -> dropout(0.3) -> linear(classes) weight 0.4
     output logits = body -> avgpool(global) -> flatten -> bn -> fc(classes, act = relu6) -> softmax
     output pooled = body -> avgpool(2, stride = 2) -> flatten
