@@ -73,7 +73,9 @@ def _tensor(
     graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], scheme: str, seed: int
 ) -> np.ndarray:
     op = graph.op(n)
-    if op == "batchnorm":
+    if op == "layer_scale":  # its `init`, whatever the scheme
+        return np.full(shape, graph.attrs(n)["init"], dtype=np.float32)
+    if op in ("batchnorm", "groupnorm"):  # weight 1, bias 0 (statistics 0 and 1)
         if role == "num_batches_tracked":
             return np.zeros(shape, dtype=np.int64)
         fill = 1.0 if role in ("weight", "running_var") else 0.0
@@ -103,7 +105,8 @@ def _tensor(
 
 
 def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh weights for every conv, batchnorm and linear node of `graph` (see the module doc).
+    """Fresh weights for every parametric node of `graph` (see the module doc); a layer_scale
+    holds its `init` under every scheme.
 
     Raises ValueError for an unknown scheme.
     """

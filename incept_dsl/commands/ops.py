@@ -42,6 +42,8 @@ KIND_TEXT = {
     "bias": "true, false or auto (a bias unless bn = true)",
     "act": "an activation ({acts}) or none",
     "shape": "a shape CxHxW",
+    "drop_mode": "row (each sample) or batch (the whole batch)",
+    "resize_mode": "nearest or bilinear",
 }
 
 

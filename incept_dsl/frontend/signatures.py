@@ -114,6 +114,12 @@ _BN_EPS = Range(
     why="batch norm divides by sqrt(variance + eps): with eps <= 0 a constant channel "
     "gives inf or NaN (PyTorch refuses eps <= 0 in training)",
 )
+_GN_EPS = Range(
+    FLOAT32_TINY,
+    text="positive (at least 1.2e-38, the smallest normal float32)",
+    why="group norm divides by sqrt(variance + eps): with eps <= 0 a constant group gives inf "
+    "or NaN",
+)
 _MOMENTUM = Range(
     0.0,
     1.0,
@@ -143,6 +149,33 @@ _ACT_DOCS = {
     "hardsigmoid": "hard sigmoid activation: relu6(x + 3) / 6 (MobileNetV3)",
     "leaky_relu": "leaky ReLU activation: x where x >= 0, slope * x below",
 }
+_DROP_P = Range(
+    0.0,
+    1.0,
+    text="a probability in [0, 1]",
+    why="torchvision's StochasticDepth takes 0 <= p <= 1",
+)
+_UPSAMPLE_SCALE = Range(
+    1.0,
+    text="at least 1",
+    why="upsample enlarges (floor(side * scale) pixels a side); to shrink, give size = HxW",
+)
+
+
+def _one_of_scale_and_size(scale: Any, size: Any) -> str | None:
+    if (scale is None) == (size is None):
+        return "upsample takes exactly one of 'scale' and 'size'" + (
+            "; got both" if scale is not None else "; got neither"
+        )
+    return None
+
+
+def _corners_need_bilinear(mode: str, align_corners: bool) -> str | None:
+    if align_corners and mode != "bilinear":
+        return f"align_corners = true needs mode = bilinear; got mode = {mode}"
+    return None
+
+
 _SOFTMAX_DIM = Range(
     1,
     3,
@@ -276,6 +309,56 @@ SIGNATURES: dict[str, Signature] = {
         Signature("scale", (Arg("s", "float"),), doc="multiplies by a constant", keeps_shape=True),
         Signature(
             "expect", (Arg("shape", "shape"),), doc="compile-time assertion on the current shape"
+        ),
+        Signature(
+            "channel_shuffle",
+            (Arg("groups", "count"),),
+            doc="ShuffleNet's channel shuffle: C = groups × (C/groups) channels read transposed",
+            keeps_shape=True,
+        ),
+        Signature(
+            "layer_scale",
+            (Arg("init", "float", 1e-6),),
+            doc="a learned per-channel multiplier, initialised to init (ConvNeXt, CaiT)",
+            keeps_shape=True,
+        ),
+        Signature(
+            "groupnorm",
+            (Arg("groups", "count"), Arg("eps", "float", 1e-5, _GN_EPS)),
+            doc="group normalisation of images (nn.GroupNorm): channels in `groups` groups, "
+            "learned weight and bias per channel",
+            keeps_shape=True,
+        ),
+        Signature(
+            "stochastic_depth",
+            (Arg("p", "float", REQUIRED, _DROP_P), Arg("mode", "drop_mode", "row")),
+            doc="drops its input per sample (row) or per batch (batch) with probability p in "
+            "training, scaling survivors by 1/(1-p); the identity in evaluation (torchvision's "
+            "StochasticDepth)",
+            keeps_shape=True,
+        ),
+        Signature(
+            "upsample",
+            (
+                Arg("scale", "float", "none", _UPSAMPLE_SCALE),
+                Arg("size", "pair", "none"),
+                Arg("mode", "resize_mode", "nearest"),
+                Arg("align_corners", "bool", False),
+            ),
+            doc="resizes images (F.interpolate) by a factor `scale` or to `size` HxW, nearest or "
+            "bilinear",
+            constraints=(
+                Constraint(
+                    ("scale", "size"),
+                    _one_of_scale_and_size,
+                    hint="write upsample(scale = 2) or upsample(size = 32x32)",
+                ),
+                Constraint(
+                    ("mode", "align_corners"),
+                    _corners_need_bilinear,
+                    hint="nearest has no corners to align (PyTorch refuses align_corners there)",
+                ),
+            ),
         ),
     ]
 }

@@ -203,7 +203,10 @@ def _read(arg: Arg, value: Any, span: Span, what: str, errors: list[InceptError]
 
 def read_arg(arg: Arg, value: Any, span: Span, what: str) -> Any:
     """`value` read as `arg`'s kind and checked against its valid range; raises a located
-    `InceptError` that names the valid values."""
+    `InceptError` that names the valid values. `none` is the value of an argument whose default
+    is none (`upsample(scale = none)`)."""
+    if arg.default == "none" and isinstance(value, V.Sym) and value.name == "none":
+        return None
     out = convert(arg.kind, value, span, what)
     if arg.valid is not None:
         check_range(arg.valid, out, span, what)
@@ -219,6 +222,29 @@ def check_range(valid: Range, value: Any, span: Span, what: str) -> None:
             raise InceptTypeError(
                 f"{what} must be {valid.text}; got {V.show(value)}", span, hint=valid.why
             )
+
+
+#: Argument kinds that take one of a few names: kind -> the names.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "drop_mode": ("row", "batch"),
+    "resize_mode": ("nearest", "bilinear"),
+}
+
+
+def _choice(kind: str, value: Any, span: Span, what: str) -> str:
+    names = CHOICES[kind]
+    listed = " or ".join(names)
+    if isinstance(value, str) and value in names:  # a signature's default
+        return value
+    if isinstance(value, V.Sym):
+        if value.name in names:
+            return value.name
+        raise InceptTypeError(
+            f"{what} must be {listed}; got '{value.name}'",
+            span,
+            hint=did_you_mean(value.name, list(names)),
+        )
+    raise InceptTypeError(f"{what} must be {listed}; got {V.describe(value)}", span)
 
 
 def convert(kind: str, value: Any, span: Span, what: str) -> Any:
@@ -255,6 +281,8 @@ def convert(kind: str, value: Any, span: Span, what: str) -> Any:
         if isinstance(value, V.Sym) and value.name == "global":
             return "global"
         return V.as_pair(value, span, what)
+    if kind in CHOICES:
+        return _choice(kind, value, span, what)
     if kind == "act":
         if isinstance(value, V.Sym):
             if value.name in ("none", "identity"):

@@ -9,10 +9,13 @@ and returns the multiply-adds of one sample. Conventions (the lecture's; stated 
 - pooling: ``C·H'·W'·kh·kw`` (one op per window element; global and adaptive pooling sum their
   windows exactly);
 - element-wise work is listed with its own count rather than dropped: batch norm ``C·H·W`` (one
-  multiply-add per element at inference), LRN ``C·H·W·size`` (the squares summed over the channel
-  window), scale ``C·H·W``, an n-input add ``(n-1)·C·H·W``, an n-input mul ``(n-1)·C·H·W`` of
-  its output (a C×1×1 gate broadcast over C×H×W costs one multiply per output element);
-- activations, softmax, dropout, flatten, slice and concat cost 0 MACs (they are still rows).
+  multiply-add per element at inference; group norm likewise), LRN ``C·H·W·size`` (the squares
+  summed over the channel window), scale and layer_scale ``C·H·W``, an n-input add
+  ``(n-1)·C·H·W``, an n-input mul ``(n-1)·C·H·W`` of its output (a C×1×1 gate broadcast over
+  C×H×W costs one multiply per output element), bilinear upsampling ``C·H'·W'`` (one per output
+  element);
+- activations, softmax, dropout, stochastic depth, flatten, slice, concat, channel_shuffle and
+  nearest upsampling cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
 The outputs of view ops (`IROp.view`) are views of their input in PyTorch: tables list their size, but totals
@@ -103,6 +106,15 @@ CONCAT = CostRule("0 (a copy)", _free)
 ADD = CostRule("(n-1)·C·H·W for n inputs", _add)
 MUL = CostRule("(n-1)·C·H·W of the output for n inputs (a gate broadcasts)", _add)
 SLICE = CostRule("0 (a view)", _free)
+CHANNEL_SHUFFLE = CostRule("0 (a copy)", _free)
+
+
+def _upsample(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    return math.prod(out) if a["mode"] == "bilinear" else 0
+
+
+UPSAMPLE = CostRule("C·H'·W' for bilinear (one per output element), 0 for nearest", _upsample)
+LAYER_SCALE = CostRule("C·H·W (one multiply per element)", _elements)
 
 
 def memory_bytes(out_shape: Shape) -> int:

@@ -181,6 +181,19 @@ def _batchnorm(el: OpLayer, op: str, at: OpCall) -> int:
     return el._add(op, attrs, [at.x], scope, at.span)
 
 
+def _layer_scale(el: OpLayer, op: str, at: OpCall) -> int:
+    """One learned multiplier per channel of an image (C of C×H×W) or feature of a flat tensor."""
+    shape = at.shape_in
+    attrs = {"channels": shape[0] if len(shape) == 3 else shape[-1], "init": at.a["init"]}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
+def _groupnorm(el: OpLayer, op: str, at: OpCall) -> int:
+    shape = at.shape_in
+    attrs = {"groups": at.a["groups"], "num_channels": shape[0], "eps": at.a["eps"]}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
 def _padding(value: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
     if value == "same":
         return ((kernel[0] - 1) // 2 * dilation[0], (kernel[1] - 1) // 2 * dilation[1])
@@ -204,4 +217,9 @@ LOWERINGS: dict[str, Lowering] = {
     "dropout": _plain("p"),
     "flatten": _plain(),
     "scale": _plain("s"),
+    "channel_shuffle": _plain("groups"),
+    "layer_scale": _layer_scale,
+    "groupnorm": _groupnorm,
+    "stochastic_depth": _plain("p", "mode"),
+    "upsample": _plain("scale", "size", "mode", "align_corners"),
 }

@@ -23,17 +23,21 @@ from incept_dsl.ir.shapes import (
     adaptive_shape,
     add_shape,
     bn_shape,
+    channel_shuffle_shape,
     concat_shape,
     conv_shape,
     flatten_shape,
     global_pool_shape,
+    groupnorm_shape,
     input_shape,
+    layer_scale_shape,
     linear_shape,
     mul_shape,
     pool_shape,
     same,
     slice_shape,
     softmax_shape,
+    upsample_shape,
 )
 
 # ---- parameters and state_dict tensors ----------------------------------------------------------
@@ -60,6 +64,15 @@ def _bn_state(a: dict[str, Any]) -> Tensors:
 def _linear_state(a: dict[str, Any]) -> Tensors:
     weight = ("weight", (a["out_features"], a["in_features"]))
     return (weight, ("bias", (a["out_features"],))) if a["bias"] else (weight,)
+
+
+def _gn_state(a: dict[str, Any]) -> Tensors:
+    c = (a["num_channels"],)
+    return (("weight", c), ("bias", c))
+
+
+def _layer_scale_state(a: dict[str, Any]) -> Tensors:
+    return (("gamma", (a["channels"],)),)
 
 
 def _no_state(a: dict[str, Any]) -> Tensors:
@@ -205,6 +218,50 @@ OPS: dict[str, IROp] = {
         IROp("add", (), add_shape, C.ADD, "+", arity=None, family="join"),
         IROp("mul", (), mul_shape, C.MUL, "×", arity=None, family="join"),
         IROp("slice", ("start", "end"), slice_shape, C.SLICE, "Slice", family="reshape", view=True),
+        IROp(
+            "channel_shuffle",
+            ("groups",),
+            channel_shuffle_shape,
+            C.CHANNEL_SHUFFLE,
+            "Channel Shuffle",
+            family="reshape",
+        ),
+        IROp(
+            "layer_scale",
+            ("channels", "init"),
+            layer_scale_shape,
+            C.LAYER_SCALE,
+            "LayerScale",
+            ("gamma",),
+            _layer_scale_state,
+            family="other",
+        ),
+        IROp(
+            "groupnorm",
+            ("groups", "num_channels", "eps"),
+            groupnorm_shape,
+            C.BATCHNORM,  # like batch norm at inference: one multiply-add per element
+            "GroupNorm",
+            _WEIGHT_BIAS,
+            _gn_state,
+            family="norm",
+        ),
+        IROp(
+            "stochastic_depth",
+            ("p", "mode"),
+            same("stochastic_depth"),
+            C.DROPOUT,
+            "Stochastic Depth",
+            family="other",
+        ),
+        IROp(
+            "upsample",
+            ("scale", "size", "mode", "align_corners"),
+            upsample_shape,
+            C.UPSAMPLE,
+            "Upsample",
+            family="pool",
+        ),
     ]
 }
 

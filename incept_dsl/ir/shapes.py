@@ -198,5 +198,61 @@ def slice_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     return (a["end"] - a["start"], *x[1:])
 
 
+def channel_shuffle_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    _need_image("channel_shuffle", x)
+    if x[0] % a["groups"]:
+        raise ShapeProblem(
+            f"channel_shuffle cannot split {x[0]} channels into {a['groups']} equal groups",
+            hint=f"groups must divide the channels: use one of "
+            f"{', '.join(str(d) for d in range(1, x[0] + 1) if x[0] % d == 0)}"
+            if x[0] <= 64
+            else "groups must divide the channels",
+        )
+    return x
+
+
+def layer_scale_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """A per-channel multiplier: the channels of an image (C of C×H×W), the features of a flat
+    tensor (its last dimension)."""
+    (x,) = ins
+    c = x[0] if len(x) == 3 else x[-1]
+    if c != a["channels"]:
+        raise ShapeProblem(f"layer_scale expects {a['channels']} channels; got {c}")
+    return x
+
+
+def groupnorm_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    (x,) = ins
+    _need_image("groupnorm", x)
+    if x[0] != a["num_channels"]:
+        raise ShapeProblem(f"groupnorm expects {a['num_channels']} channels; got {x[0]}")
+    if x[0] % a["groups"]:
+        raise ShapeProblem(
+            f"groupnorm cannot split {x[0]} channels into {a['groups']} equal groups",
+            hint="groups must divide the channels: use one of "
+            + ", ".join(str(d) for d in range(1, x[0] + 1) if x[0] % d == 0)
+            if x[0] <= 64
+            else "groups must divide the channels",
+        )
+    return x
+
+
+def upsample_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """`size`, or floor(side * scale) per side (PyTorch's rule for a scale factor)."""
+    (x,) = ins
+    _need_image("upsample", x)
+    c, h, w = x
+    if a["scale"] is None:
+        return (c, *a["size"])
+    oh, ow = math.floor(h * a["scale"]), math.floor(w * a["scale"])
+    if oh < 1 or ow < 1:
+        raise ShapeProblem(
+            f"upsample(scale = {a['scale']:g}) makes the {h}×{w} input {oh}×{ow}",
+            hint="use a larger scale, or size = HxW",
+        )
+    return (c, oh, ow)
+
+
 def input_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     return tuple(a["shape"])

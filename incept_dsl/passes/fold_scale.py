@@ -1,4 +1,5 @@
-"""fold-scale: fold a constant `scale` into the conv or linear layer before it.
+"""fold-scale: fold a constant `scale`, or a learned per-channel `layer_scale`, into the conv or
+linear layer before it.
 
 Before (an Inception-ResNet residual branch)::
 
@@ -11,6 +12,9 @@ After::
     %20 = conv(%19) {bias=True}  # b.conv_1   weights: Scale(Load(b.conv_1), 0.17)
     %22 = add(%3, %20)
 
+A `layer_scale` folds the same way, per output channel (``w'[o] = gamma[o] * w[o]``,
+``b'[o] = gamma[o] * b[o]``; recipe `ChannelScale`).
+
 Guarantees: the function is unchanged (``w' = s * w``, ``b' = s * b``); the layer keeps its scope,
 span and position. Only when the layer's raw output has no other reader. Returns whether anything
 was folded.
@@ -20,23 +24,42 @@ from __future__ import annotations
 
 from incept_dsl.ir.graph import Graph
 from incept_dsl.passes.common import note, sole_user
-from incept_dsl.passes.recipes import Scale, recipe_of, set_recipe
+from incept_dsl.passes.recipes import ChannelScale, Recipe, Scale, recipe_of, set_recipe
 
 
-def fold_scale(graph: Graph) -> bool:
+def _fold(graph: Graph, op: str) -> int:
+    """Fold every `op` node (scale or layer_scale) that follows a conv or linear whose output
+    only it reads; how many were folded."""
     folded = 0
-    for sc in list(graph.nodes("scale")):
+    for sc in list(graph.nodes(op)):
         (layer,) = graph.inputs(sc)
         if graph.op(layer) not in ("conv", "linear") or sole_user(graph, layer) != sc:
             continue
-        set_recipe(graph, layer, Scale(recipe_of(graph, layer), graph.attrs(sc)["s"]))
+        src = recipe_of(graph, layer)
+        recipe: Recipe = (
+            Scale(src, graph.attrs(sc)["s"])
+            if op == "scale"
+            else ChannelScale(src, recipe_of(graph, sc))
+        )
+        set_recipe(graph, layer, recipe)
         graph.replace_all_uses_with(sc, layer)
         graph.erase_node(sc)
         folded += 1
+    return folded
+
+
+def fold_scale(graph: Graph) -> bool:
+    folded = _fold(graph, "scale")
     if folded:
         note(
             graph,
             f"folded {folded} constant scale{'s' if folded > 1 else ''} into the layers "
             "before them",
         )
-    return bool(folded)
+    learned = _fold(graph, "layer_scale")
+    if learned:
+        note(
+            graph,
+            f"folded {learned} layer_scale{'s' if learned > 1 else ''} into the layers before them",
+        )
+    return bool(folded or learned)

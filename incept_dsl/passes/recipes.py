@@ -10,6 +10,7 @@ parametric node without a recipe loads its own scope's tensors unchanged (`Load`
     Load("inception_3a.branch_1.conv_1.conv", "conv")    # the -O0 module's tensors at that scope
     FoldBN(conv=Load(...conv), bn=Load(...bn), eps=1e-3)  # w * g/sqrt(v+eps), (b - m) * g/sqrt(..) + beta
     Scale(src=Load(...), s=0.17)                          # w * s, b * s
+    ChannelScale(src=Load(...), by=Load(...layer_scale))  # w * gamma, b * gamma per out channel
     Concat(parts=(r1, r2, r3))                            # along output channels (zero bias where absent)
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from incept_dsl.errors import CompilerBug
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import OPS, WEIGHTED
+from incept_dsl.ir.ops import OPS, WEIGHTED, state_tensors
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,22 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class ChannelScale:
+    """Parameters of a conv or linear whose output channels are multiplied by the `gamma` of a
+    `layer_scale` (`by`)."""
+
+    src: Recipe
+    by: Recipe
+
+
+@dataclass(frozen=True)
 class Concat:
     """Parameters of several layers stacked along the output channels, in order."""
 
     parts: tuple[Recipe, ...]
 
 
-Recipe = Load | FoldBN | Scale | Concat
+Recipe = Load | FoldBN | Scale | ChannelScale | Concat
 
 
 def recipe_of(graph: Graph, n: int) -> Recipe:
@@ -78,6 +88,8 @@ def sources(recipe: Recipe) -> list[str]:
         return sources(recipe.src) + sources(recipe.bn)
     if isinstance(recipe, Scale):
         return sources(recipe.src)
+    if isinstance(recipe, ChannelScale):
+        return sources(recipe.src) + sources(recipe.by)
     return [s for part in recipe.parts for s in sources(part)]
 
 
@@ -120,6 +132,13 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
     if isinstance(recipe, Scale):
         src = evaluate(recipe.src, state)
         return {k: (v.astype(np.float64) * recipe.s).astype(v.dtype) for k, v in src.items()}
+    if isinstance(recipe, ChannelScale):
+        src = evaluate(recipe.src, state)
+        gamma = evaluate(recipe.by, state)["gamma"].astype(np.float64)
+        return {
+            k: (v.astype(np.float64) * _channels(gamma, v.ndim)).astype(v.dtype)
+            for k, v in src.items()
+        }
     if not isinstance(recipe, Concat):
         raise CompilerBug(f"unknown weight recipe {recipe!r}")
     parts = [evaluate(p, state) for p in recipe.parts]
@@ -145,7 +164,7 @@ def carry_weights(graph: Graph, state: Mapping[str, np.ndarray]) -> dict[str, np
         if graph.op(n) not in WEIGHTED:
             continue
         tensors = evaluate(recipe_of(graph, n), state)
-        has_bias = graph.op(n) == "batchnorm" or graph.attrs(n)["bias"]
+        has_bias = any(name == "bias" for name, _ in state_tensors(graph.op(n), graph.attrs(n)))
         if has_bias != ("bias" in tensors):
             raise CompilerBug(f"the weight recipe of {graph.scope(n)} disagrees with its bias")
         for name, value in tensors.items():

@@ -214,6 +214,10 @@ _ONE_MISTAKE: dict[str, list[str]] = {
     "softmax": ["softmax(dim = 0)", "softmax(4)"],
     "dropout": ["dropout(p = 2)", "dropout(-0.5)"],
     "scale": ["scale(s = relu)", "scale()"],
+    "channel_shuffle": ["channel_shuffle(0)", "channel_shuffle(groups = relu)"],
+    "layer_scale": ["layer_scale(init = relu)", "layer_scale(1, 2)"],
+    "groupnorm": ["groupnorm(0)", "groupnorm(3, eps = 0)", "groupnorm(1, 1e-5, 2)"],
+    "stochastic_depth": ["stochastic_depth(p = 2)", "stochastic_depth(0.1, mode = rows)"],
 }
 
 

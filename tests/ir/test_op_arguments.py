@@ -17,13 +17,14 @@ import pytest
 import incept_dsl
 from incept_dsl.errors import InceptError, InceptErrors, UsageError
 from incept_dsl.frontend.signatures import FLOAT32_TINY, SIGNATURES, Range
+from incept_dsl.ir.args import CHOICES
 
 #: Numeric arguments for which every finite value (within the 10**12 bound on values) is valid.
-_ANY_FINITE = {("lrn", "beta"), ("scale", "s"), ("leaky_relu", "slope")}
+_ANY_FINITE = {("lrn", "beta"), ("scale", "s"), ("leaky_relu", "slope"), ("layer_scale", "init")}
 #: Numeric kinds whose minimum the kind itself enforces (counts, sizes, strides, padding).
 _KIND_CHECKED = {"count", "pair", "padding", "pool_kernel"}
 #: What each op needs besides the argument under test.
-_REQUIRED = {"scale": "1.0"}
+_REQUIRED = {"scale": "1.0", "groupnorm": "2"}
 
 
 def test_every_numeric_argument_declares_its_valid_values() -> None:
@@ -36,7 +37,16 @@ def test_every_numeric_argument_declares_its_valid_values() -> None:
     assert undeclared == _ANY_FINITE  # a new numeric argument must say what it accepts
     for sig in SIGNATURES.values():
         for arg in sig.args:
-            assert arg.kind in (*_KIND_CHECKED, "float", "int", "bool", "bias", "act", "shape")
+            assert arg.kind in (
+                *_KIND_CHECKED,
+                *CHOICES,
+                "float",
+                "int",
+                "bool",
+                "bias",
+                "act",
+                "shape",
+            )
 
 
 _RANGED = [
@@ -162,7 +172,10 @@ model edges {{
         -> scale(-1000000000000)
     f = x -> leaky_relu(slope = -1000000000000) -> leaky_relu(slope = 1000000000000)
         -> leaky_relu(slope = 0) -> hardswish -> hardsigmoid
-    output y = concat(a1, a2, b1, b2, b3, b4, d, e, f) -> flatten
+    g1 = x -> groupnorm(4, eps = {FLOAT32_TINY!r}) -> groupnorm(1, eps = 1000000)
+        -> stochastic_depth(1) -> stochastic_depth(0, mode = batch) -> upsample(scale = 1)
+    g2 = x -> layer_scale(-1000000000000) -> layer_scale(1000000000000) -> channel_shuffle(4)
+    output y = concat(a1, a2, b1, b2, b3, b4, d, e, f, g1, g2) -> flatten
 }}
 """
 

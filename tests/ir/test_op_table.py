@@ -68,6 +68,8 @@ ATTRS = {
     },
     "batchnorm": {"num_features": 7, "eps": 1e-5, "momentum": 0.1},
     "linear": {"in_features": 9, "out_features": 3, "bias": False},
+    "layer_scale": {"channels": 7, "init": 1e-6},
+    "groupnorm": {"groups": 3, "num_channels": 6, "eps": 1e-5},
 }
 
 
@@ -84,6 +86,9 @@ def test_state_tensors_match_torch_and_the_parameter_count(op: str) -> None:
         "conv": lambda: torch.nn.Conv2d(6, 4, (3, 5), padding=(1, 2), groups=2, bias=True),
         "batchnorm": lambda: torch.nn.BatchNorm2d(7),
         "linear": lambda: torch.nn.Linear(9, 3, bias=False),
+        # timm's LayerScale/LayerScale2d: one parameter `gamma` (C,)
+        "groupnorm": lambda: torch.nn.GroupNorm(3, 6),
+        "layer_scale": lambda: torch.nn.ParameterDict({"gamma": torch.nn.Parameter(torch.ones(7))}),
     }[op]()
     want = [(k, tuple(v.shape)) for k, v in layer.state_dict().items()]
     assert list(OPS[op].state(a)) == want

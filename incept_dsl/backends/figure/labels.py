@@ -146,6 +146,18 @@ LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
     "concat": _const(_title("concat")),
     "add": _const(_title("add")),
     "mul": _const(_title("mul")),
+    "channel_shuffle": lambda a: f"{_title('channel_shuffle')}, groups {a['groups']}",
+    "layer_scale": lambda a: f"{_title('layer_scale')} {_num(a['init'])}",
+    "groupnorm": lambda a: f"{_title('groupnorm')}, groups {a['groups']}",
+    "stochastic_depth": lambda a: (
+        f"{_title('stochastic_depth')} {_num(a['p'])}"
+        + (" (batch)" if a["mode"] == "batch" else "")
+    ),
+    "upsample": lambda a: (
+        f"{_title('upsample')} "
+        + (f"×{_num(a['scale'])}" if a["scale"] is not None else _pair(tuple(a["size"])))
+        + f", {a['mode']}"
+    ),
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from incept_dsl.backends.onnx.context import FLOAT, Ctx
+from incept_dsl.backends.onnx.lowering_v2 import V2_LOWER
 
 
 def _pads(padding: tuple[int, int]) -> list[int]:
@@ -355,4 +356,5 @@ LOWER: dict[str, Lowering] = {
     "add": _add,
     "mul": _mul,
     "slice": _slice,
+    **V2_LOWER,
 }

@@ -50,7 +50,7 @@ INIT_SCHEMES: dict[str, str] = {
 DEFAULT_INIT = "fan_in"
 
 #: Ops between a residual branch's last layer and the add that keep a zero tensor zero.
-_THROUGH = ("scale", "dropout")
+_THROUGH = ("scale", "dropout", "stochastic_depth")
 
 
 def _branch_end(graph: Graph, n: int, heads: set[int]) -> int | None:
@@ -64,6 +64,17 @@ def _branch_end(graph: Graph, n: int, heads: set[int]) -> int | None:
     while graph.op(n) in _THROUGH and private(n):
         (n,) = graph.inputs(n)
     return n if graph.op(n) in WEIGHTED and private(n) else None
+
+
+def _left_alone(graph: Graph, n: int) -> bool:
+    """Whether the add operand `n` makes its add no residual block to zero: a `mul` only the add
+    reads (a branch gated by squeeze-and-excitation), or an operand that ends, through `_THROUGH`
+    ops, in a `layer_scale` (the branch already starts near zero: its multiplier holds `init`)."""
+    if graph.op(n) == "mul" and len(graph.users(n)) == 1:
+        return True
+    while graph.op(n) in _THROUGH:
+        (n,) = graph.inputs(n)
+    return graph.op(n) == "layer_scale"
 
 
 def _chain_convs(graph: Graph, n: int) -> int:
@@ -91,7 +102,8 @@ def residual_branch_ends(graph: Graph) -> list[str]:
     `add { main: ...; shortcut: conv(...) }`). Operands of equal depth (parallel branches) are
     left alone, and so is an add with an operand that is a `mul` only the add reads (a branch
     ending in squeeze-and-excitation gating: a branch, not the identity shortcut, though no
-    layer ends it). The work is linear in the graph's size.
+    layer ends it), and so is an add with an operand that ends in a `layer_scale` (its branch
+    starts near zero already). The work is linear in the graph's size.
     """
     out: list[int] = []
     heads = {h.node for h in graph.heads}
@@ -99,7 +111,7 @@ def residual_branch_ends(graph: Graph) -> list[str]:
         if graph.op(a) != "add" or len(graph.inputs(a)) < 2:
             continue
         operands = graph.inputs(a)
-        if any(graph.op(i) == "mul" and len(graph.users(i)) == 1 for i in operands):
+        if any(_left_alone(graph, i) for i in operands):
             continue
         ends = [_branch_end(graph, i, heads) for i in operands]
         if all(b is None for b in ends):

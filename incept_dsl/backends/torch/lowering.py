@@ -87,6 +87,39 @@ def _fn(template: str):
     return lower
 
 
+def _layer_scale(a, shape, ins, mod):
+    """`gamma` (C,) at `<scope>.gamma`, as timm's LayerScale/LayerScale2d name it, created
+    holding `init` (every init scheme leaves it so); broadcast over H×W on images."""
+    ctor = (
+        f"nn.ParameterDict({{'gamma': nn.Parameter(torch.full(({a['channels']},), "
+        f"{a['init']!r}))}})"
+    )
+    gamma = f"{mod}.gamma.view(-1, 1, 1)" if len(shape) == 3 else f"{mod}.gamma"
+    return ctor, f"{ins[0]} * {gamma}"
+
+
+def _stochastic_depth(a, shape, ins, mod):
+    """torchvision's StochasticDepth without torchvision: in training, each sample (`row`) or the
+    whole batch (`batch`) is kept with probability 1 - p and then scaled by 1/(1 - p)."""
+    x, keep = ins[0], 1.0 - a["p"]
+    if a["p"] == 0.0:
+        return None, x
+    ones = (1,) * len(shape)
+    size = (
+        f"({x}.shape[0], {', '.join('1' for _ in ones)})"
+        if a["mode"] == "row"
+        else pyval((1, *ones))
+    )
+    noise = f"{x}.new_empty({size}).bernoulli_({keep!r})" + (f".div_({keep!r})" if keep else "")
+    return None, f"({x} * {noise} if self.training else {x})"
+
+
+def _upsample(a, shape, ins, mod):
+    how = f"scale_factor={a['scale']!r}" if a["scale"] is not None else f"size={pyval(a['size'])}"
+    corners = f", align_corners={a['align_corners']}" if a["mode"] == "bilinear" else ""
+    return None, f"F.interpolate({ins[0]}, {how}, mode={a['mode']!r}{corners})"
+
+
 LOWER: dict[str, Lowering] = {
     "conv": _conv,
     "batchnorm": _bn,
@@ -116,4 +149,16 @@ LOWER: dict[str, Lowering] = {
     "add": lambda a, s, i, m: (None, " + ".join(i)),
     "mul": lambda a, s, i, m: (None, " * ".join(i)),  # a C×1×1 gate broadcasts natively
     "slice": _fn("{0}[:, {start}:{end}]"),
+    # nn.ChannelShuffle's order, spelt with views so that it runs on every device and dtype
+    "channel_shuffle": lambda a, s, i, m: (
+        None,
+        f"{i[0]}.unflatten(1, ({a['groups']}, {s[0] // a['groups']})).transpose(1, 2).flatten(1, 2)",
+    ),
+    "layer_scale": _layer_scale,
+    "groupnorm": lambda a, s, i, m: (
+        f"nn.GroupNorm({a['groups']}, {a['num_channels']}, eps={a['eps']!r})",
+        f"{m}({i[0]})",
+    ),
+    "stochastic_depth": _stochastic_depth,
+    "upsample": _upsample,
 }

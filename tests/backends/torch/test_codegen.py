@@ -202,9 +202,18 @@ def test_cuda_forward_matches_cpu():
     torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-4)
 
 
+#: The v2 parametric ops (LANGUAGE.md section 11), which EVERYTHING (v1) does not use.
+V2_WEIGHTED = "model v2 { input x: 4x6x6\n output y = x -> groupnorm(2) -> layer_scale }"
+
+
 def test_parametric_ops_are_modules():
-    src = model(EVERYTHING).torch_source()
+    src = model(EVERYTHING).torch_source() + model(V2_WEIGHTED).torch_source()
+    ctors = {
+        "conv": "nn.Conv2d(",
+        "batchnorm": "nn.BatchNorm",
+        "linear": "nn.Linear(",
+        "groupnorm": "nn.GroupNorm(",
+        "layer_scale": "nn.ParameterDict({'gamma': nn.Parameter(",
+    }
     for op in WEIGHTED:
-        assert {"conv": "nn.Conv2d(", "batchnorm": "nn.BatchNorm", "linear": "nn.Linear("}[
-            op
-        ] in src
+        assert ctors[op] in src
