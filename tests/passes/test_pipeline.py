@@ -92,10 +92,11 @@ model acts(classes = 5) {
 """
 
 
-def test_levels_compute_the_same_outputs_with_the_v2_activations() -> None:
+def _levels_agree(source: str) -> incept_dsl.Model:
+    """-O1 and -O2 modules of `source` give the -O0 outputs (random weights, a 3×20×20 batch)."""
     import torch
 
-    m = incept_dsl.loads(V2_ACTIVATIONS)
+    m = incept_dsl.loads(source)
     torch.manual_seed(0)
     net0 = randomize(m.to_torch()).eval()
     state = net0.state_dict()
@@ -105,6 +106,11 @@ def test_levels_compute_the_same_outputs_with_the_v2_activations() -> None:
         for level in (1, 2):
             out = m.to_torch(opt_level=level, state_dict=state)(x)
             assert rel_err(out, ref) < 1e-4, f"-O{level}"
+    return m
+
+
+def test_levels_compute_the_same_outputs_with_the_v2_activations() -> None:
+    m = _levels_agree(V2_ACTIVATIONS)
     g = run_pipeline(m.graph, 2)
     assert not any(g.op(n) == "batchnorm" for n in g.order())  # folded
     assert len(list(g.nodes("leaky_relu"))) < len(list(m.graph.nodes("leaky_relu")))  # merged
@@ -139,18 +145,7 @@ model gated(classes = 5) {
 
 
 def test_levels_compute_the_same_outputs_with_mul_joins() -> None:
-    import torch
-
-    m = incept_dsl.loads(V2_MUL)
-    torch.manual_seed(0)
-    net0 = randomize(m.to_torch()).eval()
-    state = net0.state_dict()
-    x = torch.randn(3, 3, 20, 20) * 3.0
-    with torch.no_grad():
-        ref = net0(x)
-        for level in (1, 2):
-            out = m.to_torch(opt_level=level, state_dict=state)(x)
-            assert rel_err(out, ref) < 1e-4, f"-O{level}"
+    m = _levels_agree(V2_MUL)
     g = run_pipeline(m.graph, 2)
     assert len(list(g.nodes("mul"))) == len(list(m.graph.nodes("mul"))) == 4
     assert not any(g.op(n) == "batchnorm" for n in g.order())  # folded
