@@ -8,6 +8,7 @@ layer above it (bounds, ops, structure, blocks, elements, statements) lowers one
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from incept_dsl.source import Span
 from incept_dsl.text import fmt_shape
 
 
-class ElaboratorBase:
+class ElaboratorBase(ABC):
     """The state of one model's elaboration and the steps every layer shares."""
 
     def __init__(
@@ -69,14 +70,14 @@ class ElaboratorBase:
         self.bounds: dict[tuple[str, int], tuple[int, int]] = {}
         self._sizes: dict[int, int] = {}
 
-    # ---- defined by the layers above -----------------------------------------------------------
+    # ---- defined by the layers above (the final `Elaborator` has both) ----------------------
+    @abstractmethod
     def _run(self, elements: Sequence[ast.Element], x: int, ctx: Ctx) -> int:
         """Apply `elements` in sequence to `x` (`incept_dsl.ir.elaborate_elements`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _tensor(self, name: str, span: Span) -> int:
         """The node of a bound tensor (`incept_dsl.ir.elaborate_model`)."""
-        raise NotImplementedError
 
     # ---- work ----------------------------------------------------------------------------------
     def _charge(self, units: int, span: Span, ctx: Ctx) -> None:

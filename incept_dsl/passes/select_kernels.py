@@ -21,6 +21,7 @@ changed (a second run returns False).
 
 from __future__ import annotations
 
+from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.graph import Graph
 from incept_dsl.passes.common import note, sole_user
 
@@ -44,15 +45,7 @@ FRESH = (
     "concat",
     "scale",
     "softmax",
-    "relu",
-    "relu6",
-    "gelu",
-    "silu",
-    "sigmoid",
-    "tanh",
-    "hardswish",
-    "hardsigmoid",
-    "leaky_relu",
+    *ACTIVATIONS,
 )
 
 
