@@ -73,6 +73,23 @@ SPECS: dict[str, Spec] = {
         299,
     ),
     "resnet50": Spec("resnet.incept", "resnet50", "torchvision resnet50", _tv("resnet50"), 224),
+    "mobilenet_v2": Spec(
+        "mobilenet.incept", "mobilenet_v2", "torchvision mobilenet_v2", _tv("mobilenet_v2"), 224
+    ),
+    "mobilenet_v3_small": Spec(
+        "mobilenet.incept",
+        "mobilenet_v3_small",
+        "torchvision mobilenet_v3_small",
+        _tv("mobilenet_v3_small"),
+        224,
+    ),
+    "mobilenet_v3_large": Spec(
+        "mobilenet.incept",
+        "mobilenet_v3_large",
+        "torchvision mobilenet_v3_large",
+        _tv("mobilenet_v3_large"),
+        224,
+    ),
     "inception_resnet_v2": Spec(
         "inception_resnet_v2.incept",
         "inception_resnet_v2",

@@ -3,8 +3,8 @@
     python bench/cpu.py                                  # every model, batch 1 and 16
     python bench/cpu.py --models googlenet --batch 1 --rounds 10     # a quick run
 
-For each model the reference (torchvision googlenet, inception_v3, resnet50; timm
-inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics (so no
+For each model the reference (torchvision googlenet, inception_v3, resnet50, mobilenet_v2,
+mobilenet_v3_small, mobilenet_v3_large; timm inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics (so no
 activation decays into denormals, which would slow every candidate alike and hide the
 differences); `incept_dsl.copy_weights` copies them into the compiled -O0 module, and -O1/-O2 get
 the -O0 state_dict carried through the passes. Everything runs in one process with

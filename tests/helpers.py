@@ -16,6 +16,21 @@ model tiny(classes = 10) {
 """
 
 
+#: LANGUAGE.md section 12's vision transformer, as written there.
+VIT_TINY = """
+block encoder_layer(heads, mlp) = residual { layernorm(eps = 1e-6) -> attention(heads) -> dropout(0.0) }
+    -> residual { layernorm(eps = 1e-6) -> linear(mlp, act = gelu) -> dropout(0.0)
+                  -> linear(in_channels) -> dropout(0.0) }
+
+model vit_tiny(classes = 10) {
+    input image: 3x32x32
+    output logits = image -> conv(192, 4, stride = 4, padding = valid) -> tokens -> class_token
+        -> pos_embedding -> repeat(4) { encoder_layer(3, 768) } -> layernorm(eps = 1e-6)
+        -> select(0) -> linear(classes)
+}
+"""
+
+
 def model(text: str, **kw):
     """Elaborate `text` (one model) into a Model."""
     return incept_dsl.loads(text, **kw)

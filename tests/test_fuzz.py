@@ -3,8 +3,10 @@ whose every location lies inside the file — never another exception, never a h
 
 Two sources of programs:
 - `programs()`: random, mostly valid programs built rule by rule after `grammars/incept.lark`
-  (blocks with parameters, inputs, defaults, bindings, joins, every op, concat/add/residual/repeat
-  bodies, groups, labels, `as` names, expressions, comments);
+  (blocks with parameters, among them one bound to an op or a block, inputs, defaults, bindings,
+  joins, every op of language v1 and v2 with its arguments, concat/add/mul/residual/repeat bodies,
+  squeeze-and-excitation gates, `in_channels` and `make_divisible` in expressions, token tails,
+  groups, labels, `as` names, comments);
 - `mutants()`: the shipped `architectures/*.incept` files with tokens deleted, duplicated, swapped,
   inserted, numbers changed and text cut off.
 
@@ -122,8 +124,21 @@ _INT_EXPRS = [
     "(4)",
     "round(2.5)",
     "-(-4)",
+    "make_divisible(20)",
+    "make_divisible(12, 4)",
+    "make_divisible(8 / 3)",
 ]
-_PARAM_EXPRS = ["{p}", "{p}", "{p} * 2", "{p} // 2", "int({p} * 0.5)", "max({p} - 1, 1)", "{p} / 3"]
+_PARAM_EXPRS = [
+    "{p}",
+    "{p}",
+    "{p} * 2",
+    "{p} // 2",
+    "int({p} * 0.5)",
+    "max({p} - 1, 1)",
+    "{p} / 3",
+    "make_divisible({p} / 4)",
+    "make_divisible({p} * 1.5, 4)",
+]
 _CONV_OPTS = [
     "",
     "",
@@ -140,6 +155,20 @@ _CONV_OPTS = [
     ", padding = (0, 1)",
     ", act = gelu",
     ", act = none",
+    ", act = hardswish",
+    ", act = hardsigmoid",
+    ", act = leaky_relu",
+]
+_CONV_TRANSPOSE_OPTS = [
+    "",
+    ", stride = 2",
+    ", stride = 2, output_padding = 1",
+    ", stride = 2, padding = 1, output_padding = 1",
+    ", padding = 1",
+    ", bn = true, act = relu",
+    ", groups = 2",
+    ", act = hardswish",
+    ", output_padding = 1",  # not below the stride: a located error
 ]
 _SIMPLE_OPS = [
     "relu",
@@ -169,6 +198,38 @@ _SIMPLE_OPS = [
     "adaptive_avgpool(1)",
     "adaptive_avgpool(2x2)",
     "expect(8x8x8)",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
+    "leaky_relu(slope = 0.2)",
+    "channel_shuffle(2)",
+    "layer_scale",
+    "layer_scale(0.1)",
+    "groupnorm(2)",
+    "groupnorm(1, eps = 1e-3)",
+    "layernorm",
+    "layernorm(eps = 1e-6)",
+    "stochastic_depth(0.1)",
+    "stochastic_depth(0.2, mode = batch)",
+    "upsample(scale = 2)",
+    "upsample(size = 8x8, mode = bilinear)",
+    "upsample(size = 6, mode = bilinear, align_corners = true)",
+    "slice(0, 2)",
+    "slice(1, 4)",
+    "tokens",
+    "class_token",
+    "pos_embedding",
+    "pos_embedding(std = 0.1)",
+    "attention(2)",
+    "attention(1, dropout = 0.1, bias = false)",
+    "select",
+    "select(1)",
+]
+#: Squeeze-and-excitation gates: `mul { }` with a C×1×1 branch (valid inside a block body).
+_GATES = [
+    "mul { identity; avgpool(global) -> conv(in_channels, 1, act = hardsigmoid) }",
+    "mul {\n    identity\n    avgpool(global) -> conv(make_divisible(in_channels / 4, 2), 1)"
+    "\n        -> conv(in_channels, 1, act = sigmoid)\n}",
 ]
 #: Ops that leave the image world: rare in the middle of a pipeline, common at an output's end.
 _HEADS = [
@@ -178,12 +239,17 @@ _HEADS = [
     " -> flatten",
     " -> flatten -> linear(width) -> softmax",
     " -> adaptive_avgpool(1) -> flatten -> fc(3)",
+    " -> tokens -> class_token -> pos_embedding -> attention(1) -> select(0) -> linear(10)",
+    " -> tokens -> layernorm -> linear(width, act = gelu) -> select",
+    " -> avgpool(global) -> flatten -> layernorm -> slice(0, 2)",
 ]
 
 
 @st.composite
 def _int_expr(draw, params: tuple[str, ...]) -> str:
-    numeric = [p for p in params if p != "act_op"]
+    numeric = [p for p in params if p not in ("act_op", "gate")]
+    if "in_channels" not in params and draw(st.integers(0, 40)) == 20:  # rarely: 0 is common
+        return "in_channels"  # outside a block body: a located error
     if numeric and draw(st.integers(0, 2)) == 0:
         return draw(st.sampled_from(_PARAM_EXPRS)).format(p=draw(st.sampled_from(numeric)))
     return draw(st.sampled_from(_INT_EXPRS))
@@ -191,7 +257,7 @@ def _int_expr(draw, params: tuple[str, ...]) -> str:
 
 @st.composite
 def _op(draw, params: tuple[str, ...], blocks: tuple[str, ...]) -> str:
-    kind = draw(st.integers(0, 19))
+    kind = draw(st.integers(0, 21))
     if kind <= 8:
         kernel = draw(
             st.sampled_from(
@@ -202,9 +268,20 @@ def _op(draw, params: tuple[str, ...], blocks: tuple[str, ...]) -> str:
     if kind == 9:
         return draw(st.sampled_from(["flatten", f"linear({draw(_int_expr(params))})"]))
     if kind in (10, 11) and blocks:
-        return f"{draw(st.sampled_from(blocks))}({draw(_int_expr(params))})"
+        call = f"{draw(st.sampled_from(blocks))}({draw(_int_expr(params))}"
+        if draw(st.integers(0, 3)) == 0:  # a block or op bound to a parameter it may not have
+            call += f", gate = {draw(st.sampled_from([*blocks, 'relu', 'identity']))}"
+        return call + ")"
     if kind == 12 and "act_op" in params:
         return "act_op"
+    if kind == 13 and "gate" in params:
+        return "gate"
+    if kind == 14:
+        kernel = draw(st.sampled_from(["1", "2", "3", "2x3"]))
+        opts = draw(st.sampled_from(_CONV_TRANSPOSE_OPTS))
+        return f"conv_transpose({draw(_int_expr(params))}, {kernel}{opts})"
+    if kind == 15:
+        return draw(st.sampled_from(_GATES))
     return draw(st.sampled_from(_SIMPLE_OPS))
 
 
@@ -218,11 +295,12 @@ def _pipeline(draw, depth: int, params: tuple[str, ...], blocks: tuple[str, ...]
 
 @st.composite
 def _element(draw, depth: int, params: tuple[str, ...], blocks: tuple[str, ...]) -> str:
-    kinds = ["op"] * 6 + (["concat", "add", "residual", "repeat", "group"] if depth > 0 else [])
+    joins = ["concat", "add", "mul", "residual", "repeat", "group"]
+    kinds = ["op"] * 6 + (joins if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "op":
         el = draw(_op(params, blocks))
-    elif kind in ("concat", "add"):
+    elif kind in ("concat", "add", "mul"):
         branches = []
         for i in range(draw(st.integers(1, 3))):
             label = f"br{i}: " if draw(st.integers(0, 2)) == 0 else ""
@@ -252,8 +330,12 @@ def programs(draw) -> str:
     blocks: list[str] = []
     for i in range(draw(st.integers(0, 2))):
         name = f"blk{i}"
-        params = draw(st.sampled_from([("c",), ("c", "k = 3"), ("c", "act_op = relu")]))
-        names = tuple(p.split(" ")[0] for p in params)
+        params = draw(
+            st.sampled_from(
+                [("c",), ("c", "k = 3"), ("c", "act_op = relu"), ("c", "gate = identity")]
+            )
+        )
+        names = tuple(p.split(" ")[0] for p in params) + ("in_channels",)
         body = draw(_pipeline(2, names, tuple(blocks)))
         comment = draw(st.sampled_from(["", "  # a block", "\n# after"]))
         out.append(f"block {name}({', '.join(params)}) = {body}{comment}")
@@ -279,7 +361,8 @@ def programs(draw) -> str:
         for i in range(draw(st.integers(0, 3))):
             name = f"t{i}"
             if len(bound) > 1 and draw(st.integers(0, 3)) == 0:
-                start = f"{draw(st.sampled_from(['concat', 'add']))}({', '.join(bound[-2:])})"
+                join = draw(st.sampled_from(["concat", "add", "mul"]))
+                start = f"{join}({', '.join(bound[-2:])})"
             else:
                 start = draw(st.sampled_from(bound + ["undefined"] * (i == 2)))
             stmts.append(f"{name} = {start} -> {draw(_pipeline(1, ('width',), tuple(blocks)))}")

@@ -76,3 +76,40 @@ def test_mul_is_a_keyword_like_add() -> None:
     kinds = [t for t, v in toks if v == "mul"]
     assert len(kinds) == 2 and all(k in Keyword for k in kinds)
     assert dict((v, t) for t, v in toks)["identity"] in Name.Builtin
+
+
+def test_the_v2_constructs_are_highlighted() -> None:
+    """Every v2 op, also as an `act =` or block-parameter value; `make_divisible` as a function;
+    the input dimensions of a block body as built-in names; `mul` as a join keyword."""
+    from incept_dsl.frontend.signatures_v2 import V2_SIGNATURES
+
+    text = (
+        "block se(ratio = 4) = mul { identity; avgpool(global)"
+        " -> conv(make_divisible(in_channels / ratio), 1, act = hardswish) }\n"
+        "block b(attn = se) = conv(in_height, 1) -> attn -> conv_transpose(in_width, 2, stride = 2,"
+        " output_padding = 1x0) -> layernorm(eps = 1e-6)\n"
+        "model m { input x: 3x8x8\n"
+        " output y = x -> tokens -> class_token -> pos_embedding(std = 0.02)"
+        " -> attention(heads = 2) -> select(0) -> slice(0, 2) -> leaky_relu(slope = 0.2) }\n"
+    )
+    toks = _tokens(text)
+    kinds: dict[str, set[object]] = {}
+    for t, v in toks:
+        kinds.setdefault(v, set()).add(t)
+    used = {sig.name for sig in V2_SIGNATURES} & set(kinds)
+    assert len(used) == 8  # conv_transpose, layernorm, slice and the token ops
+    for op in (*used, "leaky_relu", "hardswish"):
+        assert kinds[op] == {Name.Builtin}, op
+    assert kinds["make_divisible"] == {Name.Function}
+    assert kinds["in_channels"] == kinds["in_height"] == kinds["in_width"] == {Name.Builtin.Pseudo}
+    assert kinds["mul"] == {Keyword}
+    assert kinds["heads"] == kinds["output_padding"] == kinds["std"] == {Name.Attribute}
+    assert kinds["1x0"] == {Number.Integer}
+    assert not [v for t, v in InceptLexer().get_tokens(text) if t in Error]
+
+
+def test_every_surface_op_is_highlighted_in_a_pipeline() -> None:
+    """In a call, not only alone: `x -> NAME(...)` gives the op as a built-in, for every op."""
+    for op in surface_op_names():
+        toks = _tokens(f"y = x -> {op}(1) -> {op}")
+        assert [t for t, v in toks if v == op] == [Name.Builtin, Name.Builtin], op

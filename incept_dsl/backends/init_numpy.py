@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from incept_dsl.backends.torch.init_schemes import residual_branch_ends
+from incept_dsl.backends.torch.init_schemes import GATE_BIAS, open_gates, residual_branch_ends
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import state_tensors
 
@@ -31,7 +32,9 @@ def state_shapes(graph: Graph) -> Iterator[tuple[str, int, str, tuple[int, ...]]
     """(key, node, role, shape) of every tensor of the module's state_dict, in graph order, as
     the op table says (`ir.ops.state_tensors`).
 
-    `role` is one of weight, bias, running_mean, running_var, num_batches_tracked.
+    `role` is the tensor's name within its node (the op table's `tensors`): weight, bias,
+    running_mean, running_var, num_batches_tracked, gamma, token, embedding, in_proj_weight,
+    in_proj_bias, out_proj.weight, out_proj.bias.
     """
     for n in graph.nodes():
         for role, shape in state_tensors(graph.op(n), graph.attrs(n)):
@@ -63,39 +66,49 @@ def _uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> 
     return out
 
 
+#: Ops whose weight torch.nn.init treats as a conv's (fans times the kernel's area).
+_CONVS = ("conv", "conv_transpose")
+
+
 def _fans(op: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) as torch.nn.init computes them for a weight of this shape."""
-    receptive = math.prod(shape[2:]) if op == "conv" else 1
+    """(fan_in, fan_out) as torch.nn.init computes them for a weight of this shape: dimension 1
+    times the kernel's area is the fan-in, dimension 0 times it the fan-out (for a transposed
+    conv's in × out/groups × kh × kw weight too, as PyTorch computes them)."""
+    receptive = math.prod(shape[2:]) if op in _CONVS else 1
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _tensor(
-    graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], scheme: str, seed: int
-) -> np.ndarray:
-    op = graph.op(n)
-    if op == "layer_scale":  # its `init`, whatever the scheme
-        return np.full(shape, graph.attrs(n)["init"], dtype=np.float32)
-    if op in ("batchnorm", "groupnorm"):  # weight 1, bias 0 (statistics 0 and 1)
+def _bias_fan_in(op: str, a: dict[str, Any]) -> int:
+    """The fan-in of the weight a bias belongs to (PyTorch's default bias bound is its root)."""
+    if op == "conv":
+        return int(a["in_channels"] // a["groups"] * math.prod(a["kernel"]))
+    if op == "conv_transpose":
+        return int(a["out_channels"] // a["groups"] * math.prod(a["kernel"]))
+    return int(a["in_features"])
+
+
+def _constant(op: str, a: dict[str, Any], role: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The tensors that every scheme starts alike, or None: a layer_scale's `init`; batch,
+    group and layer norms' weight 1 and bias 0 (statistics 0 and 1); a class token's zeros."""
+    if op == "layer_scale":
+        return np.full(shape, a["init"], dtype=np.float32)
+    if op in ("batchnorm", "groupnorm", "layernorm"):
         if role == "num_batches_tracked":
             return np.zeros(shape, dtype=np.int64)
         fill = 1.0 if role in ("weight", "running_var") else 0.0
         return np.full(shape, fill, dtype=np.float32)
-    rng = _rng(seed, key)
-    if role == "bias":
-        if scheme == "torch":  # uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) from the weight's fan-in
-            a = graph.attrs(n)
-            fan_in = (
-                a["in_channels"] // a["groups"] * math.prod(a["kernel"])
-                if op == "conv"
-                else a["in_features"]
-            )
-            return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)
+    if op == "class_token":
         return np.zeros(shape, dtype=np.float32)
+    return None
+
+
+def _weight(rng: np.random.Generator, op: str, shape: tuple[int, ...], scheme: str) -> np.ndarray:
+    """A conv's, transposed conv's or linear's weight under `scheme`."""
     fan_in, fan_out = _fans(op, shape)
     if scheme in ("kaiming", "fan_in"):
         # conv: kaiming_normal_(mode="fan_out" | "fan_in", nonlinearity="relu"); linear: N(0, 0.01)
         fan = fan_out if scheme == "kaiming" else fan_in
-        std = (math.sqrt(2.0 / fan) if fan else 0.0) if op == "conv" else 0.01
+        std = (math.sqrt(2.0 / fan) if fan else 0.0) if op in _CONVS else 0.01
         out = rng.standard_normal(shape, dtype=np.float32)
         out *= np.float32(std)
         return out
@@ -104,20 +117,65 @@ def _tensor(
     return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)  # a = sqrt(5)
 
 
+def _attention(
+    rng: np.random.Generator, role: str, shape: tuple[int, ...], scheme: str
+) -> np.ndarray:
+    """nn.MultiheadAttention's tensors: the in-projection Xavier-uniform, both biases 0 (under
+    every scheme, as its own `_reset_parameters` leaves them); the out-projection, an nn.Linear,
+    like a linear's weight under `scheme`."""
+    if role == "in_proj_weight":
+        fan_in, fan_out = _fans("attention", shape)
+        return _uniform(rng, shape, math.sqrt(6.0 / (fan_in + fan_out)))
+    if role == "out_proj.weight":
+        return _weight(rng, "linear", shape, scheme)
+    return np.zeros(shape, dtype=np.float32)
+
+
+def _tensor(
+    graph: Graph, n: int, key: str, role: str, shape: tuple[int, ...], scheme: str, seed: int
+) -> np.ndarray:
+    op, a = graph.op(n), graph.attrs(n)
+    fixed = _constant(op, a, role, shape)
+    if fixed is not None:
+        return fixed
+    rng = _rng(seed, key)
+    if op == "pos_embedding":  # N(0, std²) under every scheme, as torchvision's
+        out = rng.standard_normal(shape, dtype=np.float32)
+        out *= np.float32(a["std"])
+        return out
+    if op == "attention":
+        return _attention(rng, role, shape, scheme)
+    if role == "bias":
+        if scheme == "torch":  # uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) from the weight's fan-in
+            fan_in = _bias_fan_in(op, a)
+            return _uniform(rng, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)
+        return np.zeros(shape, dtype=np.float32)
+    return _weight(rng, op, shape, scheme)
+
+
 def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh weights for every parametric node of `graph` (see the module doc); a layer_scale
-    holds its `init` under every scheme.
+    """Fresh weights for every parametric node of `graph` (see the module doc). Under every
+    scheme a layer_scale holds its `init`, batch, group and layer norms 1 and 0, a class token
+    zeros, a position table N(0, std²), an attention's in-projection Xavier-uniform and its
+    biases 0 (its out-projection is a linear of the scheme). Under `fan_in` the last layer of each
+    residual branch (`residual_branch_ends`: a layer, or an attention's out-projection) holds a
+    zero weight, and the conv that opens each squeeze-and-excitation gate (`open_gates`) a bias
+    of `GATE_BIAS`.
 
     Raises ValueError for an unknown scheme.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
-    zeroed = set(residual_branch_ends(graph)) if scheme == "fan_in" else set()
-    return {
-        key: (
-            np.zeros(shape, dtype=np.float32)
-            if role == "weight" and graph.scope(n) in zeroed
-            else _tensor(graph, n, key, role, shape, scheme, seed)
-        )
-        for key, n, role, shape in state_shapes(graph)
-    }
+    ends = residual_branch_ends(graph) if scheme == "fan_in" else []
+    zeroed = {f"{module}.weight" for module in ends}  # a layer's, an attention's out_proj's
+    gates = open_gates(graph) if scheme == "fan_in" else []
+    opened = {f"{scope}.bias" for scope in gates}
+    out = {}
+    for key, n, role, shape in state_shapes(graph):
+        if key in zeroed:
+            out[key] = np.zeros(shape, dtype=np.float32)
+        elif key in opened:
+            out[key] = np.full(shape, GATE_BIAS, dtype=np.float32)
+        else:
+            out[key] = _tensor(graph, n, key, role, shape, scheme, seed)
+    return out

@@ -37,6 +37,7 @@ KIND_TEXT = {
     "float": "a number",
     "bool": "true or false",
     "pair": "a whole number or HxW (e.g. 3 or 1x7)",
+    "pair0": "a whole number >= 0 or HxW (e.g. 0 or 1x0)",
     "pool_kernel": "a whole number, HxW, or global",
     "padding": "same, valid, a whole number or (h, w)",
     "bias": "true, false or auto (a bias unless bn = true)",

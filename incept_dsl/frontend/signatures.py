@@ -6,10 +6,18 @@ op names with `canonical_op`; elaboration checks calls against `SIGNATURES`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from incept_dsl.frontend.op_spec import (
+    FLOAT32_MAX,
+    FLOAT32_TINY,
+    REQUIRED,
+    Arg,
+    Constraint,
+    Range,
+    Signature,
+)
+from incept_dsl.frontend.signatures_v2 import V2_SIGNATURES
 from incept_dsl.text import fmt_shape
 
 #: The activation ops (each an IR op of the same name, whose attributes are its arguments below;
@@ -26,83 +34,7 @@ ACTIVATIONS = (
     "leaky_relu",
 )
 
-# ---- surface signatures ------------------------------------------------------------------------
-REQUIRED = object()
-
-#: The smallest positive normal float32. A smaller `eps` or `k` becomes 0 (or a subnormal, which
-#: flush-to-zero CPU kernels treat as 0) in float32 arithmetic and ONNX's float attributes, and
-#: the layer divides by zero.
-FLOAT32_TINY = 1.1754943508222875e-38
-#: The largest finite float32.
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-@dataclass(frozen=True)
-class Range:
-    """The valid values of a numeric argument (each component of a pair): `lo <= v <= hi`, with
-    `<` on an open end; `None` leaves that end unbounded. NaN and infinities are never valid.
-
-    `text` completes "must be ..." in the error message; `why` (the hint) says what PyTorch or
-    onnxruntime would do with a value outside the range.
-    """
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    text: str = ""
-    why: str | None = None
-
-    def accepts(self, value: float) -> bool:
-        """Whether `value` is finite and inside the range."""
-        if not math.isfinite(value):
-            return False
-        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
-            return False
-        return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A rule over several arguments of one op, checked once all of `args` have known values.
-
-    `problem` takes their canonical values (in the order of `args`) and returns what is wrong, in
-    words, or None when they fit together.
-    """
-
-    args: tuple[str, ...]
-    problem: Callable[..., str | None]
-    hint: str | None = None
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One argument of a surface op: name, kind (how values are read: `incept_dsl.ir.args`),
-    default, and the range of valid values (None: every value of the kind)."""
-
-    name: str
-    kind: str
-    default: Any = REQUIRED
-    valid: Range | None = None
-
-
-@dataclass(frozen=True)
-class Signature:
-    """A surface op: its arguments, aliases, a one-line doc, the rules between its arguments, and
-    whether its output has its input's shape for every argument value (`keeps_shape`: after a
-    mistake in its arguments the elements after it can still be shape-checked)."""
-
-    name: str
-    args: tuple[Arg, ...]
-    aliases: tuple[str, ...] = ()
-    doc: str = ""
-    constraints: tuple[Constraint, ...] = ()
-    keeps_shape: bool = False
-    arg_names: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "arg_names", tuple(a.name for a in self.args))
-
+__all__ = ["FLOAT32_MAX", "FLOAT32_TINY", "REQUIRED", "Arg", "Constraint", "Range", "Signature"]
 
 _ACT_DEFAULT = "none"
 
@@ -113,12 +45,6 @@ _BN_EPS = Range(
     text="positive (at least 1.2e-38, the smallest normal float32)",
     why="batch norm divides by sqrt(variance + eps): with eps <= 0 a constant channel "
     "gives inf or NaN (PyTorch refuses eps <= 0 in training)",
-)
-_GN_EPS = Range(
-    FLOAT32_TINY,
-    text="positive (at least 1.2e-38, the smallest normal float32)",
-    why="group norm divides by sqrt(variance + eps): with eps <= 0 a constant group gives inf "
-    "or NaN",
 )
 _MOMENTUM = Range(
     0.0,
@@ -149,33 +75,6 @@ _ACT_DOCS = {
     "hardsigmoid": "hard sigmoid activation: relu6(x + 3) / 6 (MobileNetV3)",
     "leaky_relu": "leaky ReLU activation: x where x >= 0, slope * x below",
 }
-_DROP_P = Range(
-    0.0,
-    1.0,
-    text="a probability in [0, 1]",
-    why="torchvision's StochasticDepth takes 0 <= p <= 1",
-)
-_UPSAMPLE_SCALE = Range(
-    1.0,
-    text="at least 1",
-    why="upsample enlarges (floor(side * scale) pixels a side); to shrink, give size = HxW",
-)
-
-
-def _one_of_scale_and_size(scale: Any, size: Any) -> str | None:
-    if (scale is None) == (size is None):
-        return "upsample takes exactly one of 'scale' and 'size'" + (
-            "; got both" if scale is not None else "; got neither"
-        )
-    return None
-
-
-def _corners_need_bilinear(mode: str, align_corners: bool) -> str | None:
-    if align_corners and mode != "bilinear":
-        return f"align_corners = true needs mode = bilinear; got mode = {mode}"
-    return None
-
-
 _SOFTMAX_DIM = Range(
     1,
     3,
@@ -310,56 +209,7 @@ SIGNATURES: dict[str, Signature] = {
         Signature(
             "expect", (Arg("shape", "shape"),), doc="compile-time assertion on the current shape"
         ),
-        Signature(
-            "channel_shuffle",
-            (Arg("groups", "count"),),
-            doc="ShuffleNet's channel shuffle: C = groups × (C/groups) channels read transposed",
-            keeps_shape=True,
-        ),
-        Signature(
-            "layer_scale",
-            (Arg("init", "float", 1e-6),),
-            doc="a learned per-channel multiplier, initialised to init (ConvNeXt, CaiT)",
-            keeps_shape=True,
-        ),
-        Signature(
-            "groupnorm",
-            (Arg("groups", "count"), Arg("eps", "float", 1e-5, _GN_EPS)),
-            doc="group normalisation of images (nn.GroupNorm): channels in `groups` groups, "
-            "learned weight and bias per channel",
-            keeps_shape=True,
-        ),
-        Signature(
-            "stochastic_depth",
-            (Arg("p", "float", REQUIRED, _DROP_P), Arg("mode", "drop_mode", "row")),
-            doc="drops its input per sample (row) or per batch (batch) with probability p in "
-            "training, scaling survivors by 1/(1-p); the identity in evaluation (torchvision's "
-            "StochasticDepth)",
-            keeps_shape=True,
-        ),
-        Signature(
-            "upsample",
-            (
-                Arg("scale", "float", "none", _UPSAMPLE_SCALE),
-                Arg("size", "pair", "none"),
-                Arg("mode", "resize_mode", "nearest"),
-                Arg("align_corners", "bool", False),
-            ),
-            doc="resizes images (F.interpolate) by a factor `scale` or to `size` HxW, nearest or "
-            "bilinear",
-            constraints=(
-                Constraint(
-                    ("scale", "size"),
-                    _one_of_scale_and_size,
-                    hint="write upsample(scale = 2) or upsample(size = 32x32)",
-                ),
-                Constraint(
-                    ("mode", "align_corners"),
-                    _corners_need_bilinear,
-                    hint="nearest has no corners to align (PyTorch refuses align_corners there)",
-                ),
-            ),
-        ),
+        *V2_SIGNATURES,
     ]
 }
 

@@ -47,9 +47,23 @@ SYNONYMS: dict[str, str] = {
 }
 
 
+def _key(name: str) -> str:
+    """`name` with case, `-` and `_` ignored: `MultiheadAttention`, `multihead_attention` and
+    `multihead-attention` are one key."""
+    return name.lower().replace("-", "").replace("_", "")
+
+
+_BY_KEY = {_key(name): op for name, op in SYNONYMS.items()}
+
+
 def synonym_hint(name: str, known: Iterable[str]) -> str | None:
-    """ "did you mean 'X'?" when `name` (case and '-' ignored) is a synonym of a known op `X`."""
-    target = SYNONYMS.get(name.lower().replace("-", "_"))
-    if target is not None and target in set(known):
+    """ "did you mean 'X'?" when `name` is a known op `X` written in another case (`LayerNorm`),
+    or (case, '-' and '_' ignored) a synonym of a known op `X` (`hswish`, `MultiheadAttention`)."""
+    ops = set(known)
+    lower = name.lower().replace("-", "_")
+    if lower in ops:  # an op, or one written in another case
+        return f"did you mean '{lower}'? (op names are lower case)" if lower != name else None
+    target = _BY_KEY.get(_key(name))
+    if target is not None and target in ops:
         return f"did you mean '{target}'? (the language calls {name} '{target}')"
     return None

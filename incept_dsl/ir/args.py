@@ -258,6 +258,8 @@ def convert(kind: str, value: Any, span: Span, what: str) -> Any:
         return V.as_int(value, span, what)
     if kind == "pair":
         return V.as_pair(value, span, what)
+    if kind == "pair0":
+        return V.as_pair(value, span, what, 0)
     if kind == "float":
         return V.as_float(value, span, what)
     if kind == "bool":
@@ -289,7 +291,8 @@ def convert(kind: str, value: Any, span: Span, what: str) -> Any:
                 return None
             if value.name in ACTIVATIONS:
                 return value.name
-            hint = did_you_mean(value.name, [*ACTIVATIONS, "none"])
+            names = [*ACTIVATIONS, "none"]
+            hint = synonym_hint(value.name, names) or did_you_mean(value.name, names)
             raise InceptTypeError(
                 f"{what} must be one of {', '.join(ACTIVATIONS)} or none; got '{value.name}'",
                 span,

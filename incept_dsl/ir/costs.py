@@ -5,17 +5,21 @@ A rule takes the node's attrs, its input shapes and its output shape (without th
 and returns the multiply-adds of one sample. Conventions (the lecture's; stated in every table):
 
 - a MAC is one multiply-add; FLOPs = 2 × MACs;
-- conv: ``Cout·H'·W'·(Cin/groups)·kh·kw`` and linear: ``in·out`` (biases are not counted);
+- conv: ``Cout·H'·W'·(Cin/groups)·kh·kw``, transposed conv like a conv over the input positions
+  ``Cin·H·W·(Cout/groups)·kh·kw``, and linear: ``in·out``, ``L·in·out`` on L tokens (biases are not
+  counted);
+- attention: its projections ``4·L·D²`` (query, key, value, out) and its two ``L×L×D`` products
+  (scores and the weighted sum) ``2·L²·D``;
 - pooling: ``C·H'·W'·kh·kw`` (one op per window element; global and adaptive pooling sum their
   windows exactly);
 - element-wise work is listed with its own count rather than dropped: batch norm ``C·H·W`` (one
-  multiply-add per element at inference; group norm likewise), LRN ``C·H·W·size`` (the squares
+  multiply-add per element at inference; group and layer norm likewise), LRN ``C·H·W·size`` (the squares
   summed over the channel window), scale and layer_scale ``C·H·W``, an n-input add
   ``(n-1)·C·H·W``, an n-input mul ``(n-1)·C·H·W`` of its output (a C×1×1 gate broadcast over
-  C×H×W costs one multiply per output element), bilinear upsampling ``C·H'·W'`` (one per output
+  C×H×W costs one multiply per output element), a position table's add ``L·D``, bilinear upsampling ``C·H'·W'`` (one per output
   element);
 - activations, softmax, dropout, stochastic depth, flatten, slice, concat, channel_shuffle and
-  nearest upsampling cost 0 MACs (they are still rows).
+  nearest upsampling, tokens, the class token and select cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
 The outputs of view ops (`IROp.view`) are views of their input in PyTorch: tables list their size, but totals
@@ -51,7 +55,7 @@ def _conv(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
 
 
 def _linear(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
-    return a["in_features"] * a["out_features"]
+    return math.prod(ins[0][:-1]) * a["in_features"] * a["out_features"]  # per token on L×D
 
 
 def _pool(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
@@ -120,3 +124,22 @@ LAYER_SCALE = CostRule("C·H·W (one multiply per element)", _elements)
 def memory_bytes(out_shape: Shape) -> int:
     """Bytes of one sample's output tensor in fp32."""
     return math.prod(out_shape) * BYTES_PER_ELEMENT
+
+
+def _conv_transpose(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    kh, kw = a["kernel"]
+    return math.prod(ins[0]) * (a["out_channels"] // a["groups"]) * kh * kw
+
+
+def _attention(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
+    length, d = ins[0]
+    return 4 * length * d * d + 2 * length * length * d
+
+
+CONV_TRANSPOSE = CostRule("Cin·H·W·(Cout/groups)·kh·kw (a conv over the input)", _conv_transpose)
+LAYERNORM = CostRule("C·H·W (y = a·x + b per element)", _elements)
+TOKENS = CostRule("0 (a view)", _free)
+CLASS_TOKEN = CostRule("0 (a copy)", _free)
+POS_EMBEDDING = CostRule("L·D (one add per element)", _elements)
+ATTENTION = CostRule("4·L·D² (projections) + 2·L²·D (scores, weighted sum)", _attention)
+SELECT = CostRule("0 (a view)", _free)

@@ -137,12 +137,17 @@ class ElaboratorBase(ABC):
         return bind_args(names, args, what, lambda e: self._value(e, ctx), errors)
 
     def _shapeless(
-        self, elements: Sequence[ast.Element], ctx: Ctx, errors: list[InceptError]
+        self,
+        elements: Sequence[ast.Element],
+        ctx: Ctx,
+        errors: list[InceptError],
+        unknown: Sequence[str] = (),
     ) -> None:
-        """Check `elements` without shapes (after an element before them failed)."""
+        """Check `elements` without shapes (after an element before them failed); the names in
+        `unknown` are left unknown to the check."""
         checker = ShapelessChecker(
             ctx.env,
-            (),
+            unknown,
             ctx.blocks,
             self.defaults,
             set(self.tensors) | set(self.later),

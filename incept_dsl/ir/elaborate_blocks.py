@@ -1,6 +1,10 @@
 """Blocks: applying one (its body inlined under a scope of its own, with the call's arguments,
 a failed application remembered and reported once) and checking, without shapes, the body of
-every block that nothing applies."""
+every block that nothing applies.
+
+A block name bound to a block parameter (`ir(16, attn = se)`, or a default `attn = se`) is
+resolved where it is written (`V.bind_block`), and an element `-> attn` applies that block with
+its defaults exactly as `-> se` written in that place would (LANGUAGE.md section 10)."""
 
 from __future__ import annotations
 
@@ -39,11 +43,13 @@ class BlockLayer(StructureLayer):
     ) -> int:
         defn = entry.defn
         block_key = entry.key
-        _refuse_recursion(entry, call, ctx)
+        bound = bound_value(call, ctx)
+        where = self._bound_where(bound) if bound is not None else None
+        _refuse_recursion(entry, call, ctx, bound, where)
         if len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise InceptLimitError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", call.span)
         shape = self.g.shape(x)
-        env, dims = self._block_env(entry, call, shape, ctx)
+        env, dims = self._block_env(entry, call, shape, ctx, bound)
         key = failure_key(block_key, [env[p.name] for p in defn.params], shape, len(ctx.stack))
         if key is not None and key in self.failed:
             # this body failed with the same arguments: report that once (a fresh traceback, so
@@ -69,13 +75,21 @@ class BlockLayer(StructureLayer):
             raise
 
     def _block_env(
-        self, entry: BlockEntry, call: ast.Call, shape: tuple[int, ...], ctx: Ctx
+        self,
+        entry: BlockEntry,
+        call: ast.Call,
+        shape: tuple[int, ...],
+        ctx: Ctx,
+        bound: V.Sym | None = None,
     ) -> tuple[dict[str, Any], frozenset[str]]:
         """The names visible in one application of `entry` to a tensor of `shape`, and which of
         them are the input's dimensions: the names of its definition's scope, the dimensions
         (`V.input_dims`) that no parameter shadows, then its parameters: the call's arguments,
         then the defaults (evaluated in order, each seeing the dimensions and the parameters
-        before it). Every mistake in the arguments and defaults is raised together."""
+        before it). A block name among the values is bound to the block it names where it is
+        written (the caller's scope for an argument, the definition's for a default). Every
+        mistake in the arguments and defaults is raised together. `bound`: the parameter value
+        that named this block, when the element was a parameter (`-> attn`)."""
         defn = entry.defn
         errors: list[InceptError] = []
         names = tuple(p.name for p in defn.params)
@@ -88,24 +102,37 @@ class BlockLayer(StructureLayer):
             elif dim in names:  # read by a default before the parameter that shadows it
                 hint = f"declare '{dim}' first, or rename the parameter"
                 env[dim] = V.Absent(dim, _declared_later(defn.name, dim), hint)
+        missing: list[ast.Param] = []
         for p in defn.params:
             if p.name in given:
-                env[p.name] = given[p.name][0]
+                env[p.name] = V.bind_block(given[p.name][0], ctx.blocks)
             elif p.default is not None:
                 try:
-                    env[p.name] = self._value(
+                    value = self._value(
                         p.default, Ctx(env, entry.blocks, ctx.scope, ctx.stack, dims)
                     )
+                    env[p.name] = V.bind_block(value, entry.blocks)
                 except InceptError as err:
                     errors.append(err)
                     env[p.name] = FAILED
             else:
                 if p.name not in misspelt(call.args, names):  # else the misspelt keyword says it
-                    errors.append(missing_block_param(defn, p, call.span))
+                    missing.append(p)
                 env[p.name] = FAILED
+        if missing and bound is not None:
+            where = self._bound_where(bound)
+            errors.append(missing_bound_params(defn, missing, call, where))
+        else:
+            errors.extend(missing_block_param(defn, p, call.span) for p in missing)
         if errors:
             raise InceptErrors.of(errors)
         return env, dims
+
+    def _bound_where(self, bound: V.Sym) -> Span | None:
+        """Where the program binds the name `bound` to a parameter: None for a value the caller
+        gave (`--set attn=se`, `params=`), which has no place in the program."""
+        given = any(isinstance(v, V.Sym) and v.span is bound.span for v in self.overrides.values())
+        return None if given else bound.span
 
     def _check_unapplied(self, local: BlockTable, reason: str) -> list[InceptError]:
         """Check, without shapes, the body of every block this model never elaborated: its own
@@ -131,18 +158,68 @@ def _declared_later(block: str, dim: str) -> str:
     )
 
 
-def _refuse_recursion(entry: BlockEntry, call: ast.Call, ctx: Ctx) -> None:
-    """Raise when `entry` is already being applied further up `ctx`'s block stack."""
+def bound_value(call: ast.Call, ctx: Ctx) -> V.Sym | None:
+    """The value of the parameter that the element `call` names (`-> attn` with `attn = se`),
+    or None when the element names an op or a block itself."""
+    if not ctx.is_param(call.name):
+        return None
+    value = ctx.env[call.name]
+    return value if isinstance(value, V.Sym) else None
+
+
+def missing_bound_params(
+    defn: ast.BlockDef, missing: Sequence[ast.Param], call: ast.Call, where: Span | None
+) -> InceptError:
+    """Block `defn`, applied through the parameter `call.name` (bound to it at `where`, when
+    the program binds it), gets no value for the parameters `missing`, which have no default."""
+    quoted = [f"'{p.name}'" for p in missing]
+    names = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+    its = f"its parameter{'s' if len(missing) > 1 else ''} {names}"
+    have = "have" if len(missing) > 1 else "has"
+    if call.args is None:
+        message = (
+            f"block '{defn.name}' is bound to the parameter '{call.name}', which applies it with "
+            f"its defaults, but {its} {have} no default"
+        )
+    else:
+        message = (
+            f"block '{defn.name}' is bound to the parameter '{call.name}', and '{call.name}(...)' "
+            f"gives no value for {its}, which {have} no default"
+        )
+    example = ", ".join(f"{p.name} = ..." for p in missing)
+    notes = [Note(f"'{call.name}' is applied here", call.span)] if where else []
+    notes.append(Note(f"'{defn.name}' is defined here", defn.name_span))
+    return InceptTypeError(
+        message,
+        where or call.span,
+        notes=notes,
+        hint=f"write the block with its arguments where it is applied, `{defn.name}({example})`, "
+        f"or give {names} a default in block '{defn.name}'",
+    )
+
+
+def _refuse_recursion(
+    entry: BlockEntry,
+    call: ast.Call,
+    ctx: Ctx,
+    bound: V.Sym | None = None,
+    where: Span | None = None,
+) -> None:
+    """Raise when `entry` is already being applied further up `ctx`'s block stack (`bound`: the
+    parameter value that named it, when the element was a parameter, bound at `where`)."""
     defn = entry.defn
     for i, (entered, _, _) in enumerate(ctx.stack):
         if entered == entry.key:
             chain = [b for _, b, _ in ctx.stack[i:]] + [defn.name]
+            via = f" through the parameter '{call.name}'" if bound is not None else ""
             err = InceptTypeError(
-                f"block '{defn.name}' applies itself: {' -> '.join(chain)} (recursive "
+                f"block '{defn.name}' applies itself{via}: {' -> '.join(chain)} (recursive "
                 "blocks are not allowed)",
                 call.name_span,
                 hint="write the repetition out, or use repeat(n) { ... }",
             )
+            if where is not None:
+                err.notes.append(Note(f"'{call.name}' is bound to block '{defn.name}' here", where))
             for _, bname, bspan in reversed(ctx.stack[i:]):
                 err.notes.append(Note(f"in block '{bname}' applied here", bspan))
             raise err

@@ -4,9 +4,16 @@ or a mistake)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from incept_dsl.errors import InceptError, InceptErrors, InceptShapeError, suggestions_left
+from incept_dsl.errors import (
+    InceptError,
+    InceptErrors,
+    InceptNameError,
+    InceptShapeError,
+    Note,
+    suggestions_left,
+)
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.signatures import SIGNATURES, canonical_op
 from incept_dsl.ir import values as V
@@ -53,6 +60,25 @@ class ElementLayer(BlockLayer):
             raise InceptErrors.of(errors)
         return x
 
+    def _shapeless(
+        self,
+        elements: Sequence[ast.Element],
+        ctx: Ctx,
+        errors: list[InceptError],
+        unknown: Sequence[str] = (),
+    ) -> None:
+        """Check `elements` without shapes (after an element before them failed). A parameter
+        bound to a block that is not the block of that name visible here (`attn = se`, with `se`
+        defined where the caller is) is left unknown: the check looks elements up by name."""
+        elsewhere = [
+            k
+            for k, v in ctx.env.items()
+            if isinstance(v, V.BlockRef)
+            and k not in ctx.dims
+            and (v.entry is None or ctx.blocks.lookup(v.name) is not v.entry)
+        ]
+        super()._shapeless(elements, ctx, errors, [*unknown, *elsewhere])
+
     def _keeps_shape(self, el: ast.Element, ctx: Ctx) -> bool:
         """Whether `el` is an op whose output has its input's shape whatever its arguments."""
         if isinstance(el, ast.Named):
@@ -62,7 +88,7 @@ class ElementLayer(BlockLayer):
         target = el.name
         if ctx.is_param(target):
             value = ctx.env[target]
-            if not isinstance(value, V.Sym):
+            if not isinstance(value, V.Sym) or isinstance(value, V.BlockRef):
                 return False
             target = value.name
         if ctx.blocks.lookup(target) is not None:
@@ -102,15 +128,17 @@ class ElementLayer(BlockLayer):
         self, call: ast.Call, x: int, ctx: Ctx, name: str | None, name_span: Span | None
     ) -> int:
         target = call.name
+        bound: V.Sym | None = None
         if ctx.is_param(target):
             value = ctx.env[target]
             if not isinstance(value, V.Sym):
                 raise not_an_op(target, value, call.name_span)
-            target = value.name
+            bound, target = value, value.name
         if target == "expect":
             self._expect(call, x, ctx)
             return x
-        entry = ctx.blocks.lookup(target)
+        # a block name bound where it was written applies that block (LANGUAGE.md section 10)
+        entry = bound.entry if isinstance(bound, V.BlockRef) else ctx.blocks.lookup(target)
         if entry is not None:
             return self._inline(entry, call, x, ctx, name, name_span)
         op = canonical_op(target)
@@ -120,6 +148,8 @@ class ElementLayer(BlockLayer):
             raise tensor_as_op(target, call.name_span)
         # Listing every visible block is O(blocks): skipped once suggestions are used up.
         known = ctx.blocks.names() if suggestions_left() else ()
+        if bound is not None:
+            raise unknown_bound(call, bound.name, self._bound_where(bound), known)
         raise unknown_callee(target, call.name_span, known)
 
     def _expect(self, call: ast.Call, x: int, ctx: Ctx) -> None:
@@ -147,3 +177,18 @@ class ElementLayer(BlockLayer):
                 f"{fmt_shape(have)} here",
                 call.span,
             )
+
+
+def unknown_bound(
+    call: ast.Call, name: str, where: Span | None, blocks: Iterable[str]
+) -> InceptError:
+    """The element `call` is a parameter bound to `name`, which is no op and no block: located
+    where the program binds the name (`where`, when it does), with a note at the element."""
+    span = where or call.name_span
+    notes = [Note(f"'{call.name}' is applied here", call.name_span)] if where else []
+    return InceptNameError(
+        f"unknown op or block '{name}', bound to the parameter '{call.name}'",
+        span,
+        notes=notes,
+        hint=unknown_callee(name, span, blocks).hint,  # the did-you-mean of a direct use
+    )

@@ -23,6 +23,7 @@ from incept_dsl.errors import (
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.loader import BlockTable
 from incept_dsl.frontend.signatures import SIGNATURES, canonical_op, surface_op_names
+from incept_dsl.frontend.synonyms import synonym_hint
 from incept_dsl.ir import values as V
 from incept_dsl.ir.args import collect, read_arg, unknown_keyword
 from incept_dsl.ir.elaborate_base import check_size
@@ -134,7 +135,8 @@ class Elaborator(ElementLayer):
                 "`expect` takes no defaults: it asserts one shape where it is written", st.op_span
             )
         if op is None:
-            hint = did_you_mean(st.op, surface_op_names())
+            names = surface_op_names()
+            hint = synonym_hint(st.op, names) or did_you_mean(st.op, names)
             raise InceptNameError(
                 f"unknown op '{st.op}' in defaults",
                 st.op_span,

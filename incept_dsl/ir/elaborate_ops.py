@@ -18,6 +18,7 @@ from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES, Signature
 from incept_dsl.ir.args import misspelt, op_args, read_arg
 from incept_dsl.ir.elaborate_bounds import BoundsLayer
 from incept_dsl.ir.elaborate_context import Ctx, Scope
+from incept_dsl.ir.shapes import ShapeProblem, need_image
 from incept_dsl.source import Span
 from incept_dsl.text import fmt_shape
 
@@ -109,51 +110,72 @@ def _plain(*attrs: str) -> Lowering:
     return lower
 
 
-def _conv(el: OpLayer, op: str, at: OpCall) -> int:
+def _conv_input(op: str, at: OpCall) -> int:
+    """The input channels of a conv or transposed conv, checked against its groups."""
     a, shape_in, span = at.a, at.shape_in, at.span
-    if len(shape_in) != 3:
-        raise InceptShapeError(
-            f"conv needs an image tensor C×H×W; got the flat tensor {fmt_shape(shape_in)}", span
-        )
-    cin = shape_in[0]
-    groups = a["groups"]
+    try:
+        need_image(op, shape_in)
+    except ShapeProblem as p:
+        raise InceptShapeError(p.message, span, hint=p.hint) from None
+    cin, groups = shape_in[0], a["groups"]
     if cin % groups or a["out"] % groups:
         raise InceptShapeError(
             f"groups = {groups} must divide both the input channels ({cin}) and the output "
             f"channels ({a['out']})",
             span,
         )
-    kernel = a["kernel"]
+    return cin
+
+
+def _conv_layer(el: OpLayer, op: str, at: OpCall, attrs: dict[str, Any]) -> int:
+    """The conv node `op` with `attrs`, then its batch norm (`bn = true`) and activation."""
+    a, span = at.a, at.span
     bn = a["bn"]
-    bias = (not bn) if a["bias"] == "auto" else a["bias"]
-    attrs = {
-        "in_channels": cin,
-        "out_channels": a["out"],
-        "kernel": kernel,
-        "stride": a["stride"] if a["stride"] != "kernel" else kernel,
-        "padding": _padding(a["padding"], kernel, a["dilation"]),
-        "dilation": a["dilation"],
-        "groups": groups,
-        "bias": bias,
-    }
-    scope = at.scope("conv")
-    y = el._add("conv", attrs, [at.x], f"{scope}.conv" if bn else scope, span)
+    attrs["bias"] = (not bn) if a["bias"] == "auto" else a["bias"]
+    scope = at.scope(op)
+    y = el._add(op, attrs, [at.x], f"{scope}.conv" if bn else scope, span)
     if bn:  # the batchnorm defaults apply (checked against their ranges where written)
         norm = {"num_features": a["out"], **el._implied("batchnorm", span)}
         y = el._add("batchnorm", norm, [y], f"{scope}.bn", span)
     return el._act(a["act"], y, scope, span)
 
 
+def _conv(el: OpLayer, op: str, at: OpCall) -> int:
+    a = at.a
+    kernel = a["kernel"]
+    attrs = {
+        "in_channels": _conv_input("conv", at),
+        "out_channels": a["out"],
+        "kernel": kernel,
+        "stride": a["stride"] if a["stride"] != "kernel" else kernel,
+        "padding": _padding(a["padding"], kernel, a["dilation"]),
+        "dilation": a["dilation"],
+        "groups": a["groups"],
+    }
+    return _conv_layer(el, "conv", at, attrs)
+
+
+def _conv_transpose(el: OpLayer, op: str, at: OpCall) -> int:
+    a = at.a
+    attrs = {
+        "in_channels": _conv_input(op, at),
+        "out_channels": a["out"],
+        **{k: a[k] for k in ("kernel", "stride", "padding", "output_padding", "groups")},
+    }
+    return _conv_layer(el, op, at, attrs)
+
+
 def _linear(el: OpLayer, op: str, at: OpCall) -> int:
     a, shape_in, span = at.a, at.shape_in, at.span
-    if len(shape_in) != 1:
+    if len(shape_in) == 3:
         raise InceptShapeError(
-            f"linear needs a flat tensor N×F; got the image tensor {fmt_shape(shape_in)}",
+            f"linear needs a flat tensor N×F or tokens N×L×D; got the image tensor "
+            f"{fmt_shape(shape_in)}",
             span,
             hint="insert `-> flatten ->` (or `avgpool(global) -> flatten`) before it",
         )
     scope = at.scope("linear")
-    attrs = {"in_features": shape_in[0], "out_features": a["out"], "bias": a["bias"]}
+    attrs = {"in_features": shape_in[-1], "out_features": a["out"], "bias": a["bias"]}
     y = el._add("linear", attrs, [at.x], scope, span)
     return el._act(a["act"], y, scope, span)
 
@@ -184,13 +206,38 @@ def _batchnorm(el: OpLayer, op: str, at: OpCall) -> int:
 def _layer_scale(el: OpLayer, op: str, at: OpCall) -> int:
     """One learned multiplier per channel of an image (C of C×H×W) or feature of a flat tensor."""
     shape = at.shape_in
-    attrs = {"channels": shape[0] if len(shape) == 3 else shape[-1], "init": at.a["init"]}
+    attrs = {"channels": _channels(shape), "init": at.a["init"]}
     return el._add(op, attrs, [at.x], at.scope(op), at.span)
 
 
 def _groupnorm(el: OpLayer, op: str, at: OpCall) -> int:
     shape = at.shape_in
     attrs = {"groups": at.a["groups"], "num_channels": shape[0], "eps": at.a["eps"]}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
+def _channels(shape: tuple[int, ...]) -> int:
+    """The channels a per-channel op sees: C of C×H×W, F of a flat tensor, D of tokens L×D."""
+    return shape[0] if len(shape) == 3 else shape[-1]
+
+
+def _layernorm(el: OpLayer, op: str, at: OpCall) -> int:
+    attrs = {"channels": _channels(at.shape_in), "eps": at.a["eps"]}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
+def _class_token(el: OpLayer, op: str, at: OpCall) -> int:
+    return el._add(op, {"dim": at.shape_in[-1]}, [at.x], at.scope(op), at.span)
+
+
+def _pos_embedding(el: OpLayer, op: str, at: OpCall) -> int:
+    shape = at.shape_in
+    attrs = {"length": shape[0], "dim": shape[-1], "std": at.a["std"]}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
+def _attention(el: OpLayer, op: str, at: OpCall) -> int:
+    attrs = {"dim": at.shape_in[-1], **{k: at.a[k] for k in ("heads", "dropout", "bias")}}
     return el._add(op, attrs, [at.x], at.scope(op), at.span)
 
 
@@ -222,4 +269,12 @@ LOWERINGS: dict[str, Lowering] = {
     "groupnorm": _groupnorm,
     "stochastic_depth": _plain("p", "mode"),
     "upsample": _plain("scale", "size", "mode", "align_corners"),
+    "conv_transpose": _conv_transpose,
+    "layernorm": _layernorm,
+    "slice": _plain("start", "end"),
+    "tokens": _plain(),
+    "class_token": _class_token,
+    "pos_embedding": _pos_embedding,
+    "attention": _attention,
+    "select": _plain("index"),
 }

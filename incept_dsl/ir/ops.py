@@ -16,7 +16,9 @@ from typing import Any
 from incept_dsl.errors import CompilerBug
 from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES
 from incept_dsl.ir import costs as C
+from incept_dsl.ir import op_state as S
 from incept_dsl.ir.costs import CostRule
+from incept_dsl.ir.op_state import BUFFERS, Tensors
 from incept_dsl.ir.shapes import (
     Shape,
     ShapeProblem,
@@ -26,11 +28,13 @@ from incept_dsl.ir.shapes import (
     channel_shuffle_shape,
     concat_shape,
     conv_shape,
+    conv_transpose_shape,
     flatten_shape,
     global_pool_shape,
     groupnorm_shape,
     input_shape,
     layer_scale_shape,
+    layernorm_shape,
     linear_shape,
     mul_shape,
     pool_shape,
@@ -39,48 +43,13 @@ from incept_dsl.ir.shapes import (
     softmax_shape,
     upsample_shape,
 )
-
-# ---- parameters and state_dict tensors ----------------------------------------------------------
-Tensors = tuple[tuple[str, Shape], ...]
-
-
-def _conv_state(a: dict[str, Any]) -> Tensors:
-    kh, kw = a["kernel"]
-    weight = ("weight", (a["out_channels"], a["in_channels"] // a["groups"], kh, kw))
-    return (weight, ("bias", (a["out_channels"],))) if a["bias"] else (weight,)
-
-
-def _bn_state(a: dict[str, Any]) -> Tensors:
-    c = (a["num_features"],)
-    return (
-        ("weight", c),
-        ("bias", c),
-        ("running_mean", c),
-        ("running_var", c),
-        ("num_batches_tracked", ()),
-    )
-
-
-def _linear_state(a: dict[str, Any]) -> Tensors:
-    weight = ("weight", (a["out_features"], a["in_features"]))
-    return (weight, ("bias", (a["out_features"],))) if a["bias"] else (weight,)
-
-
-def _gn_state(a: dict[str, Any]) -> Tensors:
-    c = (a["num_channels"],)
-    return (("weight", c), ("bias", c))
-
-
-def _layer_scale_state(a: dict[str, Any]) -> Tensors:
-    return (("gamma", (a["channels"],)),)
-
-
-def _no_state(a: dict[str, Any]) -> Tensors:
-    return ()
-
-
-#: state_dict entries that are buffers, not trainable parameters (PyTorch's batch norm statistics)
-BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+from incept_dsl.ir.shapes_tokens import (
+    attention_shape,
+    class_token_shape,
+    pos_embedding_shape,
+    select_shape,
+    tokens_shape,
+)
 
 
 @dataclass(frozen=True)
@@ -100,9 +69,10 @@ class IROp:
     cost: CostRule
     title: str
     tensors: tuple[str, ...] = ()
-    state: Callable[[dict[str, Any]], Tensors] = _no_state
+    state: Callable[[dict[str, Any]], Tensors] = S.no_state
     arity: int | None = 1  # None: any number (>= 1)
-    family: str = "other"  # conv | norm | pool | act | linear | join | reshape | io | other
+    #: conv | norm | pool | act | linear | join | reshape | io | token | attention | other
+    family: str = "other"
     view: bool = False
 
     @property
@@ -148,7 +118,7 @@ OPS: dict[str, IROp] = {
             C.CONV,
             "Conv",
             _WEIGHT_BIAS,
-            _conv_state,
+            S.conv_state,
             family="conv",
         ),
         IROp(
@@ -158,7 +128,7 @@ OPS: dict[str, IROp] = {
             C.LINEAR,
             "FC",
             _WEIGHT_BIAS,
-            _linear_state,
+            S.linear_state,
             family="linear",
         ),
         IROp(
@@ -168,7 +138,7 @@ OPS: dict[str, IROp] = {
             C.BATCHNORM,
             "BatchNorm",
             ("weight", "bias", *BUFFERS),
-            _bn_state,
+            S.bn_state,
             family="norm",
         ),
         IROp(
@@ -233,7 +203,7 @@ OPS: dict[str, IROp] = {
             C.LAYER_SCALE,
             "LayerScale",
             ("gamma",),
-            _layer_scale_state,
+            S.layer_scale_state,
             family="other",
         ),
         IROp(
@@ -243,7 +213,7 @@ OPS: dict[str, IROp] = {
             C.BATCHNORM,  # like batch norm at inference: one multiply-add per element
             "GroupNorm",
             _WEIGHT_BIAS,
-            _gn_state,
+            S.gn_state,
             family="norm",
         ),
         IROp(
@@ -262,6 +232,67 @@ OPS: dict[str, IROp] = {
             "Upsample",
             family="pool",
         ),
+        IROp(
+            "conv_transpose",
+            (
+                "in_channels",
+                "out_channels",
+                "kernel",
+                "stride",
+                "padding",
+                "output_padding",
+                "groups",
+                "bias",
+            ),
+            conv_transpose_shape,
+            C.CONV_TRANSPOSE,
+            "ConvTranspose",
+            _WEIGHT_BIAS,
+            S.conv_transpose_state,
+            family="conv",
+        ),
+        IROp(
+            "layernorm",
+            ("channels", "eps"),
+            layernorm_shape,
+            C.LAYERNORM,
+            "LayerNorm",
+            _WEIGHT_BIAS,
+            S.ln_state,
+            family="norm",
+        ),
+        IROp("tokens", (), tokens_shape, C.TOKENS, "Tokens", family="reshape", view=True),
+        IROp(
+            "class_token",
+            ("dim",),
+            class_token_shape,
+            C.CLASS_TOKEN,
+            "Class Token",
+            ("token",),
+            S.class_token_state,
+            family="token",
+        ),
+        IROp(
+            "pos_embedding",
+            ("length", "dim", "std"),
+            pos_embedding_shape,
+            C.POS_EMBEDDING,
+            "Position Embedding",
+            ("embedding",),
+            S.pos_embedding_state,
+            family="token",
+        ),
+        IROp(
+            "attention",
+            ("dim", "heads", "dropout", "bias"),
+            attention_shape,
+            C.ATTENTION,
+            "Multi-Head Attention",
+            ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"),
+            S.attention_state,
+            family="attention",
+        ),
+        IROp("select", ("index",), select_shape, C.SELECT, "Select", family="reshape", view=True),
     ]
 }
 

@@ -1,7 +1,8 @@
 """Shape rules of the IR ops: each takes a node's attrs and its input shapes and returns the output
 shape, or raises `ShapeProblem` with a message in words (the caller adds the source location).
 
-Shapes exclude the batch dimension: images are ``(C, H, W)``, flat tensors ``(F,)``.
+Shapes exclude the batch dimension: images are ``(C, H, W)``, flat tensors ``(F,)``, tokens
+``(L, D)`` (LANGUAGE.md section 11).
 """
 
 from __future__ import annotations
@@ -24,10 +25,33 @@ class ShapeProblem(Exception):
         self.hint = hint
 
 
-def _need_image(op: str, shape: Shape) -> None:
+def tensor_kind(shape: Shape) -> str:
+    """ "image" (C×H×W), "flat" (F) or "token" (L×D): the words of the error messages."""
+    return {3: "image", 1: "flat", 2: "token"}.get(len(shape), f"rank-{len(shape)}")
+
+
+def need_image(op: str, shape: Shape, hint: str | None = None) -> None:
+    """Raise unless `shape` is an image C×H×W, naming the kind of tensor it is."""
     if len(shape) != 3:
         raise ShapeProblem(
-            f"{op} needs an image tensor C×H×W; got the flat tensor {fmt_shape(shape)}",
+            f"{op} needs an image tensor C×H×W; got the {tensor_kind(shape)} tensor "
+            f"{fmt_shape(shape)}",
+            hint=hint,
+        )
+
+
+def need_tokens(op: str, shape: Shape) -> None:
+    """Raise unless `shape` is a token tensor L×D."""
+    if len(shape) != 2:
+        hint = (
+            "turn an image into tokens with `-> tokens ->` first"
+            if len(shape) == 3
+            else "a flat tensor has no tokens; keep the tokens (do not flatten or select) before it"
+        )
+        raise ShapeProblem(
+            f"{op} needs a token tensor L×D; got the {tensor_kind(shape)} tensor "
+            f"{fmt_shape(shape)}",
+            hint=hint,
         )
 
 
@@ -46,7 +70,7 @@ def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) 
 # ---- shape rules -------------------------------------------------------------------------------
 def conv_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    _need_image("conv", x)
+    need_image("conv", x)
     c, h, w = x
     if c != a["in_channels"]:
         raise ShapeProblem(f"conv expects {a['in_channels']} input channels; got {c}")
@@ -64,7 +88,7 @@ def conv_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 def pool_shape(op: str) -> Callable[[dict[str, Any], list[Shape]], Shape]:
     def rule(a: dict[str, Any], ins: list[Shape]) -> Shape:
         (x,) = ins
-        _need_image(op, x)
+        need_image(op, x)
         c, h, w = x
         (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
         if ph * 2 > kh or pw * 2 > kw:
@@ -88,7 +112,7 @@ def same(op: str, image: bool = False) -> Callable[[dict[str, Any], list[Shape]]
     def rule(a: dict[str, Any], ins: list[Shape]) -> Shape:
         (x,) = ins
         if image:
-            _need_image(op, x)
+            need_image(op, x)
         return x
 
     return rule
@@ -96,6 +120,11 @@ def same(op: str, image: bool = False) -> Callable[[dict[str, Any], list[Shape]]
 
 def bn_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
+    if len(x) == 2:
+        raise ShapeProblem(
+            f"batchnorm works on images and flat tensors; got the token tensor {fmt_shape(x)}",
+            hint="normalise tokens with layernorm instead (it normalises each token over D)",
+        )
     if x[0] != a["num_features"]:
         raise ShapeProblem(f"batchnorm expects {a['num_features']} channels; got {x[0]}")
     return x
@@ -103,25 +132,25 @@ def bn_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 
 def linear_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    if len(x) != 1:
+    if len(x) == 3:
         raise ShapeProblem(
-            f"linear needs a flat tensor N×F; got the image tensor {fmt_shape(x)}",
+            f"linear needs a flat tensor N×F or tokens N×L×D; got the image tensor {fmt_shape(x)}",
             hint="insert `-> flatten ->` (or `avgpool(global) -> flatten`) before it",
         )
-    if x[0] != a["in_features"]:
-        raise ShapeProblem(f"linear expects {a['in_features']} features; got {x[0]}")
-    return (a["out_features"],)
+    if x[-1] != a["in_features"]:
+        raise ShapeProblem(f"linear expects {a['in_features']} features; got {x[-1]}")
+    return (*x[:-1], a["out_features"])
 
 
 def global_pool_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    _need_image("avgpool(global)", x)
+    need_image("avgpool(global)", x)
     return (x[0], 1, 1)
 
 
 def adaptive_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    _need_image("adaptive_avgpool", x)
+    need_image("adaptive_avgpool", x)
     return (x[0], *a["size"])
 
 
@@ -144,7 +173,7 @@ def concat_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     ranks = {len(s) for s in ins}
     if len(ranks) != 1:
         raise ShapeProblem(
-            "concat mixes image and flat tensors: " + ", ".join(fmt_shape(s) for s in ins)
+            f"concat mixes {_kinds(ins)} tensors: " + ", ".join(fmt_shape(s) for s in ins)
         )
     if len({s[1:] for s in ins}) != 1:
         raise ShapeProblem(
@@ -159,6 +188,13 @@ def add_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     return ins[0]
 
 
+def _kinds(ins: list[Shape]) -> str:
+    """ "image and flat": the kinds of tensor among `ins`, images first, then flat, then tokens."""
+    order = {"image": 0, "flat": 1, "token": 2}
+    kinds = sorted({tensor_kind(s) for s in ins}, key=lambda k: (order.get(k, 3), k))
+    return ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
+
+
 def _is_gate(s: Shape) -> bool:
     return len(s) == 3 and s[1:] == (1, 1)
 
@@ -170,8 +206,9 @@ def mul_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     listed = ", ".join(fmt_shape(s) for s in ins)
     if len({len(s) for s in ins}) != 1:
         raise ShapeProblem(
-            f"mul mixes image and flat tensors: {listed}",
-            hint="multiply tensors of one kind: images C×H×W (a gate C×1×1) or flat tensors F",
+            f"mul mixes {_kinds(ins)} tensors: {listed}",
+            hint="multiply tensors of one kind: images C×H×W (a gate C×1×1), flat tensors F or "
+            "tokens L×D",
         )
     full = sorted({s for s in ins if not _is_gate(s)}, key=ins.index)
     if len(full) > 1:
@@ -192,15 +229,36 @@ def mul_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 
 
 def slice_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """Channels (or features) start .. end-1 of an image or flat tensor."""
     (x,) = ins
-    if not 0 <= a["start"] < a["end"] <= x[0]:
-        raise ShapeProblem(f"slice {a['start']}:{a['end']} is outside {x[0]} channels")
-    return (a["end"] - a["start"], *x[1:])
+    if len(x) == 2:
+        raise ShapeProblem(
+            f"slice takes channels of images or features of flat tensors; got the token tensor "
+            f"{fmt_shape(x)}",
+            hint="take one token with select(index)",
+        )
+    what = "channels" if len(x) == 3 else "features"
+    start, end = a["start"], a["end"]
+    if not 0 <= start < end <= x[0]:
+        hint = (
+            "start must be below end: "
+            + (
+                f"write slice({end}, {start}) for {what} {end} .. {start - 1}"
+                if end < start
+                else f"write slice({start}, {start + 1}) for {what} {start} alone"
+            )
+            if start >= end
+            else f"the {what} are numbered 0 .. {x[0] - 1}: end is at most {x[0]}"
+        )
+        raise ShapeProblem(
+            f"slice {start}:{end} is outside the {x[0]} {what} of {fmt_shape(x)}", hint=hint
+        )
+    return (end - start, *x[1:])
 
 
 def channel_shuffle_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    _need_image("channel_shuffle", x)
+    need_image("channel_shuffle", x)
     if x[0] % a["groups"]:
         raise ShapeProblem(
             f"channel_shuffle cannot split {x[0]} channels into {a['groups']} equal groups",
@@ -216,7 +274,7 @@ def layer_scale_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     """A per-channel multiplier: the channels of an image (C of C×H×W), the features of a flat
     tensor (its last dimension)."""
     (x,) = ins
-    c = x[0] if len(x) == 3 else x[-1]
+    c = x[0] if len(x) == 3 else x[-1]  # tokens L×D: D
     if c != a["channels"]:
         raise ShapeProblem(f"layer_scale expects {a['channels']} channels; got {c}")
     return x
@@ -224,7 +282,7 @@ def layer_scale_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 
 def groupnorm_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     (x,) = ins
-    _need_image("groupnorm", x)
+    need_image("groupnorm", x)
     if x[0] != a["num_channels"]:
         raise ShapeProblem(f"groupnorm expects {a['num_channels']} channels; got {x[0]}")
     if x[0] % a["groups"]:
@@ -241,7 +299,7 @@ def groupnorm_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
 def upsample_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     """`size`, or floor(side * scale) per side (PyTorch's rule for a scale factor)."""
     (x,) = ins
-    _need_image("upsample", x)
+    need_image("upsample", x)
     c, h, w = x
     if a["scale"] is None:
         return (c, *a["size"])
@@ -252,6 +310,34 @@ def upsample_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
             hint="use a larger scale, or size = HxW",
         )
     return (c, oh, ow)
+
+
+def conv_transpose_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """nn.ConvTranspose2d: (in - 1) * stride - 2 * padding + kernel + output_padding a side."""
+    (x,) = ins
+    need_image("conv_transpose", x)
+    c, h, w = x
+    if c != a["in_channels"]:
+        raise ShapeProblem(f"conv_transpose expects {a['in_channels']} input channels; got {c}")
+    k, st, p, op = a["kernel"], a["stride"], a["padding"], a["output_padding"]
+    oh, ow = ((n - 1) * st[i] - 2 * p[i] + k[i] + op[i] for i, n in enumerate((h, w)))
+    if oh < 1 or ow < 1:
+        most = min(((n - 1) * st[i] + k[i] + op[i] - 1) // 2 for i, n in enumerate((h, w)))
+        raise ShapeProblem(
+            f"conv_transpose makes the {h}×{w} input empty: (in - 1) × stride - 2 × padding "
+            f"+ kernel + output_padding gives {oh}×{ow} (padding {fmt_shape(p)})",
+            hint=f"use less padding (at most {most} here), or a larger kernel or stride",
+        )
+    return (a["out_channels"], oh, ow)
+
+
+def layernorm_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """Each position over its channels: C of C×H×W, F of a flat tensor, D of tokens L×D."""
+    (x,) = ins
+    c = x[0] if len(x) == 3 else x[-1]
+    if c != a["channels"]:
+        raise ShapeProblem(f"layernorm expects {a['channels']} channels; got {c}")
+    return x
 
 
 def input_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:

@@ -1,9 +1,10 @@
 """Evaluating `.incept` expressions to values, and checking values against argument kinds.
 
 Values are Python ints, floats, bools, tuples of values, or `Sym` for a bare name that is not a
-parameter (`relu`, `same`, `global`, a block name). Nothing is evaluated as Python: the evaluator
-walks the AST and knows exactly the operators of LANGUAGE.md section 1 and the functions of
-sections 1 and 9 (`min`, `max`, `int`, `round`, `make_divisible`).
+parameter (`relu`, `same`, `global`, a block name; a `BlockRef` once bound to a block parameter).
+Nothing is evaluated as Python: the evaluator walks the AST and knows exactly the operators of
+LANGUAGE.md section 1 and the functions of sections 1 and 9 (`min`, `max`, `int`, `round`,
+`make_divisible`).
 
 Inside a block body the environment also holds the dimensions of the block's input
 (`in_channels`, `in_height`, `in_width`, LANGUAGE.md section 8; see `input_dims`); outside one,
@@ -19,6 +20,7 @@ from typing import Any
 
 from incept_dsl.errors import InceptLimitError, InceptNameError, InceptTypeError, did_you_mean
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.loader import BlockEntry, BlockTable
 from incept_dsl.source import Span
 from incept_dsl.text import fmt_shape
 
@@ -41,6 +43,34 @@ class Sym:
 
     def __repr__(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class BlockRef(Sym):
+    """A block name bound to a block parameter, resolved where it was written (`attn = se`;
+    LANGUAGE.md section 10): `-> attn` applies that `se` wherever `attn` is read. Equal only to a
+    reference to the same definition (a failed application is remembered per block bound)."""
+
+    entry: BlockEntry | None = None
+
+    def _key(self) -> tuple[str, Any]:
+        return (self.name, self.entry.key if self.entry is not None else None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlockRef) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(("BlockRef", *self._key()))
+
+
+def bind_block(value: Any, blocks: BlockTable) -> Any:
+    """`value` with a bare name that names a block visible in `blocks` (the scope where the
+    value was written) resolved to that block; every other value as it is."""
+    if type(value) is Sym:
+        entry = blocks.lookup(value.name)
+        if entry is not None:
+            return BlockRef(value.name, value.span, entry)
+    return value
 
 
 #: The names of the dimensions of a block's input, defined inside a block body (section 8).
@@ -108,6 +138,8 @@ def describe(value: Any) -> str:
         return f"the number {value:g}"
     if isinstance(value, tuple):
         return f"the tuple {show(value)}"
+    if isinstance(value, BlockRef):
+        return f"the block '{value.name}'"
     if isinstance(value, Sym):
         return f"the name '{value.name}'"
     if isinstance(value, Absent):

@@ -16,6 +16,7 @@ from incept_dsl.passes.cancel_split_concat import cancel_split_concat
 from incept_dsl.passes.channels_last import channels_last
 from incept_dsl.passes.common import take_notes
 from incept_dsl.passes.eliminate_dead_code import eliminate_dead_code
+from incept_dsl.passes.eliminate_dropout import eliminate_dropout
 from incept_dsl.passes.fold_batchnorm import fold_batchnorm
 from incept_dsl.passes.fold_scale import fold_scale
 from incept_dsl.passes.infer_shapes import infer_shapes
@@ -28,6 +29,7 @@ PassFn = Callable[[Graph], bool]
 PASSES: dict[str, PassFn] = {
     "infer-shapes": infer_shapes,
     "prune-aux": prune_aux,
+    "eliminate-dropout": eliminate_dropout,
     "fold-batchnorm": fold_batchnorm,
     "fold-scale": fold_scale,
     "merge-sibling-convs": merge_sibling_convs,
@@ -37,10 +39,12 @@ PASSES: dict[str, PassFn] = {
     "select-kernels": select_kernels,
 }
 
-#: -O1: exact structural rewrites for inference. -O2: also layouts and kernel choices (fp32 results
-#: within 1e-4 of -O0). Lower precision is never implied by a level.
+#: -O1: exact structural rewrites for inference (eval-mode function unchanged: dropout and
+#: stochastic depth go, batch norms and scales fold). -O2: also layouts and kernel choices (fp32
+#: results within 1e-4 of -O0). Lower precision is never implied by a level.
 _O1 = (
     "prune-aux",
+    "eliminate-dropout",
     "fold-batchnorm",
     "fold-scale",
     "merge-sibling-convs",

@@ -1,4 +1,5 @@
-"""fold-batchnorm: fold an inference-mode batch norm into the conv or linear layer before it.
+"""fold-batchnorm: fold an inference-mode batch norm into the conv, transposed conv or linear layer
+before it.
 
 Before::
 
@@ -12,9 +13,11 @@ After::
     %3 = relu(%1)               # b.relu
 
 Guarantees: with the batch norm's running statistics (eval mode), the function is unchanged:
-``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``. The layer keeps its
-scope, span and position; the batch norm's users read the layer. A batch norm is folded only when
-the layer's raw output has no other reader. Returns whether anything was folded.
+``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``, per output channel
+(dim 0 of a conv's or linear's weight; dim 1, within each group, of a conv_transpose's
+``in × out/groups × kh × kw`` weight: `recipes.evaluate`). The layer keeps its scope, span and
+position; the batch norm's users read the layer. A batch norm is folded only when the layer's raw
+output has no other reader. Returns whether anything was folded.
 """
 
 from __future__ import annotations
@@ -23,15 +26,20 @@ from incept_dsl.ir.graph import Graph
 from incept_dsl.passes.common import note, sole_user
 from incept_dsl.passes.recipes import FoldBN, recipe_of, set_recipe
 
+#: The layers a batch norm folds into (their output channels are the batch norm's features).
+LAYERS = ("conv", "conv_transpose", "linear")
+
 
 def fold_batchnorm(graph: Graph) -> bool:
     folded: list[str] = []
+    transposed = 0
     for bn in list(graph.nodes("batchnorm")):
         (layer,) = graph.inputs(bn)
-        if graph.op(layer) not in ("conv", "linear"):
+        if graph.op(layer) not in LAYERS:
             note(
                 graph,
-                f"kept {graph.scope(bn)}: it follows {graph.op(layer)}, not a conv or linear layer",
+                f"kept {graph.scope(bn)}: it follows {graph.op(layer)}, not a conv, "
+                "conv_transpose or linear layer",
             )
             continue
         if sole_user(graph, layer) != bn:
@@ -50,10 +58,13 @@ def fold_batchnorm(graph: Graph) -> bool:
         graph.replace_all_uses_with(bn, layer)
         graph.erase_node(bn)
         folded.append(graph.scope(layer))
+        transposed += graph.op(layer) == "conv_transpose"
     if folded:
+        kind = "a transposed convolution" if transposed == 1 else "transposed convolutions"
+        among = f" ({transposed} into {kind})" if transposed else ""
         note(
             graph,
             f"folded {len(folded)} batch norm{'s' if len(folded) > 1 else ''} into "
-            "the layers before them",
+            f"the layers before them{among}",
         )
     return bool(folded)

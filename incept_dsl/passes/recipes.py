@@ -12,6 +12,10 @@ parametric node without a recipe loads its own scope's tensors unchanged (`Load`
     Scale(src=Load(...), s=0.17)                          # w * s, b * s
     ChannelScale(src=Load(...), by=Load(...layer_scale))  # w * gamma, b * gamma per out channel
     Concat(parts=(r1, r2, r3))                            # along output channels (zero bias where absent)
+
+"Per output channel" follows the layer's own layout (the op of the recipe's innermost `Load`): dim 0
+of a conv's or linear's weight; dim 1, within each group, of a conv_transpose's
+(in, out/groups, kh, kw) weight; the out-projection of an attention (its in-projection unchanged).
 """
 
 from __future__ import annotations
@@ -98,19 +102,46 @@ Arrays = dict[str, np.ndarray]
 
 
 def _load(state: Mapping[str, np.ndarray], r: Load) -> Arrays:
+    """The tensors at `r.scope`; a bias (`bias`, attention's `in_proj_bias`...) may be absent."""
     out: Arrays = {}
     for name in OPS[r.op].tensors:
         key = f"{r.scope}.{name}"
         if key in state:
             out[name] = np.asarray(state[key])
-        elif name != "bias":
+        elif not name.endswith("bias"):
             raise CompilerBug(f"the weights have no '{key}' (the driver checks them first)")
     return out
 
 
-def _channels(a: np.ndarray, ndim: int) -> np.ndarray:
-    """A per-output-channel vector shaped to broadcast against a weight of `ndim` dimensions."""
-    return a.reshape((-1,) + (1,) * (ndim - 1))
+#: The tensors a per-output-channel factor multiplies, for layers other than weight/bias ones.
+_OUTPUT_TENSORS = {"attention": ("out_proj.weight", "out_proj.bias")}
+
+
+def layer_op(recipe: Recipe) -> str:
+    """The op of the layer whose tensors `recipe` describes: that of its innermost `Load`."""
+    while not isinstance(recipe, Load):
+        recipe = recipe.parts[0] if isinstance(recipe, Concat) else recipe.src
+    return recipe.op
+
+
+def _per_output(a: np.ndarray, v: np.ndarray, op: str) -> np.ndarray:
+    """`a` (a tensor of a layer of `op`) times `v`, one factor per output channel, in float64.
+
+    A conv_transpose weight is (in, out/groups, kh, kw): output channel g·(out/groups) + j is
+    column j of the g-th block of in/groups rows. Everything else holds output channels in dim 0.
+    """
+    a64 = a.astype(np.float64)
+    if op == "conv_transpose" and a.ndim == 4:
+        groups = v.shape[0] // a.shape[1]
+        blocks = a64.reshape(groups, a.shape[0] // groups, *a.shape[1:])
+        return (blocks * v.reshape(groups, 1, -1, 1, 1)).reshape(a.shape)
+    return a64 * v.reshape((-1,) + (1,) * (a.ndim - 1))
+
+
+def _scaled(src: Arrays, v: np.ndarray, op: str) -> Arrays:
+    """`src` (a layer's tensors) with its output channels multiplied by `v`, in the source dtype."""
+    outputs = _OUTPUT_TENSORS.get(op, ("weight", "bias"))
+    return {k: _per_output(t, v, op).astype(t.dtype) if k in outputs else t for k, t in src.items()}
 
 
 def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
@@ -122,23 +153,24 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
         w = src["weight"]
         f64 = np.float64
         s = bn["weight"].astype(f64) / np.sqrt(bn["running_var"].astype(f64) + recipe.eps)
-        b = src["bias"].astype(f64) if "bias" in src else np.zeros(w.shape[0], f64)
+        b = src["bias"].astype(f64) if "bias" in src else np.zeros(s.shape[0], f64)
         return {
-            "weight": (w.astype(f64) * _channels(s, w.ndim)).astype(w.dtype),
+            "weight": _per_output(w, s, layer_op(recipe.src)).astype(w.dtype),
             "bias": ((b - bn["running_mean"].astype(f64)) * s + bn["bias"].astype(f64)).astype(
                 w.dtype
             ),
         }
     if isinstance(recipe, Scale):
         src = evaluate(recipe.src, state)
-        return {k: (v.astype(np.float64) * recipe.s).astype(v.dtype) for k, v in src.items()}
+        outputs = _OUTPUT_TENSORS.get(layer_op(recipe.src), tuple(src))
+        return {
+            k: (v.astype(np.float64) * recipe.s).astype(v.dtype) if k in outputs else v
+            for k, v in src.items()
+        }
     if isinstance(recipe, ChannelScale):
         src = evaluate(recipe.src, state)
         gamma = evaluate(recipe.by, state)["gamma"].astype(np.float64)
-        return {
-            k: (v.astype(np.float64) * _channels(gamma, v.ndim)).astype(v.dtype)
-            for k, v in src.items()
-        }
+        return _scaled(src, gamma, layer_op(recipe.src))
     if not isinstance(recipe, Concat):
         raise CompilerBug(f"unknown weight recipe {recipe!r}")
     parts = [evaluate(p, state) for p in recipe.parts]

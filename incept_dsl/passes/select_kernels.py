@@ -32,7 +32,9 @@ FUSABLE = ("relu", "sigmoid", "tanh")
 #: backward for an in-place leaky ReLU of negative slope).
 INPLACE = ("relu", "relu6", "silu", "hardswish", "hardsigmoid", "leaky_relu")
 
-#: Ops whose output is always a fresh tensor (never a view or alias of an input).
+#: Ops whose output is always a fresh tensor (never a view or alias of an input). Not `tokens`,
+#: `select`, `slice`, `flatten` (views), `channel_shuffle` (a view when groups = 1), `dropout` or
+#: `stochastic_depth` (their input itself in eval mode).
 FRESH = (
     "conv",
     "batchnorm",
@@ -45,6 +47,14 @@ FRESH = (
     "concat",
     "scale",
     "softmax",
+    "conv_transpose",
+    "groupnorm",
+    "layernorm",  # on an image: a permuted view of the norm's own fresh output
+    "layer_scale",
+    "upsample",
+    "attention",
+    "class_token",
+    "pos_embedding",
     *ACTIVATIONS,
 )
 

@@ -51,7 +51,7 @@ def test_cli_explain_prints_the_report_before_writing(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert text.startswith("-O1 on googlenet (159 nodes):")
-    assert "  merge-sibling-convs: changed (143 -> 134 nodes)" in text
+    assert "  merge-sibling-convs: changed (142 -> 133 nodes)" in text
     assert "removed aux heads aux1, aux2" in text
     assert "inception_3a.merged_1" in out.read_text()
 

@@ -65,3 +65,76 @@ def test_synonyms_name_only_ops_of_the_language_or_of_v2() -> None:
     assert not set(SYNONYMS) & (set(SIGNATURES) | set(ALIASES))
     assert synonym_hint("MHA", ["attention"]) is not None
     assert synonym_hint("mha", ["conv"]) is None  # an op this version lacks is not suggested
+
+
+#: The names of v2 ops users bring from PyTorch, timm and papers (the issue's list).
+V2_SYNONYMS = {
+    "deconv": "conv_transpose",
+    "convtranspose": "conv_transpose",
+    "ConvTranspose2d": "conv_transpose",
+    "ln": "layernorm",
+    "drop_path": "stochastic_depth",
+    "DropPath": "stochastic_depth",
+    "hswish": "hardswish",
+    "chunk": "slice",
+    "split": "slice",
+    "interpolate": "upsample",
+    "resize": "upsample",
+    "mha": "attention",
+    "MultiheadAttention": "attention",
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_SYNONYMS))
+def test_each_v2_synonym_is_suggested_by_ops_and_by_the_compiler(name: str, capsys) -> None:
+    import incept_dsl
+    from incept_dsl.errors import InceptError
+
+    target = V2_SYNONYMS[name]
+    hint = f"did you mean '{target}'? (the language calls {name} '{target}')"
+    assert main(["ops", name]) == 2
+    assert f"no op named '{name}'; {hint}" in capsys.readouterr().err
+    with pytest.raises(InceptError) as e:
+        incept_dsl.loads(f"model m {{\n input x: 3x8x8\n output y = x -> relu -> {name}(1) }}")
+    assert e.value.message == f"unknown op or block '{name}'"
+    assert e.value.hint == hint and (e.value.line, e.value.column) == (3, 26)
+
+
+def test_an_op_in_another_case_is_named_in_lower_case(capsys) -> None:
+    assert synonym_hint("LayerNorm", SIGNATURES) == (
+        "did you mean 'layernorm'? (op names are lower case)"
+    )
+    assert synonym_hint("Conv_Transpose", SIGNATURES) is not None
+    assert synonym_hint("layernorm", SIGNATURES) is None  # an op is no synonym
+    assert main(["ops", "ReLU"]) == 2
+    assert "did you mean 'relu'? (op names are lower case)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(SYNONYMS))
+def test_every_synonym_names_an_op_of_the_language(name: str) -> None:
+    target = SYNONYMS[name]
+    assert target in SIGNATURES and synonym_hint(name, SIGNATURES) is not None
+    assert main(["ops", target]) == 0
+
+
+def test_the_v2_ops_are_listed_with_their_arguments_and_defaults(capsys) -> None:
+    lines = listing().splitlines()
+    want = [
+        "conv_transpose(out, kernel, stride = 1, padding = 0, output_padding = 0, groups = 1, "
+        "bias = auto, bn = false, act = none)",
+        "layernorm(eps = 1e-05)",
+        "slice(start, end)",
+        "tokens",
+        "class_token",
+        "pos_embedding(std = 0.02)",
+        "attention(heads, dropout = 0.0, bias = true)",
+        "select(index = 0)",
+        "upsample(scale = none, size = none, mode = nearest, align_corners = false)",
+    ]
+    for line in want:
+        assert line in lines, line
+    page = detail("conv_transpose")
+    assert "  padding: a whole number >= 0 or HxW (e.g. 0 or 1x0); default 0" in page
+    assert "  output_padding: a whole number >= 0 or HxW (e.g. 0 or 1x0); default 0" in page
+    assert "  heads: a whole number >= 1; required" in detail("attention")
+    assert "  index: a whole number; default 0; at least 0" in detail("select")

@@ -178,7 +178,7 @@ def test_after_an_op_that_keeps_its_shape_the_shapes_are_still_checked() -> None
         "batchnorm's 'eps'",
         "'relu' takes at most 0 positional arguments",
         "softmax's 'dim'",
-        "linear needs a flat tensor N×F",
+        "linear needs a flat tensor N×F or tokens N×L×D",
     ]
 
 
@@ -218,11 +218,38 @@ _ONE_MISTAKE: dict[str, list[str]] = {
     "layer_scale": ["layer_scale(init = relu)", "layer_scale(1, 2)"],
     "groupnorm": ["groupnorm(0)", "groupnorm(3, eps = 0)", "groupnorm(1, 1e-5, 2)"],
     "stochastic_depth": ["stochastic_depth(p = 2)", "stochastic_depth(0.1, mode = rows)"],
+    "layernorm": ["layernorm(eps = 0)", "layernorm(eps = relu)", "layernorm(1e-5, 2)"],
+    # the token ops: a mistake in the arguments is reported, not also that the input (an image
+    # here) is no token tensor, since the op's shape is not checked then
+    "pos_embedding": [
+        "pos_embedding(std = -1)",
+        "pos_embedding(std = relu)",
+        "pos_embedding(0, 1)",
+    ],
+    "attention": [
+        "attention(0)",
+        "attention(2, dropout = 2)",
+        "attention(heads = relu)",
+        "attention(2, bias = 1)",
+        "attention(2, 0.1, true, 4)",
+    ],
 }
 
 
 def test_the_one_mistake_table_covers_every_op_that_keeps_its_shape() -> None:
     assert sorted(_ONE_MISTAKE) == sorted(n for n, s in SIGNATURES.items() if s.keeps_shape)
+
+
+@pytest.mark.parametrize(
+    "call", [c for op in ("attention", "pos_embedding", "layernorm") for c in _ONE_MISTAKE[op]]
+)
+def test_a_token_op_s_one_mistake_on_tokens_is_one_error_and_the_rest_is_checked(call: str) -> None:
+    """On tokens, after the mistake the shapes are still checked: `linear(3)` on the tokens is
+    fine, `conv` on them is the second mistake."""
+    text = _model(f"output y = x -> tokens -> {call} -> linear(3) -> conv(4, 3)", shape="4x8x8")
+    errors = _errors(text)
+    assert len(errors) == 2, [e.message for e in errors]
+    assert errors[0].span.start >= text.index(call) and "conv needs an image" in errors[1].message
 
 
 _WRAPS = [

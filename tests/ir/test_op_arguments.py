@@ -22,9 +22,17 @@ from incept_dsl.ir.args import CHOICES
 #: Numeric arguments for which every finite value (within the 10**12 bound on values) is valid.
 _ANY_FINITE = {("lrn", "beta"), ("scale", "s"), ("leaky_relu", "slope"), ("layer_scale", "init")}
 #: Numeric kinds whose minimum the kind itself enforces (counts, sizes, strides, padding).
-_KIND_CHECKED = {"count", "pair", "padding", "pool_kernel"}
-#: What each op needs besides the argument under test.
-_REQUIRED = {"scale": "1.0", "groupnorm": "2"}
+_KIND_CHECKED = {"count", "pair", "pair0", "padding", "pool_kernel"}
+#: What each op needs besides the argument under test (keyed by op, or by (op, argument)).
+_REQUIRED = {
+    "scale": "1.0",
+    "groupnorm": "2",
+    "attention": "2",
+    ("slice", "start"): "end = 4",
+    ("slice", "end"): "start = 0",
+}
+#: What each op's input must go through first: the token ops read tokens L×D.
+_BEFORE = {"pos_embedding": "tokens -> ", "attention": "tokens -> ", "select": "tokens -> "}
 
 
 def test_every_numeric_argument_declares_its_valid_values() -> None:
@@ -79,8 +87,10 @@ def _edges(valid: Range, kind: str) -> tuple[list[float], list[float]]:
 
 
 def _program(op: str, arg: str, value: str) -> str:
-    args = ", ".join([*([_REQUIRED[op]] if op in _REQUIRED else []), f"{arg} = {value}"])
-    return f"model m {{\n    input x: 4x6x6\n    output y = x -> {op}({args})\n}}\n"
+    required = _REQUIRED.get((op, arg), _REQUIRED.get(op))
+    args = ", ".join([*([required] if required else []), f"{arg} = {value}"])
+    call = f"{_BEFORE.get(op, '')}{op}({args})"
+    return f"model m {{\n    input x: 4x6x6\n    output y = x -> {call}\n}}\n"
 
 
 @pytest.mark.parametrize(
@@ -180,6 +190,21 @@ model edges {{
 """
 
 
+# The v2 ops at the edges of their ranges: layer norm's eps, a position table of std 0, attention
+# dropping everything in training (dropout = 1: the output is the out-projection's bias), the
+# first token, the last channel.
+_EDGES_V2 = f"""
+model edges_v2 {{
+    input x: 4x6x6
+    t = x -> layernorm(eps = {FLOAT32_TINY!r}) -> layernorm(eps = 1000000) -> tokens
+        -> class_token -> pos_embedding(std = 0) -> layernorm(eps = {FLOAT32_TINY!r})
+    a = t -> attention(2, dropout = 0) -> attention(1, dropout = 1) -> select(index = 0)
+    b = x -> slice(3, 4) -> slice(start = 0, end = 1) -> conv_transpose(4, 1) -> flatten
+    output y = concat(a, b)
+}}
+"""
+
+
 def _inputs() -> np.ndarray:
     x = np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32)
     x[:, 0] = 0.0  # a zero channel
@@ -187,9 +212,10 @@ def _inputs() -> np.ndarray:
     return x
 
 
-def test_the_edges_of_every_range_run_finite_in_pytorch() -> None:
+@pytest.mark.parametrize("program", [_EDGES, _EDGES_V2], ids=["v1", "v2"])
+def test_the_edges_of_every_range_run_finite_in_pytorch(program: str) -> None:
     torch = pytest.importorskip("torch")
-    net = incept_dsl.loads(_EDGES).to_torch()
+    net = incept_dsl.loads(program).to_torch()
     for train in (True, False):
         net.train(train)
         with torch.no_grad():
@@ -197,10 +223,11 @@ def test_the_edges_of_every_range_run_finite_in_pytorch() -> None:
         assert torch.isfinite(y).all(), train
 
 
-def test_the_edges_of_every_range_run_finite_in_onnxruntime(tmp_path) -> None:
+@pytest.mark.parametrize("program", [_EDGES, _EDGES_V2], ids=["v1", "v2"])
+def test_the_edges_of_every_range_run_finite_in_onnxruntime(tmp_path, program: str) -> None:
     ort = pytest.importorskip("onnxruntime")
     path = tmp_path / "edges.onnx"
-    incept_dsl.loads(_EDGES).to_onnx(path)
+    incept_dsl.loads(program).to_onnx(path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {session.get_inputs()[0].name: _inputs()})
     assert np.isfinite(y).all()

@@ -70,6 +70,20 @@ ATTRS = {
     "linear": {"in_features": 9, "out_features": 3, "bias": False},
     "layer_scale": {"channels": 7, "init": 1e-6},
     "groupnorm": {"groups": 3, "num_channels": 6, "eps": 1e-5},
+    "conv_transpose": {
+        "in_channels": 4,
+        "out_channels": 6,
+        "kernel": (3, 2),
+        "stride": (2, 1),
+        "padding": (1, 0),
+        "output_padding": (1, 0),
+        "groups": 2,
+        "bias": True,
+    },
+    "layernorm": {"channels": 7, "eps": 1e-5},
+    "class_token": {"dim": 5},
+    "pos_embedding": {"length": 4, "dim": 5, "std": 0.02},
+    "attention": {"dim": 6, "heads": 2, "dropout": 0.0, "bias": True},
 }
 
 
@@ -89,6 +103,17 @@ def test_state_tensors_match_torch_and_the_parameter_count(op: str) -> None:
         # timm's LayerScale/LayerScale2d: one parameter `gamma` (C,)
         "groupnorm": lambda: torch.nn.GroupNorm(3, 6),
         "layer_scale": lambda: torch.nn.ParameterDict({"gamma": torch.nn.Parameter(torch.ones(7))}),
+        "conv_transpose": lambda: torch.nn.ConvTranspose2d(
+            4, 6, (3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2
+        ),
+        "layernorm": lambda: torch.nn.LayerNorm(7),
+        "class_token": lambda: torch.nn.ParameterDict(
+            {"token": torch.nn.Parameter(torch.zeros(1, 1, 5))}
+        ),
+        "pos_embedding": lambda: torch.nn.ParameterDict(
+            {"embedding": torch.nn.Parameter(torch.zeros(1, 4, 5))}
+        ),
+        "attention": lambda: torch.nn.MultiheadAttention(6, 2, batch_first=True),
     }[op]()
     want = [(k, tuple(v.shape)) for k, v in layer.state_dict().items()]
     assert list(OPS[op].state(a)) == want

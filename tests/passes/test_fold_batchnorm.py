@@ -60,3 +60,26 @@ def test_a_batch_norm_after_a_join_stays():
     g = m.graph.copy()
     assert fold_batchnorm(g) is False
     assert len(list(g.nodes("batchnorm"))) == 1
+
+
+def test_a_batch_norm_folds_into_a_transposed_conv_per_output_channel():
+    """The weight is in × out/groups × kh × kw: the scale goes along dim 1 within each group
+    (with in = out = 6 and 2 groups, scaling dim 0 would run and be wrong)."""
+    m = model("""model t {
+        input x: 6x5x5
+        output y = x -> conv_transpose(6, 3, stride = 2, groups = 2, bn = true, act = relu)
+    }""")
+    notes: list[str] = []
+    run_pipeline(m.graph, passes=("fold-batchnorm",), log=lambda *a: notes.extend(a[3]))
+    assert notes == [
+        "folded 1 batch norm into the layers before them (1 into a transposed convolution)"
+    ]
+    net0, net, g = carried(m, ("fold-batchnorm",))
+    (layer,) = g.nodes("conv_transpose")
+    assert not list(g.nodes("batchnorm")) and g.attrs(layer)["bias"] is True
+    assert g.meta(layer)["weights"] == FoldBN(
+        Load("conv_transpose_1.conv", "conv_transpose"),
+        Load("conv_transpose_1.bn", "batchnorm"),
+        1e-5,
+    )
+    outputs_agree(net0, net, m)

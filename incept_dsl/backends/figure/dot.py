@@ -14,7 +14,9 @@ Views (`FigureOptions`):
 A box is an op as a reader counts layers: a conv with the batch norm and activation it was written
 with is one box ("3×3 Conv, 192"); its tooltip (SVG) lists the IR ops it stands for. A dropout
 with p = 0 is left out, and a concat feeding a concat of the same module is drawn as one "Filter
-concat", as the papers do. Tensor shapes (`shapes=True`) are shown once per tensor: under the box
+concat", as the papers do. A residual sum and a product are small "+" and "×" circles; the
+C×1×1 gate a product broadcasts (squeeze-and-excitation) comes in on a bold arrow marked
+"gate". Tensor shapes (`shapes=True`) are shown once per tensor: under the box
 that produces it in the network view, and in the other views on its arrow, or under the box when
 several arrows carry it. Colours per op family come from a colour-blind-safe palette (Okabe–Ito),
 or grey levels with `theme="grayscale"`. `depth` and `expand` apply inside the block view too.
@@ -295,6 +297,13 @@ class _Writer:
             and self.fig.items[e.dst].kind != "head"
         ):
             attrs["label"] = f" {fmt_shape(g.shape(e.node))}"
+        if e.gate:  # the gate meets the path it scales: bold, in the activations' colour
+            attrs.update(
+                label=" gate" + attrs.get("label", ""),
+                color=self.theme.border["act"],
+                fontcolor=self.theme.border["act"],
+                penwidth="1.8",
+            )
         if e.aux_only:
             attrs.update(style="dashed", color=self.theme.aux)
         dot.edge(e.src, e.dst, **attrs)

@@ -13,6 +13,7 @@ from typing import Any
 
 from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.ops import OPS
+from incept_dsl.text import fmt_shape
 
 #: Words whose capitalisation `pretty` cannot guess.
 _WORDS = {
@@ -114,6 +115,29 @@ def _conv(a: dict[str, Any]) -> str:
     return text
 
 
+def _conv_transpose(a: dict[str, Any]) -> str:
+    """ "2×2 ConvTranspose, 64 ↑2": kernel, name, width, the stride as the factor it enlarges by
+    (an arrow up, as "/2" marks a conv's downsampling), then the padding, output padding and
+    groups when they are not the defaults."""
+    k, s, p, op = a["kernel"], a["stride"], a["padding"], a["output_padding"]
+    text = f"{k[0]}×{k[1]} {_title('conv_transpose')}, {a['out_channels']}"
+    if s != (1, 1):
+        text += f" ↑{_pair(s)}"
+    if tuple(p) != (0, 0):
+        text += f" pad {_pair(p)}"
+    if tuple(op) != (0, 0):
+        text += f", output pad {_pair(op)}"
+    if a["groups"] > 1:
+        text += f", groups {a['groups']}"
+    return text
+
+
+def _attention(a: dict[str, Any]) -> str:
+    """ "Multi-Head Attention, 3 heads": one box for the whole op, with its head count."""
+    heads = a["heads"]
+    return f"{_title('attention')}, {heads} head{'s' if heads != 1 else ''}"
+
+
 def _num(x: float) -> str:
     return f"{x:g}"
 
@@ -155,9 +179,16 @@ LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "upsample": lambda a: (
         f"{_title('upsample')} "
-        + (f"×{_num(a['scale'])}" if a["scale"] is not None else _pair(tuple(a["size"])))
+        + (f"×{_num(a['scale'])}" if a["scale"] is not None else fmt_shape(a["size"]))
         + f", {a['mode']}"
     ),
+    "conv_transpose": _conv_transpose,
+    "layernorm": _const(_title("layernorm")),
+    "tokens": _const(_title("tokens")),
+    "class_token": _const(f"+ {_title('class_token')}"),
+    "pos_embedding": _const(f"+ {_title('pos_embedding')}"),
+    "attention": _attention,
+    "select": lambda a: f"{_title('select')} token {a['index']}",
 }
 
 

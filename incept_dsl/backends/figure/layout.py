@@ -33,12 +33,15 @@ class Item:
 
 @dataclass
 class Edge:
-    """An arrow between two items, carrying the output tensor of IR node `node`."""
+    """An arrow between two items, carrying the output tensor of IR node `node`. `gate`: the
+    tensor is a C×1×1 gate that a product broadcasts over a larger C×H×W tensor
+    (squeeze-and-excitation)."""
 
     src: str
     dst: str
     node: int
     aux_only: bool = False
+    gate: bool = False
 
 
 @dataclass
@@ -109,6 +112,7 @@ def layout(
     if block is None:
         _add_heads(graph, items, item_of, edges, elided)
     _mark_aux(graph, items, edges, network=block is None)
+    _mark_gates(graph, items, edges)
     top = _clusters(top_container, items, collapsed)
     placed = set(_placed(top))
     top.items[:0] = [k for k in items if k.startswith("input@")]
@@ -225,6 +229,17 @@ def _mark_aux(graph: Graph, items: dict[str, Item], edges: list[Edge], network: 
             it.aux_only = True
     for e in edges:  # an arrow into what only aux heads use is training-only too
         e.aux_only = items[e.dst].aux_only
+
+
+def _mark_gates(graph: Graph, items: dict[str, Item], edges: list[Edge]) -> None:
+    """Mark the arrows that carry a gate into the product it scales: a C×1×1 tensor entering a
+    `mul` drawn as its own box, whose output is larger (the gate broadcasts over it)."""
+    for e in edges:
+        dst = items[e.dst]
+        if dst.kind != "unit" or dst.unit is None or graph.op(dst.unit.first) != "mul":
+            continue
+        shape = graph.shape(e.node)
+        e.gate = len(shape) == 3 and shape[1:] == (1, 1) and graph.shape(dst.unit.first) != shape
 
 
 def _elided(graph: Graph, units: list[Unit], by_path: dict[str, Container]) -> set[int]:

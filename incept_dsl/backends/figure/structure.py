@@ -2,9 +2,9 @@
 
 Three steps, each a pure function of the IR:
 
-1. `fuse_units`: one *unit* per op as a reader counts layers: a conv with the batch norm and the
-   activation that `conv(bn = true, act = ...)` elaborated to, a linear with its activation; every
-   other op is a unit of its own.
+1. `fuse_units`: one *unit* per op as a reader counts layers: a conv (or transposed conv) with the
+   batch norm and the activation that `conv(bn = true, act = ...)` elaborated to, a linear with
+   its activation; every other op is a unit of its own.
 2. `scope_tree`: the units arranged by their scope paths into *containers*: applied blocks
    (`graph.data["blocks"]`), repeats (a scope whose children are the copies `0`, `1`, ...), copies,
    and plain groups (branches, named concats and groups).
@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 
 from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.graph import Graph
+
+#: The ops that `bn = true` and `act = ...` attach to (elaborated as `<s>.conv` -> `<s>.bn` ->
+#: `<s>.<act>`), and the ops an activation alone attaches to (`<s>` -> `<s>.<act>`).
+_CONVS = ("conv", "conv_transpose")
+_LAYERS = (*_CONVS, "linear")
 
 
 # ---- 1. units -----------------------------------------------------------------------------------
@@ -83,10 +88,10 @@ def _fusable_into(
     if unit is None or unit.last != p or p in heads or readers[p] != 1:
         return None
     op, first, parent = graph.op(n), graph.op(unit.first), _parent(graph.scope(n))
-    lone_conv = first == "conv" and len(unit.nodes) == 1 and unit.scope.endswith(".conv")
+    lone_conv = first in _CONVS and len(unit.nodes) == 1 and unit.scope.endswith(".conv")
     if op == "batchnorm":
         return unit if lone_conv and parent == _parent(unit.scope) else None
-    if op in ACTIVATIONS and first in ("conv", "linear"):
+    if op in ACTIVATIONS and first in _LAYERS:
         if any(graph.op(m) in ACTIVATIONS for m in unit.nodes):
             return None
         same = parent == unit.scope or (lone_conv and parent == _parent(unit.scope))

@@ -23,7 +23,20 @@ OKABE_ITO = {
 }
 
 #: Families (`incept_dsl.ir.ops.IROp.family`, plus "block" for a collapsed block or repeat).
-FAMILIES = ("io", "conv", "norm", "linear", "pool", "act", "join", "reshape", "other", "block")
+FAMILIES = (
+    "io",
+    "conv",
+    "norm",
+    "linear",
+    "pool",
+    "act",
+    "join",
+    "reshape",
+    "token",
+    "attention",
+    "other",
+    "block",
+)
 
 
 def tint(color: str, amount: float) -> str:
@@ -72,6 +85,13 @@ def _okabe_ito() -> Theme:
     fill["io"] = "#FFFFFF"
     border = {f: shade(c, 0.25) for f, c in base.items()}
     border["io"] = "#000000"
+    # the learned tables of a transformer's input (class token, position embedding) in a light
+    # vermillion, and attention in a light blue: lighter than the activations and the collapsed
+    # blocks that share their hue, and told apart by their outlines too (`SHAPES`)
+    fill["token"] = tint(OKABE_ITO["vermillion"], 0.25)
+    border["token"] = shade(OKABE_ITO["vermillion"], 0.25)
+    fill["attention"] = tint(OKABE_ITO["blue"], 0.25)
+    border["attention"] = shade(OKABE_ITO["blue"], 0.25)
     return Theme("default", fill, border)
 
 
@@ -85,6 +105,8 @@ def _grayscale() -> Theme:
         "act": "#FFFFFF",
         "join": "#EDEDED",
         "reshape": "#FFFFFF",
+        "token": "#F2F2F2",
+        "attention": "#A6A6A6",
         "other": "#FFFFFF",
         "block": "#CCCCCC",
     }
@@ -112,6 +134,8 @@ SHAPES: dict[str, tuple[str, str]] = {
     "act": ("box", "rounded"),
     "join": ("box", ""),
     "reshape": ("box", "rounded"),
+    "token": ("note", ""),  # a learned table: the folded corner of a sheet of numbers
+    "attention": ("box", ""),
     "other": ("box", "rounded"),
     "block": ("box", ""),
 }

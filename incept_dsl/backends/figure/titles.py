@@ -34,7 +34,7 @@ class Labeler:
         g = self.fig.graph
         op = g.op(u.first)
         text = op_label(op, g.attrs(u.first))
-        if op in ("conv", "linear"):
+        if op in ("conv", "conv_transpose", "linear"):
             act = next((n for n in u.nodes if g.op(n) in ACTIVATIONS), None)
             if act is not None and g.op(act) != "relu":  # its label: "LeakyReLU 0.2"
                 text += f", {op_label(g.op(act), g.attrs(act))}"

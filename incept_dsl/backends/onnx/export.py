@@ -12,7 +12,9 @@ repeatable. It guarantees:
 - names from the source: each node is named after its IR scope (`inception_3a.branch_2.conv_1`),
   each weight initializer after its state_dict key (`inception_3a.branch_2.conv_1.weight`), each
   intermediate tensor after the scope that makes it, the graph's inputs and outputs after the
-  program's `input` and `output` names;
+  program's `input` and `output` names; an initializer holds its tensor's numbers in the
+  tensor's shape, except that a per-channel vector of an image is held C×1×1 and the weight of a
+  MatMul (a linear on tokens, an attention's projections) is held transposed, in × out;
 - a dynamic batch dimension `N`; a `value_info` with the shape of every intermediate tensor;
 - each node's source location in its `doc_string` and `metadata_props` (`incept.source`); the
   `metadata` in the model's `metadata_props` as valid UTF-8 (from `Model.to_onnx`: the model's

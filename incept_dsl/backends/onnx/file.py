@@ -44,8 +44,9 @@ def _field(number: int, length: int) -> bytes:
 
 
 def little_endian(arr: np.ndarray) -> np.ndarray:
-    """`arr` as a C-contiguous little-endian array (no copy when it already is one)."""
-    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    """`arr` as a C-contiguous little-endian array of the same shape (no copy when it already is
+    one; a 0-d array stays 0-d, a scalar, unlike what `np.ascontiguousarray` makes of it)."""
+    return np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")
 
 
 def tensor_header(name: str, arr: np.ndarray) -> bytes:

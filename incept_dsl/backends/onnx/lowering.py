@@ -1,8 +1,9 @@
 """ONNX backend, per op: `LOWER`, one lowering per IR op, each emitting the ONNX nodes of one IR
 node through the lowering context `Ctx`, with the IR's (PyTorch's) semantics where ONNX's differ
 (ceil-mode pooling, adaptive pooling, LRN windows, GELU before opset 20, HardSwish before opset
-14, HardSigmoid's constants, n-input products as binary `Mul`s). Inference semantics:
-dropout is the identity (no node), batch norm uses its running statistics."""
+14, HardSigmoid's constants, n-input products as binary `Mul`s, a linear on tokens as MatMul and
+Add). Inference semantics: dropout is the identity (no node), batch norm uses its running
+statistics. The v2 ops are in `lowering_v2` and `lowering_tokens`, merged into `LOWER`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from incept_dsl.backends.onnx.context import FLOAT, Ctx
+from incept_dsl.backends.onnx.lowering_tokens import token_linear
 from incept_dsl.backends.onnx.lowering_v2 import V2_LOWER
 
 
@@ -49,6 +51,9 @@ def _batchnorm(c: Ctx, ins: list[str]) -> None:
 
 
 def _linear(c: Ctx, ins: list[str]) -> None:
+    if len(c.shape) == 2:  # tokens N×L×D: Gemm is 2-D only
+        token_linear(c, ins)
+        return
     args = [ins[0], c.weight("weight")] + ([c.weight("bias")] if c.a["bias"] else [])
     c.emit("Gemm", args, transB=1)
 

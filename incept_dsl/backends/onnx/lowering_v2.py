@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from incept_dsl.backends.onnx.context import Ctx
+from incept_dsl.backends.onnx.lowering_tokens import TOKENS_LOWER
 
 Lowering = Callable[[Ctx, list[str]], None]
 
@@ -50,13 +51,31 @@ def _layer_scale(c: Ctx, ins: list[str]) -> None:
     c.emit("Mul", [ins[0], _per_channel(c, "gamma")])
 
 
-def _reduce_mean(c: Ctx, x: str, out: str, shape: tuple[int, ...], suffix: str) -> None:
-    """The mean over the last axis, kept (the axes an input from opset 18, an attribute before)."""
+def _reduce_mean(
+    c: Ctx, x: str, out: str, shape: tuple[int, ...], suffix: str, axis: int = 2
+) -> None:
+    """The mean over `axis`, kept (the axes an input from opset 18, an attribute before)."""
     if c.opset >= 18:
-        axes = c.const(f"{suffix}_axes", [2], np.int64)
+        axes = c.const(f"{suffix}_axes", [axis], np.int64)
         c.emit("ReduceMean", [x, axes], [out], [shape], suffix=suffix, keepdims=1)
     else:
-        c.emit("ReduceMean", [x], [out], [shape], suffix=suffix, axes=[2], keepdims=1)
+        c.emit("ReduceMean", [x], [out], [shape], suffix=suffix, axes=[axis], keepdims=1)
+
+
+def _normalise(c: Ctx, x: str, axis: int, shape: tuple[int, ...]) -> str:
+    """(x - mean) / sqrt(var + eps) over `axis` of x (shape `shape` without the batch), with the
+    biased variance, as PyTorch's norms compute it; returns the normalised tensor's name."""
+    stats = tuple(1 if i == axis - 1 else s for i, s in enumerate(shape))
+    t = {s: c.tmp(s) for s in ("mean", "centred", "sq", "var", "var_eps", "std", "normed")}
+    _reduce_mean(c, x, t["mean"], stats, "mean", axis)
+    c.emit("Sub", [x, t["mean"]], [t["centred"]], [shape], suffix="centred")
+    c.emit("Mul", [t["centred"], t["centred"]], [t["sq"]], [shape], suffix="sq")
+    _reduce_mean(c, t["sq"], t["var"], stats, "var", axis)
+    eps = c.const("eps", float(c.a["eps"]))
+    c.emit("Add", [t["var"], eps], [t["var_eps"]], [stats], suffix="var_eps")
+    c.emit("Sqrt", [t["var_eps"]], [t["std"]], [stats], suffix="std")
+    c.emit("Div", [t["centred"], t["std"]], [t["normed"]], [shape], suffix="normed")
+    return t["normed"]
 
 
 def _groupnorm(c: Ctx, ins: list[str]) -> None:
@@ -65,9 +84,8 @@ def _groupnorm(c: Ctx, ins: list[str]) -> None:
     ReduceMean (ONNX's GroupNormalization changed the meaning of its scale and bias in opset 21)."""
     ch, h, w = c.shape
     g = c.a["groups"]
-    grouped, one = (g, ch // g * h * w), (g, 1)
-    t = {s: c.tmp(s) for s in ("groups", "mean", "centred", "sq", "var", "var_eps", "std")}
-    t |= {s: c.tmp(s) for s in ("normed", "image", "scaled")}
+    grouped = (g, ch // g * h * w)
+    t = {s: c.tmp(s) for s in ("groups", "image", "scaled")}
     c.emit(
         "Reshape",
         [ins[0], c.const("groups_shape", [0, g, -1], np.int64)],
@@ -75,18 +93,61 @@ def _groupnorm(c: Ctx, ins: list[str]) -> None:
         [grouped],
         suffix="groups",
     )
-    _reduce_mean(c, t["groups"], t["mean"], one, "mean")
-    c.emit("Sub", [t["groups"], t["mean"]], [t["centred"]], [grouped], suffix="centred")
-    c.emit("Mul", [t["centred"], t["centred"]], [t["sq"]], [grouped], suffix="sq")
-    _reduce_mean(c, t["sq"], t["var"], one, "var")
-    eps = c.const("eps", float(c.a["eps"]))
-    c.emit("Add", [t["var"], eps], [t["var_eps"]], [one], suffix="var_eps")
-    c.emit("Sqrt", [t["var_eps"]], [t["std"]], [one], suffix="std")
-    c.emit("Div", [t["centred"], t["std"]], [t["normed"]], [grouped], suffix="normed")
+    normed = _normalise(c, t["groups"], 2, grouped)
     image = c.const("shape", [0, ch, h, w], np.int64)
-    c.emit("Reshape", [t["normed"], image], [t["image"]], suffix="image")
+    c.emit("Reshape", [normed, image], [t["image"]], suffix="image")
     c.emit("Mul", [t["image"], _per_channel(c, "weight")], [t["scaled"]], suffix="scaled")
     c.emit("Add", [t["scaled"], _per_channel(c, "bias")])
+
+
+def _layernorm(c: Ctx, ins: list[str]) -> None:
+    """nn.LayerNorm over the last dimension of a flat tensor or tokens; on an image N×C×H×W over
+    C of each pixel (torchvision's LayerNorm2d: channels last, normalise, channels first).
+    LayerNormalization from opset 17; spelt out with ReduceMean before (on an image over axis 1,
+    without transposes)."""
+    image = len(c.shape) == 3
+    if c.opset < 17:
+        normed = _normalise(c, ins[0], 1 if image else len(c.shape), c.shape)
+        scaled = c.tmp("scaled")
+        c.emit("Mul", [normed, _per_channel(c, "weight")], [scaled], suffix="scaled")
+        c.emit("Add", [scaled, _per_channel(c, "bias")])
+        return
+    args = [c.weight("weight"), c.weight("bias")]
+    eps = float(c.a["eps"])
+    if not image:
+        c.emit("LayerNormalization", [ins[0], *args], axis=-1, epsilon=eps)
+        return
+    ch, h, w = c.shape
+    last, normed = c.tmp("channels_last"), c.tmp("normed")
+    c.emit("Transpose", [ins[0]], [last], [(h, w, ch)], suffix="channels_last", perm=[0, 2, 3, 1])
+    c.emit(
+        "LayerNormalization",
+        [last, *args],
+        [normed],
+        [(h, w, ch)],
+        suffix="normed",
+        axis=-1,
+        epsilon=eps,
+    )
+    c.emit("Transpose", [normed], perm=[0, 3, 1, 2])
+
+
+def _conv_transpose(c: Ctx, ins: list[str]) -> None:
+    """nn.ConvTranspose2d: ONNX's ConvTranspose has PyTorch's weight layout (in × out/groups ×
+    kh × kw) and output size ((in - 1) · stride - 2 · padding + kernel + output_padding)."""
+    a = c.a
+    args = [ins[0], c.weight("weight")] + ([c.weight("bias")] if a["bias"] else [])
+    (ph, pw), extra = a["padding"], list(a["output_padding"])
+    attrs: dict[str, Any] = {"output_padding": extra} if any(extra) else {}
+    c.emit(
+        "ConvTranspose",
+        args,
+        kernel_shape=list(a["kernel"]),
+        strides=list(a["stride"]),
+        pads=[ph, pw, ph, pw],
+        group=a["groups"],
+        **attrs,
+    )
 
 
 def _stochastic_depth(c: Ctx, ins: list[str]) -> None:
@@ -133,4 +194,7 @@ V2_LOWER: dict[str, Lowering] = {
     "groupnorm": _groupnorm,
     "stochastic_depth": _stochastic_depth,
     "upsample": _upsample,
+    "conv_transpose": _conv_transpose,
+    "layernorm": _layernorm,
+    **TOKENS_LOWER,
 }

@@ -22,8 +22,8 @@ from incept_dsl.ir.ops import OPS, macs, param_count
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
-_WINDOWED = ("conv", "maxpool", "avgpool")
-_LAYER_FAMILIES = ("conv", "linear")  # what "depth" counts
+_WINDOWED = ("conv", "conv_transpose", "maxpool", "avgpool")
+_LAYER_FAMILIES = ("conv", "conv_transpose", "linear", "attention")  # what "depth" counts
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ class Row:
 @dataclass(frozen=True)
 class BlockRow:
     """One top-level block: its `type` (block or op name), `patch` (kernel/stride of a one-layer
-    block), output shape, `depth` (conv and linear layers on its longest path), `channels` (role
+    block), output shape, `depth` (conv, transposed conv, linear and attention layers on its
+    longest path), `channels` (role
     -> output channels, for a block ending in a concat of branches) and its rows' sums."""
 
     name: str
@@ -219,7 +220,8 @@ def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
 
 
 def _depth(g: Graph, nodes: list[int]) -> int:
-    """Conv and linear layers on the longest path through `nodes` (given in topological order)."""
+    """Conv, transposed conv, linear and attention layers on the longest path through `nodes`
+    (given in topological order)."""
     inside = set(nodes)
     depth: dict[int, int] = {}
     for n in nodes:
@@ -290,6 +292,12 @@ _OP_TYPES = {
     "adaptive_avgpool": "adaptive avg pool",
     "batchnorm": "batch norm",
     "lrn": "LRN",
+    "conv_transpose": "transposed convolution",
+    "layernorm": "layer norm",
+    "groupnorm": "group norm",
+    "class_token": "class token",
+    "pos_embedding": "position embedding",
+    "select": "select token",
 }
 
 

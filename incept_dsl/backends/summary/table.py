@@ -41,9 +41,9 @@ from incept_dsl.backends.summary.rows import (
     layer_rows,
     node_parts,
 )
+from incept_dsl.backends.summary.rules import has_tokens, rule_texts
 from incept_dsl.errors import UsageError
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import OPS
 from incept_dsl.text import fmt_shape
 
 FORMATS = ("text", "markdown", "csv", "latex", "json")
@@ -65,6 +65,8 @@ CONVENTIONS = {
     "buffers": "batch-norm running mean, variance and batch count: counted apart from params",
     "shapes": "without the batch dimension: C×H×W or F",
 }
+#: The shapes convention of a table with token tensors.
+TOKEN_SHAPES = "without the batch dimension: C×H×W, F, or L×D (L tokens of width D)"
 
 
 # ---- the table object --------------------------------------------------------------------------
@@ -96,6 +98,11 @@ class Summary:
     @property
     def total(self) -> Totals:
         return Totals.of(self.layers)
+
+    @property
+    def tokens(self) -> bool:
+        """Whether the rows shown read or make token tensors L×D."""
+        return has_tokens(self.layers)
 
     def macs_by_op(self) -> dict[str, int]:
         """MACs of the layer rows shown, per op (ops with none left out), largest first."""
@@ -136,7 +143,8 @@ class Summary:
             "each layer's fp32 output (4 bytes per element, KB = 1024 bytes; a view's, "
             "in parentheses, is not added to the total again); params are "
             "weights + biases + BN affine, BN running statistics are buffers counted "
-            "apart; shapes exclude the batch dimension."
+            "apart; shapes exclude the batch dimension"
+            + (" (token tensors are L×D: L tokens of width D)." if self.tokens else ".")
         )
         out.append(
             "Cost rules: " + "; ".join(f"{op} {rule}" for op, rule in self.rules.items()) + "."
@@ -174,7 +182,11 @@ class Summary:
             "input": {k: list(v) for k, v in self.inputs.items()},
             "opt_level": self.opt_level,
             "aux_heads": "included" if self.keep_aux else "excluded",
-            "conventions": {**CONVENTIONS, "rules": dict(self.rules)},
+            "conventions": {
+                **CONVENTIONS,
+                **({"shapes": TOKEN_SHAPES} if self.tokens else {}),
+                "rules": dict(self.rules),
+            },
             "layers": [r.to_dict() for r in self.layers],
             "blocks": [b.to_dict() for b in self.blocks],
             "total": self.total.to_dict(),
@@ -256,8 +268,7 @@ def summarize(
     def shown(part: str) -> bool:
         return keep_aux or part == "main"
 
-    present = {r.op for r in rows if shown(r.part)}
-    rules = {op: OPS[op].cost.formula for op in OPS if op in present}
+    shown_rows = [r for r in rows if shown(r.part)]
     return Summary(
         model=g.name,
         source=source,
@@ -266,12 +277,12 @@ def summarize(
         keep_aux=keep_aux,
         by=by,
         flops=flops,
-        layers=[r for r in rows if shown(r.part)],
+        layers=shown_rows,
         blocks=[b for b in blocks if shown(b.part)],
         without_aux=totals_without,
         with_aux=totals_with,
         baseline=base_totals,
-        rules=rules,
+        rules=rule_texts((r.op for r in shown_rows), shown_rows),
     )
 
 

@@ -98,6 +98,7 @@ _TEX_SPECIAL = {
     "^": r"\textasciicircum{}",
     "×": r"$\times$",
     "·": r"$\cdot$",
+    "²": r"$^2$",
     "≈": r"$\approx$",
     "−": "-",
     "→": r"$\to$",

@@ -120,6 +120,59 @@ def _upsample(a, shape, ins, mod):
     return None, f"F.interpolate({ins[0]}, {how}, mode={a['mode']!r}{corners})"
 
 
+def _conv_transpose(a, shape, ins, mod):
+    ctor = (
+        f"nn.ConvTranspose2d({a['in_channels']}, {a['out_channels']}, "
+        f"kernel_size={pyval(a['kernel'])}, stride={pyval(a['stride'])}, "
+        f"padding={pyval(a['padding'])}"
+        + (
+            f", output_padding={pyval(a['output_padding'])}"
+            if a["output_padding"] != (0, 0)
+            else ""
+        )
+        + (f", groups={a['groups']}" if a["groups"] != 1 else "")
+        + f", bias={a['bias']})"
+    )
+    return ctor, f"{mod}({ins[0]})"
+
+
+def _layernorm(a, shape, ins, mod):
+    """nn.LayerNorm over the last dimension; on an image over C of each pixel (torchvision's
+    LayerNorm2d: channels last, normalise, channels first)."""
+    ctor = f"nn.LayerNorm({a['channels']}, eps={a['eps']!r})"
+    if len(shape) == 3:
+        return ctor, f"{mod}({ins[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+    return ctor, f"{mod}({ins[0]})"
+
+
+def _param(role: str, shape: tuple[int, ...], init: str) -> str:
+    """A module holding one learned tensor `role` (state_dict key `<scope>.<role>`)."""
+    return f"nn.ParameterDict({{{role!r}: nn.Parameter(torch.{init.format(pyval(shape))})}})"
+
+
+def _class_token(a, shape, ins, mod):
+    """torchvision's class_token: a (1, 1, D) vector, zeros at first, prepended to each sample."""
+    x = ins[0]
+    ctor = _param("token", (1, 1, a["dim"]), "zeros({})")
+    return ctor, f"torch.cat([{mod}.token.expand({x}.shape[0], -1, -1), {x}], 1)"
+
+
+def _pos_embedding(a, shape, ins, mod):
+    """torchvision's pos_embedding: a (1, L, D) table from N(0, std²), added to the tokens."""
+    init = "empty({})" + f".normal_(std={a['std']!r})"
+    return _param("embedding", (1, a["length"], a["dim"]), init), f"{ins[0]} + {mod}.embedding"
+
+
+def _attention(a, shape, ins, mod):
+    x = ins[0]
+    ctor = (
+        f"nn.MultiheadAttention({a['dim']}, {a['heads']}, dropout={a['dropout']!r}"
+        + (", bias=False" if not a["bias"] else "")
+        + ", batch_first=True)"
+    )
+    return ctor, f"{mod}({x}, {x}, {x}, need_weights=False)[0]"
+
+
 LOWER: dict[str, Lowering] = {
     "conv": _conv,
     "batchnorm": _bn,
@@ -161,4 +214,11 @@ LOWER: dict[str, Lowering] = {
     ),
     "stochastic_depth": _stochastic_depth,
     "upsample": _upsample,
+    "conv_transpose": _conv_transpose,
+    "layernorm": _layernorm,
+    "tokens": _fn("{0}.flatten(2).transpose(1, 2)"),
+    "class_token": _class_token,
+    "pos_embedding": _pos_embedding,
+    "attention": _attention,
+    "select": _fn("{0}[:, {index}]"),
 }

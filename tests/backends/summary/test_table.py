@@ -424,9 +424,10 @@ def test_opt_level_1_table_describes_the_optimised_module(name):
     assert sum(p.numel() for p in module.parameters()) == s.without_aux.params
     macs, _ = _hooked_run(model, module, train=False)
     assert macs == _conv_linear(s, ("main",))
-    o0 = {b.name: b.channels for b in model.summary(by="block").blocks}
-    o1 = {b.name: b.channels for b in model.summary(opt_level=1, by="block").blocks}
-    assert o1 == o0
+    # blocks with branch columns keep them (a pass may remove a block, such as a dropout, whole)
+    o0 = {b.name: b.channels for b in model.summary(by="block").blocks if b.channels}
+    o1 = {b.name: b.channels for b in model.summary(opt_level=1, by="block").blocks if b.channels}
+    assert o1 == o0 and len(o0) == 9
 
 
 def test_conventions_are_stated_in_every_format():

@@ -203,7 +203,11 @@ def test_cuda_forward_matches_cpu():
 
 
 #: The v2 parametric ops (LANGUAGE.md section 11), which EVERYTHING (v1) does not use.
-V2_WEIGHTED = "model v2 { input x: 4x6x6\n output y = x -> groupnorm(2) -> layer_scale }"
+V2_WEIGHTED = (
+    "model v2 { input x: 4x6x6\n output y = x -> groupnorm(2) -> layer_scale -> layernorm"
+    " -> conv_transpose(4, 2, stride = 2) -> tokens -> class_token -> pos_embedding"
+    " -> attention(2) -> select }"
+)
 
 
 def test_parametric_ops_are_modules():
@@ -214,6 +218,11 @@ def test_parametric_ops_are_modules():
         "linear": "nn.Linear(",
         "groupnorm": "nn.GroupNorm(",
         "layer_scale": "nn.ParameterDict({'gamma': nn.Parameter(",
+        "layernorm": "nn.LayerNorm(",
+        "conv_transpose": "nn.ConvTranspose2d(",
+        "class_token": "nn.ParameterDict({'token': nn.Parameter(",
+        "pos_embedding": "nn.ParameterDict({'embedding': nn.Parameter(",
+        "attention": "nn.MultiheadAttention(",
     }
     for op in WEIGHTED:
         assert ctors[op] in src

@@ -145,3 +145,35 @@ def test_only_a_branch_beside_a_shallower_operand_starts_at_zero():
     assert not net.conv_1.weight.any() and not net.conv_1.bias.any()
     assert "nn.init.zeros_(self.get_submodule(name).weight)" in without_head.torch_source()
     assert "get_submodule" not in without_head.torch_source(init="kaiming")
+
+
+SE = """
+block se = mul {
+    identity
+    avgpool(global) -> conv(in_channels // 4, 1, act = relu) -> conv(in_channels, 1, act = hardsigmoid)
+}
+model m {
+    input x: 8x6x6
+    output y = x -> conv(8, 3, bn = true, act = relu) -> se -> avgpool(global) -> flatten
+        -> linear(3)
+}
+"""
+
+
+def test_squeeze_and_excitation_gates_start_open_under_fan_in_only():
+    from incept_dsl.backends.init_numpy import init_state
+    from incept_dsl.backends.torch.init_schemes import GATE_BIAS, open_gates
+
+    m = incept_dsl.loads(SE, name="se.incept")
+    assert open_gates(m.graph) == ["se_1.branch_2.conv_2"]
+    net = m.to_torch()
+    assert torch.equal(net.get_submodule("se_1.branch_2.conv_2").bias, torch.full((8,), GATE_BIAS))
+    assert not net.get_submodule("se_1.branch_2.conv_1").bias.any()  # the squeeze stays at 0
+    assert (init_state(m.graph)["se_1.branch_2.conv_2.bias"] == GATE_BIAS).all()
+    with torch.no_grad():  # the gate is exactly 1 at first: the block passes its input through
+        gate = net.get_submodule("se_1.branch_2.conv_2")
+        assert torch.equal(F.hardsigmoid(gate(torch.zeros(2, 2, 1, 1))), torch.ones(2, 8, 1, 1))
+    for scheme in ("kaiming", "trunc_normal"):
+        other = m.to_torch(init=scheme)
+        assert not other.get_submodule("se_1.branch_2.conv_2").bias.any()
+        assert not init_state(m.graph, scheme)["se_1.branch_2.conv_2.bias"].any()
