@@ -269,6 +269,17 @@ class Model:
         """The graph a figure draws: -O<opt_level>, aux heads kept only at -O0 when `aux`."""
         return lower(self, opt_level, aux and opt_level == 0)[0]
 
+    def diff(self, other: Model, opt_level: int = 0, names: tuple[str, str] | None = None) -> str:
+        """A structural comparison of this model with `other` at -O<opt_level> (aux heads kept
+        at -O0): totals, the top-level blocks and the layers that differ, with shapes and
+        parameters (see `incept_dsl.backends.summary.diff`). `names` label the two columns
+        (default: the models' names)."""
+        from incept_dsl.backends.summary.diff import diff_text
+
+        level = check_opt_level(opt_level)
+        graphs = (self.figure_graph(level, True), other.figure_graph(level, True))
+        return diff_text(*graphs, names or (self.name, other.name))
+
     def summary(self, **options: Any):
         """The per-layer cost table (see `incept_dsl.backends.summary`).
 
