@@ -1,13 +1,22 @@
-"""Train a compiled `.incept` architecture on a synthetic, learnable image task.
+"""Train a compiled `.incept` architecture on a synthetic, learnable image task, or on images.
 
     python examples/train_synthetic.py                      # GoogLeNet, 10 classes, 64x64, CPU
     python examples/train_synthetic.py --device cuda --amp --channels-last --compile
     python examples/train_synthetic.py --arch my_net.incept --model tiny --input 3x32x32
+    python examples/train_synthetic.py --data DIR --input 3x64x64   # images in ImageFolder layout
 
 The data is made here, deterministically from `--seed`: class `k` is a sinusoidal grating whose
 colour is one of five hues (`k % 5`) and whose orientation is one of `ceil(classes / 5)` angles
 (`k // 5`), with random phase, frequency, brightness and per-pixel Gaussian noise. A network must
 see both colour and orientation to tell the classes apart; a constant guess scores 1/classes.
+
+`--data DIR` trains on image files instead, read by torchvision's ImageFolder: either
+DIR/train/<class>/* and DIR/val/<class>/* (a given split), or DIR/<class>/* alone, of which
+`--val-fraction` of each class (default 0.2) is held out, chosen by `--seed`. The number of class
+folders replaces `--classes` (and sets the model's `classes` parameter when it has one); images
+are resized and cropped to `--input` (RandomResizedCrop and a flip for training, Resize and
+CenterCrop for held-out images) and normalised with the ImageNet mean and std. `--train-size` and
+`--val-size` do not apply. See examples/image_folder.py.
 
 Every head trains: in training mode the compiled module returns its outputs and aux heads, and
 `module.loss(outputs, target)` weights them as the program declares (`aux ... weight 0.3`).
@@ -28,6 +37,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -84,6 +94,16 @@ def synthetic_dataset(n: int, shape: Sequence[int], classes: int, seed: int) -> 
     return TensorDataset(*synthetic_images(n, shape, classes, seed))
 
 
+def image_folder():
+    """examples/image_folder.py, imported from next to this file (the examples are not a package)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import image_folder as module
+
+    return module
+
+
 # ---- model ----------------------------------------------------------------------------------
 def pick_model(arch: str, model: str | None) -> tuple[str, tuple[str, ...]]:
     """(model name, its parameter names): `model`, or the file's default model; for the
@@ -115,9 +135,7 @@ def load_model(args: argparse.Namespace) -> incept_dsl.Model:
     shape = parse_shape(args.input) if args.input else None
     model = incept_dsl.load(args.arch, model=name, params=params, input_shape=shape)
     if len(model.inputs) != 1 or len(next(iter(model.inputs.values()))) != 3:
-        raise incept_dsl.UsageError(
-            f"'{name}' must take one C×H×W image input to train on the synthetic images"
-        )
+        raise incept_dsl.UsageError(f"'{name}' must take one C×H×W image input to train on images")
     head, out = next(iter(model.outputs.items()))
     if out != (args.classes,):
         raise incept_dsl.UsageError(
@@ -145,6 +163,7 @@ class History:
     images_per_s: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
+    classes: list[str] = field(default_factory=list)  # --data: the class folders, in label order
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
@@ -215,6 +234,10 @@ def train(args: argparse.Namespace, log=print) -> History:
         {"bfloat16": torch.bfloat16, "float16": torch.float16}[args.amp_dtype] if args.amp else None
     )
 
+    folder = image_folder() if args.data else None
+    class_names = folder.find_classes(args.data) if folder else []
+    if class_names:
+        args.classes = len(class_names)
     model = load_model(args)
     head = next(iter(model.outputs))
     shape = next(iter(model.inputs.values()))
@@ -230,8 +253,18 @@ def train(args: argparse.Namespace, log=print) -> History:
     )
 
     pin = device.type == "cuda"
-    train_set = synthetic_dataset(args.train_size, shape, args.classes, args.seed)
-    val_set = synthetic_dataset(args.val_size, shape, args.classes, args.seed + 1)
+    if folder is not None:
+        train_set, val_set, _ = folder.image_folder_datasets(
+            args.data, shape, args.val_fraction, args.seed
+        )
+        log(
+            f"{args.data}: {len(class_names)} classes ({', '.join(class_names[:10])}"
+            f"{', ...' if len(class_names) > 10 else ''}), {len(train_set)} training and "
+            f"{len(val_set)} held-out images"
+        )
+    else:
+        train_set = synthetic_dataset(args.train_size, shape, args.classes, args.seed)
+        val_set = synthetic_dataset(args.val_size, shape, args.classes, args.seed + 1)
     train_loader = DataLoader(
         train_set,
         batch_size=args.batch_size,
@@ -239,8 +272,11 @@ def train(args: argparse.Namespace, log=print) -> History:
         drop_last=True,
         pin_memory=pin,
         generator=torch.Generator().manual_seed(args.seed),
+        num_workers=args.workers,
     )
-    val_loader = DataLoader(val_set, batch_size=max(args.batch_size, 64), pin_memory=pin)
+    val_loader = DataLoader(
+        val_set, batch_size=max(args.batch_size, 64), pin_memory=pin, num_workers=args.workers
+    )
     steps_per_epoch = len(train_loader)
     total = args.steps if args.steps is not None else args.epochs * steps_per_epoch
     epochs = math.ceil(total / steps_per_epoch) if steps_per_epoch else 0
@@ -251,7 +287,7 @@ def train(args: argparse.Namespace, log=print) -> History:
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
 
-    hist = History()
+    hist = History(classes=list(class_names))
     vl, va = evaluate(step_fn, val_loader, head, device, args.channels_last, amp)
     hist.val_loss.append(vl)
     hist.val_acc.append(va)
@@ -387,7 +423,23 @@ def parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="override a model parameter (repeatable)",
     )
-    p.add_argument("--classes", type=int, default=10)
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="train on the images of DIR (ImageFolder layout: DIR/train/<class>, DIR/val/<class>, "
+        "or DIR/<class> with a held-out split) instead of the synthetic task",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="--data DIR/<class>: fraction of each class held out (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=0, help="DataLoader worker processes (default: %(default)s)"
+    )
+    p.add_argument("--classes", type=int, default=10, help="(set by the folders with --data)")
     p.add_argument(
         "--input",
         default="3x64x64",

@@ -59,12 +59,12 @@ def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) 
     """PyTorch's output-size rule for convolution and pooling along one axis."""
     eff = d * (k - 1) + 1
     num = size + 2 * p - eff
-    if num < 0:
+    if num < 0 and not ceil:
         return 0
-    out = (-(-num // s) if ceil else num // s) + 1
+    out = (-(-num // s) if ceil else num // s) + 1  # with ceil, a window may overhang the end
     if ceil and (out - 1) * s >= size + p:
         out -= 1  # the last window must start inside the input or the left padding
-    return out
+    return max(out, 0)
 
 
 # ---- shape rules -------------------------------------------------------------------------------

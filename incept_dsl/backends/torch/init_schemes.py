@@ -31,6 +31,8 @@ defaults, torchvision's AlexNet). `init_numpy` mirrors those three in numpy.
 
 from __future__ import annotations
 
+import networkx as nx
+
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import OPS
 
@@ -62,16 +64,36 @@ _THROUGH = ("scale", "dropout", "stochastic_depth")
 
 
 def _branch_end(graph: Graph, n: int, heads: set[int]) -> int | None:
-    """The batch norm, conv or linear that ends the add operand `n` (through `_THROUGH` ops), or
-    None when the operand does not end in one whose tensor only the add reads: each node on the
-    way has one reader and is no head (a zeroed layer must change nothing but the add's input)."""
+    """The batch norm, conv or linear that ends the add operand `n` (through `_THROUGH` ops, and
+    through a squeeze-and-excitation `mul` to the tensor it gates, as timm's `zero_init_last`
+    zeroes the batch norm before the SE block), or None when the operand does not end in one whose
+    tensor only the add reads: each node on the way has one reader (the gated tensor: the `mul`
+    and its gate branch) and is no head (a zeroed layer must change nothing but the add's input)."""
 
-    def private(k: int) -> bool:
-        return len(graph.users(k)) == 1 and k not in heads
+    def private(k: int, readers: set[int] | None = None) -> bool:
+        users = {u for u, _ in graph.users(k)}
+        ok = len(users) == 1 if readers is None else users <= readers
+        return ok and k not in heads
 
-    while graph.op(n) in _THROUGH and private(n):
-        (n,) = graph.inputs(n)
-    return n if graph.op(n) in _ZEROABLE and private(n) else None
+    readers: set[int] | None = None
+    while private(n, readers):
+        if graph.op(n) in _THROUGH:
+            (n,), readers = graph.inputs(n), None
+        elif (gated := _gated(graph, n)) is not None:
+            readers = {n} | nx.ancestors(graph.nx, n)  # the mul, and its gate branch
+            n = gated
+        else:
+            break
+    return n if graph.op(n) in _ZEROABLE and private(n, readers) else None
+
+
+def _gated(graph: Graph, n: int) -> int | None:
+    """The tensor a squeeze-and-excitation `mul` node `n` gates: its one input that is not a
+    C×1×1 gate, when every other input is one; None for any other node."""
+    if graph.op(n) != "mul" or _is_gate(graph.shape(n)):
+        return None
+    full = [i for i in graph.inputs(n) if not _is_gate(graph.shape(i))]
+    return full[0] if len(full) == 1 and len(graph.inputs(n)) > 1 else None
 
 
 def zeroed_module(graph: Graph, n: int) -> str:
@@ -80,11 +102,12 @@ def zeroed_module(graph: Graph, n: int) -> str:
     return graph.scope(n) + (".out_proj" if graph.op(n) == "attention" else "")
 
 
-def _left_alone(graph: Graph, n: int) -> bool:
-    """Whether the add operand `n` makes its add no residual block to zero: a `mul` only the add
-    reads (a branch gated by squeeze-and-excitation), or an operand that ends, through `_THROUGH`
-    ops, in a `layer_scale` (the branch already starts near zero: its multiplier holds `init`)."""
-    if graph.op(n) == "mul" and len(graph.users(n)) == 1:
+def _left_alone(graph: Graph, n: int, heads: set[int]) -> bool:
+    """Whether the add operand `n` makes its add no residual block to zero: a squeeze-and-
+    excitation `mul` whose gated tensor ends in no layer to zero (a gated branch, not the identity
+    shortcut, though no layer ends it), or an operand that ends, through `_THROUGH` ops, in a
+    `layer_scale` (the branch already starts near zero: its multiplier holds `init`)."""
+    if _gated(graph, n) is not None and _branch_end(graph, n, heads) is None:
         return True
     while graph.op(n) in _THROUGH:
         (n,) = graph.inputs(n)
@@ -97,6 +120,8 @@ def _chain_convs(graph: Graph, n: int) -> int:
     operand, and the chains of different operands do not overlap, so the work is linear."""
     convs = 0
     while True:
+        gated = _gated(graph, n)
+        n = n if gated is None else gated  # through a squeeze-and-excitation gate to what it gates
         if graph.op(n) == "conv":
             convs += 1
         ins = graph.inputs(n)
@@ -115,10 +140,11 @@ def residual_branch_ends(graph: Graph) -> list[str]:
     operand is shallower: one that does not end in such a layer (the identity shortcut of
     `residual { ... }`), or one with fewer convs on its own chain (the projection shortcut of
     `add { main: ...; shortcut: conv(...) }`). Operands of equal depth (parallel branches) are
-    left alone, and so is an add with an operand that is a `mul` only the add reads (a branch
-    ending in squeeze-and-excitation gating: a branch, not the identity shortcut, though no
-    layer ends it), and so is an add with an operand that ends in a `layer_scale` (its branch
-    starts near zero already). The work is linear in the graph's size.
+    left alone, and so is an add with an operand that ends in a `layer_scale` (its branch starts
+    near zero already). A branch that ends in squeeze-and-excitation gating (a `mul` of the
+    branch's tensor by a C×1×1 gate) ends where the gated tensor does, as timm's `zero_init_last`
+    zeroes SE-ResNet's last batch norm; when no layer to zero ends the gated tensor (an
+    activation does), its add is left alone. The work is linear in the graph's size.
     """
     out: list[int] = []
     heads = {h.node for h in graph.heads}
@@ -126,7 +152,7 @@ def residual_branch_ends(graph: Graph) -> list[str]:
         if graph.op(a) != "add" or len(graph.inputs(a)) < 2:
             continue
         operands = graph.inputs(a)
-        if any(_left_alone(graph, i) for i in operands):
+        if any(_left_alone(graph, i, heads) for i in operands):
             continue
         ends = [_branch_end(graph, i, heads) for i in operands]
         if all(b is None for b in ends):

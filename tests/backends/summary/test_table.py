@@ -164,18 +164,29 @@ def _architecture_files() -> list[Path]:
 
 
 def _hooked_run(model, module, train: bool) -> tuple[int, int]:
-    """(conv + linear MACs per sample, parameters of the modules that ran), counted with forward
-    hooks from each module's own attributes and the output PyTorch computed."""
+    """(conv + linear MACs per sample, parameters the forward pass read), the MACs counted with
+    forward hooks from each module's own attributes and the output PyTorch computed, the
+    parameters as the arguments of the torch operations that ran (so also those no Conv2d, Linear
+    or BatchNorm holds: LayerNorm, attention, layer scales, class tokens, position tables)."""
     import torch
     from torch import nn
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._pytree import tree_leaves
 
-    counted = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
+    counted = (nn.Conv2d, nn.Linear)
     total = 0
-    ran: list[nn.Module] = []
+    owned = {id(p): p for p in module.parameters()}
+    read: dict[int, nn.Parameter] = {}
+
+    class Reads(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            for leaf in tree_leaves((args, kwargs or {})):
+                if id(leaf) in owned:
+                    read[id(leaf)] = owned[id(leaf)]
+            return func(*args, **(kwargs or {}))
 
     def hook(mod, inputs, output):
         nonlocal total
-        ran.append(mod)
         per_sample = output.numel() // output.shape[0]
         if isinstance(mod, nn.Conv2d):
             kh, kw = mod.kernel_size
@@ -186,14 +197,11 @@ def _hooked_run(model, module, train: bool) -> tuple[int, int]:
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, counted)]
     device = next(module.parameters()).device
     module.train(train)
-    with torch.no_grad():
+    with torch.no_grad(), Reads():
         module(*(torch.zeros(2, *shape, device=device) for shape in model.inputs.values()))
     for h in handles:
         h.remove()
-    params = sum(
-        p.numel() for m in {id(m): m for m in ran}.values() for p in m.parameters(recurse=False)
-    )
-    return total, params
+    return total, sum(p.numel() for p in read.values())
 
 
 def _module(model):
