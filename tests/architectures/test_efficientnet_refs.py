@@ -15,12 +15,16 @@ before its classifier) to keep the test fast on two shared cores.
 
 from __future__ import annotations
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 import incept_dsl
+from tests.architectures.refs_support import (
+    assert_informative,
+    conv_linear_macs,
+    onnx_output,
+    rel_diff,
+)
 
 FILE = "efficientnet.incept"
 RTOL = 1e-4
@@ -36,32 +40,6 @@ REFERENCE = {
     "efficientnet_b3": (12_233_232, 1.827, 300),
 }
 MODELS = sorted(REFERENCE)
-
-
-def conv_linear_macs(model: incept_dsl.Model) -> int:
-    """Multiply-adds of the convs and linears of `model`'s IR (as test_mobilenet_refs)."""
-    g = model.optimized(0, keep_aux=False)
-    total = 0
-    for n in g.nodes():
-        a = g.attrs(n)
-        if g.op(n) == "conv":
-            c, h, w = g.shape(n)
-            kh, kw = a["kernel"]
-            total += c * h * w * (a["in_channels"] // a["groups"]) * kh * kw
-        elif g.op(n) == "linear":
-            total += a["in_features"] * a["out_features"]
-    return total
-
-
-def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).norm() / theirs.norm())
-
-
-def assert_informative(out: torch.Tensor) -> None:
-    """The compared tensor is finite, non-zero and differs between the two samples."""
-    assert torch.isfinite(out).all()
-    assert out.norm() > 0
-    assert (out[0] - out[1]).norm() > 1e-3 * out.norm()
 
 
 def randomize_batchnorm_gently(net: torch.nn.Module, size: tuple[int, ...], seed: int = 0) -> None:
@@ -132,14 +110,8 @@ def test_same_outputs_as_torchvision_at_every_level_and_in_onnxruntime(name: str
             net = model.to_torch(opt_level=level, state_dict=state)
             assert rel_diff(net(x), theirs) < RTOL, f"-O{level}"
 
-    proto = model.to_onnx(state_dict={k: v.numpy() for k, v in state.items()})
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(
-        proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
-    (out,) = session.run(None, {proto.graph.input[0].name: x.numpy()})
-    assert rel_diff(torch.from_numpy(np.asarray(out)), theirs) < RTOL, "onnxruntime"
+    out = onnx_output(model, state, x)
+    assert rel_diff(out, theirs) < RTOL, "onnxruntime"
 
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b2"])

@@ -21,6 +21,7 @@ import torch
 from helpers import randomize_batchnorm
 
 import incept_dsl
+from tests.architectures.refs_support import assert_informative, conv_linear_macs, rel_diff
 
 FILE = "resnext.incept"
 RTOL = 1e-4
@@ -35,32 +36,6 @@ REFERENCE = {
     "wide_resnet50_2": (68_883_240, 11.398),
 }
 MODELS = sorted(REFERENCE)
-
-
-def conv_linear_macs(model: incept_dsl.Model) -> int:
-    """Multiply-adds of the convs and linears of `model`'s IR (as test_torchvision_refs)."""
-    g = model.optimized(0, keep_aux=False)
-    total = 0
-    for n in g.nodes():
-        a = g.attrs(n)
-        if g.op(n) == "conv":
-            c, h, w = g.shape(n)
-            kh, kw = a["kernel"]
-            total += c * h * w * (a["in_channels"] // a["groups"]) * kh * kw
-        elif g.op(n) == "linear":
-            total += a["in_features"] * a["out_features"]
-    return total
-
-
-def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).norm() / theirs.norm())
-
-
-def assert_informative(out: torch.Tensor) -> None:
-    """The compared tensor is finite, non-zero and differs between the two samples."""
-    assert torch.isfinite(out).all()
-    assert out.norm() > 0
-    assert (out[0] - out[1]).norm() > 1e-3 * out.norm()
 
 
 def pair(torchvision, name: str, size=SIZE, params: dict | None = None, ref=None):

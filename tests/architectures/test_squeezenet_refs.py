@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import incept_dsl
+from tests.architectures.refs_support import assert_informative, conv_linear_macs, rel_diff
 
 FILE = "squeezenet.incept"
 RTOL = 1e-4
@@ -32,32 +33,6 @@ REFERENCE = {
     "squeezenet1_1": (1_235_496, 0.349),
 }
 MODELS = sorted(REFERENCE)
-
-
-def conv_linear_macs(model: incept_dsl.Model) -> int:
-    """Multiply-adds of the convs and linears of `model`'s IR (as test_torchvision_refs)."""
-    g = model.optimized(0, keep_aux=False)
-    total = 0
-    for n in g.nodes():
-        a = g.attrs(n)
-        if g.op(n) == "conv":
-            c, h, w = g.shape(n)
-            kh, kw = a["kernel"]
-            total += c * h * w * (a["in_channels"] // a["groups"]) * kh * kw
-        elif g.op(n) == "linear":
-            total += a["in_features"] * a["out_features"]
-    return total
-
-
-def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).norm() / theirs.norm())
-
-
-def assert_informative(out: torch.Tensor) -> None:
-    """The compared tensor is finite, non-zero and differs between the two samples."""
-    assert torch.isfinite(out).all()
-    assert out.norm() > 0
-    assert (out[0] - out[1]).norm() > 1e-3 * out.norm()
 
 
 def randomize_biases(net: torch.nn.Module, seed: int = 0) -> None:

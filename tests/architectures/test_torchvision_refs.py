@@ -22,6 +22,7 @@ from helpers import randomize_batchnorm
 
 import incept_dsl
 from incept_dsl.weights import WeightMismatch
+from tests.architectures.refs_support import assert_informative, conv_linear_macs, rel_diff
 
 RTOL = 1e-4
 #: the execution order does not depend on the input size: trace small where the model allows
@@ -90,32 +91,6 @@ ANCHOR_MACS = {
     "googlenet_tv": ((3, 224, 224), 1_498_376_192, 0.0),
     "inception_v3": ((3, 299, 299), 5_713_216_096, 0.0),
 }
-
-
-def conv_linear_macs(model: incept_dsl.Model) -> int:
-    """Multiply-adds of the convs and linears of `model`'s IR, aux heads excluded (ANCHORS)."""
-    g = model.optimized(0, keep_aux=False)
-    total = 0
-    for n in g.nodes():
-        a = g.attrs(n)
-        if g.op(n) == "conv":
-            c, h, w = g.shape(n)
-            kh, kw = a["kernel"]
-            total += c * h * w * (a["in_channels"] // a["groups"]) * kh * kw
-        elif g.op(n) == "linear":
-            total += a["in_features"] * a["out_features"]
-    return total
-
-
-def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).norm() / theirs.norm())
-
-
-def assert_informative(out: torch.Tensor) -> None:
-    """The compared tensor is finite, non-zero and differs between the two samples."""
-    assert torch.isfinite(out).all()
-    assert out.norm() > 0
-    assert (out[0] - out[1]).norm() > 1e-3 * out.norm()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.model for c in CASES])

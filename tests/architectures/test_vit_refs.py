@@ -18,12 +18,11 @@ the position embedding).
 
 from __future__ import annotations
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 import incept_dsl
+from tests.architectures.refs_support import assert_informative, onnx_output, rel_diff
 
 FILE = "vit.incept"
 RTOL = 1e-4
@@ -60,17 +59,6 @@ def conv_linear_attention_macs(model: incept_dsl.Model) -> int:
             tokens, width = shape
             total += 4 * tokens * width * width + 2 * tokens * tokens * width
     return total
-
-
-def rel_diff(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).norm() / theirs.norm())
-
-
-def assert_informative(out: torch.Tensor) -> None:
-    """The compared tensor is finite, non-zero and differs between the two samples."""
-    assert torch.isfinite(out).all()
-    assert out.norm() > 0
-    assert (out[0] - out[1]).norm() > 1e-3 * out.norm()
 
 
 def randomize(ref: torch.nn.Module, seed: int = 0) -> None:
@@ -135,14 +123,8 @@ def test_same_outputs_as_torchvision_at_every_level_and_in_onnxruntime(name: str
             net = model.to_torch(opt_level=level, state_dict=state)
             assert rel_diff(net(x), theirs) < RTOL, f"-O{level}"
 
-    proto = model.to_onnx(state_dict={k: v.numpy() for k, v in state.items()})
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(
-        proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
-    (out,) = session.run(None, {proto.graph.input[0].name: x.numpy()})
-    assert rel_diff(torch.from_numpy(np.asarray(out)), theirs) < RTOL, "onnxruntime"
+    out = onnx_output(model, state, x)
+    assert rel_diff(out, theirs) < RTOL, "onnxruntime"
 
 
 @pytest.mark.parametrize("name", MODELS)
