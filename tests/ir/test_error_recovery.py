@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -370,10 +369,12 @@ def _calls(program: ast.Program) -> list[ast.Call]:
 
 
 _SHIPPED = {p.name: p.read_text(encoding="utf-8") for p in bundled_architectures()}
+#: Where the shipped files' imports (`import "resnet.incept"`) are found.
+_BASE = bundled_architectures()[0].parent
 
 
 def _check_all(text: str) -> list[InceptError]:
-    unit = Loader().load_text(text, "inj.incept", Path.cwd())
+    unit = Loader().load_text(text, "inj.incept", _BASE)
     errors: list[InceptError] = []
     for m in unit.program.models:
         try:
@@ -396,7 +397,7 @@ def _check_all(text: str) -> list[InceptError]:
 @given(st.sampled_from(sorted(_SHIPPED)), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_exactly_the_injected_mistakes_are_reported(name: str, k: int, seed: int) -> None:
     text = _SHIPPED[name]
-    unit = Loader().load_text(text, "inj.incept", Path.cwd())
+    unit = Loader().load_text(text, "inj.incept", _BASE)
     calls = _calls(unit.program)
     rng = random.Random(seed)
     chosen = rng.sample(calls, min(k, len(calls)))
