@@ -12,7 +12,7 @@ from incept_dsl.frontend.parser import parse
 ARCH = Path(__file__).resolve().parents[1] / "architectures"
 
 #: Input sides tried, smallest first (a model's own size is the fallback).
-SIDES = (64, 75, 96, 128, 160, 193, 224, 299)
+SIDES = (64, 75, 96, 128, 160, 188, 193, 224, 299)  # 188: the smallest tile of unet_paper
 
 
 def arch_models() -> list[tuple[str, str]]:
@@ -32,13 +32,18 @@ def ids(params: list[tuple[str, str]]) -> list[str]:
 
 
 def load_small(file: str, model: str) -> incept_dsl.Model:
-    """The model with the smallest square input in `SIDES` it accepts (its own size otherwise)."""
+    """The model with the smallest square input in `SIDES` it accepts (its own size otherwise):
+    set through the model's `size` parameter where it has one (ViT, U-Net, the segmentation
+    models: their position tables, expectations and output sizes follow it), else by
+    overriding the input shape."""
     default = incept_dsl.load(ARCH / file, model=model)
     (shape,) = default.inputs.values()
     for side in SIDES:
         if side >= shape[1]:
             break
         try:
+            if "size" in default.params:
+                return incept_dsl.load(ARCH / file, model=model, params={"size": side})
             return incept_dsl.load(ARCH / file, model=model, input_shape=(shape[0], side, side))
         except incept_dsl.InceptError:
             continue

@@ -4,9 +4,9 @@ whose every location lies inside the file — never another exception, never a h
 Two sources of programs:
 - `programs()`: random, mostly valid programs built rule by rule after `grammars/incept.lark`
   (blocks with parameters, among them one bound to an op or a block, inputs, defaults, bindings,
-  joins, every op of language v1 and v2 with its arguments, concat/add/mul/residual/repeat bodies,
-  squeeze-and-excitation gates, `in_channels` and `make_divisible` in expressions, token tails,
-  groups, labels, `as` names, comments);
+  joins, every op of language v1 and v2 and `crop` with its arguments, concat/add/mul/residual/
+  repeat bodies, squeeze-and-excitation gates, `in_channels` and `make_divisible` in expressions,
+  token tails, groups, labels, `as` names, comments);
 - `mutants()`: the shipped `architectures/*.incept` files with tokens deleted, duplicated, swapped,
   inserted, numbers changed and text cut off.
 
@@ -214,6 +214,8 @@ _SIMPLE_OPS = [
     "upsample(scale = 2)",
     "upsample(size = 8x8, mode = bilinear)",
     "upsample(size = 6, mode = bilinear, align_corners = true)",
+    "crop(4)",  # larger than the picture now and then: a located error
+    "crop(size = 6x5)",
     "slice(0, 2)",
     "slice(1, 4)",
     "tokens",

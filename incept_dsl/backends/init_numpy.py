@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from incept_dsl.backends.torch.init_schemes import GATE_BIAS, open_gates, residual_branch_ends
+from incept_dsl.backends.torch.init_schemes import (
+    GATE_BIAS,
+    open_gates,
+    residual_branch_ends,
+    scoring_convs,
+)
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import state_tensors
 
@@ -159,8 +164,9 @@ def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str,
     zeros, a position table N(0, std²), an attention's in-projection Xavier-uniform and its
     biases 0 (its out-projection is a linear of the scheme). Under `fan_in` the last layer of each
     residual branch (`residual_branch_ends`: a layer, or an attention's out-projection) holds a
-    zero weight, and the conv that opens each squeeze-and-excitation gate (`open_gates`) a bias
-    of `GATE_BIAS`.
+    zero weight, the conv that opens each squeeze-and-excitation gate (`open_gates`) a bias
+    of `GATE_BIAS`, and each conv that scores the classes directly (`scoring_convs`) a weight
+    drawn as a linear's.
 
     Raises ValueError for an unknown scheme.
     """
@@ -170,10 +176,14 @@ def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str,
     zeroed = {f"{module}.weight" for module in ends}  # a layer's, an attention's out_proj's
     gates = open_gates(graph) if scheme == "fan_in" else []
     opened = {f"{scope}.bias" for scope in gates}
+    scores = scoring_convs(graph) if scheme == "fan_in" else []
+    scoring = {f"{scope}.weight" for scope in scores}
     out = {}
     for key, n, role, shape in state_shapes(graph):
         if key in zeroed:
             out[key] = np.zeros(shape, dtype=np.float32)
+        elif key in scoring:  # as a linear's: N(0, 0.01)
+            out[key] = _weight(_rng(seed, key), "linear", shape, scheme)
         elif key in opened:
             out[key] = np.full(shape, GATE_BIAS, dtype=np.float32)
         else:

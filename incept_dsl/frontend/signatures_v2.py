@@ -1,5 +1,6 @@
 """The surface ops of language v2 (LANGUAGE.md section 11) besides the activations, which
-`incept_dsl.frontend.signatures` lists with v1's: their arguments, valid ranges and rules.
+`incept_dsl.frontend.signatures` lists with v1's: their arguments, valid ranges and rules. Also
+`crop`, an extension beyond LANGUAGE.md added for U-Net (docs/language.md).
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ V2_SIGNATURES: tuple[Signature, ...] = (
                 hint="nearest has no corners to align (PyTorch refuses align_corners there)",
             ),
         ),
+    ),
+    Signature(
+        "crop",
+        (Arg("size", "pair"),),
+        doc="a centred HxW window of images (U-Net's copy and crop): top (H - h) // 2, left "
+        "(W - w) // 2; no weights",
     ),
     Signature(
         "conv_transpose",

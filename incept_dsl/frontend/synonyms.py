@@ -32,6 +32,8 @@ SYNONYMS: dict[str, str] = {
     "split": "slice",
     "interpolate": "upsample",
     "resize": "upsample",
+    "center_crop": "crop",  # torchvision's CenterCrop
+    "centre_crop": "crop",
     "mha": "attention",
     "multihead_attention": "attention",
     "self_attention": "attention",

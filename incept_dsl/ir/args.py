@@ -13,15 +13,13 @@ consequence of it (such as a "missing" argument).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from incept_dsl.errors import (
     InceptError,
     InceptLimitError,
-    InceptNameError,
     InceptTypeError,
-    Note,
     close_matches,
     did_you_mean,
 )
@@ -32,10 +30,10 @@ from incept_dsl.frontend.signatures import (
     Arg,
     Range,
     Signature,
-    surface_op_names,
 )
 from incept_dsl.frontend.synonyms import synonym_hint
 from incept_dsl.ir import values as V
+from incept_dsl.ir.arg_mistakes import unknown_keyword
 from incept_dsl.ir.limits import MAX_CHANNELS, MAX_REPEAT
 from incept_dsl.source import Span
 
@@ -135,6 +133,11 @@ def misspelt(args: ast.Args | None, names: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def has_unknown_keyword(args: ast.Args | None, names: Sequence[str]) -> bool:
+    """Whether the call gives a keyword that is none of `names` (reported by `bind`)."""
+    return args is not None and any(kw.name not in names for kw in args.keywords)
+
+
 def op_args(
     sig: Signature,
     given: Bound,
@@ -142,6 +145,7 @@ def op_args(
     span: Span,
     errors: list[InceptError],
     misspelt: frozenset[str] = frozenset(),
+    unknown_keyword: bool = False,
 ) -> dict[str, Any]:
     """The canonical value of every argument of `sig` in a call at `span`.
 
@@ -150,7 +154,9 @@ def op_args(
     Values that are `UNKNOWN` or `FAILED` stay so. Every mistake is appended to `errors`: a value
     of the wrong kind or outside its valid range, a missing required argument (unless it is in
     `misspelt`: an unknown keyword of the call, already reported, is probably it), and arguments
-    that break one of the op's rules together (checked when all of them are known).
+    that break one of the op's rules together (checked when all of them are known, and not when
+    one took its default in a call with an `unknown_keyword`, which may be that argument
+    misspelt: `upsample(zize = 4x4)` is one mistake, not two).
     """
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
@@ -181,7 +187,8 @@ def op_args(
             values[arg.name] = read_arg(arg, arg.default, span, arg.name)
     for rule in sig.constraints:
         args = [values[name] for name in rule.args]
-        if all(is_known(v) for v in args):
+        guessed = unknown_keyword and any(name not in given for name in rule.args)
+        if all(is_known(v) for v in args) and not guessed:
             problem = rule.problem(*args)
             if problem is not None:
                 places = [spans[name] for name in rule.args if name in spans]
@@ -302,60 +309,6 @@ def convert(kind: str, value: Any, span: Span, what: str) -> Any:
     if kind == "shape":
         return value
     raise AssertionError(kind)  # pragma: no cover
-
-
-# ---- the words of shared mistakes ---------------------------------------------------------------
-def unknown_keyword(what: str, kw: ast.KwArg, names: Sequence[str]) -> InceptError:
-    """`what` has no parameter named like the keyword `kw`."""
-    hint = did_you_mean(kw.name, names)
-    known = ", ".join(names) if names else "none"
-    return InceptNameError(
-        f"'{what}' has no parameter '{kw.name}' (it takes: {known})", kw.name_span, hint=hint
-    )
-
-
-def unknown_callee(target: str, span: Span, blocks: Iterable[str]) -> InceptError:
-    """`target` names no op and no visible block."""
-    names = [*surface_op_names(), *blocks]
-    hint = synonym_hint(target, names) or did_you_mean(target, names)
-    return InceptNameError(f"unknown op or block '{target}'", span, hint=hint)
-
-
-def tensor_as_op(target: str, span: Span) -> InceptError:
-    """A pipeline element names a tensor of the model."""
-    return InceptTypeError(
-        f"'{target}' is a tensor, not an op; only the start of a binding reads a tensor",
-        span,
-        hint="to combine tensors, start a binding with concat(a, b) or add(a, b)",
-    )
-
-
-def not_an_op(target: str, value: Any, span: Span) -> InceptError:
-    """A pipeline element names a parameter whose value is no op or block name."""
-    return InceptTypeError(f"parameter '{target}' is {V.describe(value)}, not an op or block", span)
-
-
-def join_inside(el: ast.Join) -> InceptError:
-    """`concat(a, b)` after the start of a pipeline."""
-    return InceptTypeError(
-        f"{el.kind}(a, b) joins bound tensors and can only start a binding",
-        el.span,
-        hint=f"to apply branches to the current tensor, write `{el.kind} {{ ... }}`",
-    )
-
-
-def no_branches(el: ast.Branches) -> InceptError:
-    """`concat { }` without a branch."""
-    return InceptTypeError(f"{el.kind} {{ }} needs at least one branch", el.span)
-
-
-def missing_block_param(defn: ast.BlockDef, param: ast.Param, span: Span) -> InceptError:
-    """A block applied without a value for a parameter that has no default."""
-    return InceptTypeError(
-        f"block '{defn.name}' needs a value for its parameter '{param.name}'",
-        span,
-        notes=[Note(f"'{defn.name}' is defined here", defn.name_span)],
-    )
 
 
 def expect_shape(given: Bound, span: Span) -> tuple[int, ...] | Any:

@@ -18,8 +18,8 @@ and returns the multiply-adds of one sample. Conventions (the lecture's; stated 
   ``(n-1)·C·H·W``, an n-input mul ``(n-1)·C·H·W`` of its output (a C×1×1 gate broadcast over
   C×H×W costs one multiply per output element), a position table's add ``L·D``, bilinear upsampling ``C·H'·W'`` (one per output
   element);
-- activations, softmax, dropout, stochastic depth, flatten, slice, concat, channel_shuffle and
-  nearest upsampling, tokens, the class token and select cost 0 MACs (they are still rows).
+- activations, softmax, dropout, stochastic depth, flatten, slice, crop, concat, channel_shuffle
+  and nearest upsampling, tokens, the class token and select cost 0 MACs (they are still rows).
 
 Activation memory is not a rule: it is the output tensor's elements × 4 bytes (fp32) for every op.
 The outputs of view ops (`IROp.view`) are views of their input in PyTorch: tables list their size, but totals
@@ -118,6 +118,7 @@ def _upsample(a: dict[str, Any], ins: list[Shape], out: Shape) -> int:
 
 
 UPSAMPLE = CostRule("C·H'·W' for bilinear (one per output element), 0 for nearest", _upsample)
+CROP = CostRule("0 (a view)", _free)
 LAYER_SCALE = CostRule("C·H·W (one multiply per element)", _elements)
 
 

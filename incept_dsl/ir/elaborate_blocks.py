@@ -21,7 +21,8 @@ from incept_dsl.errors import (
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.loader import BlockEntry, BlockTable
 from incept_dsl.ir import values as V
-from incept_dsl.ir.args import FAILED, missing_block_param, misspelt
+from incept_dsl.ir.arg_mistakes import missing_block_param
+from incept_dsl.ir.args import FAILED, misspelt
 from incept_dsl.ir.elaborate_context import Abort, Ctx, failure_key
 from incept_dsl.ir.elaborate_structure import StructureLayer
 from incept_dsl.ir.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_WORK

@@ -17,16 +17,8 @@ from incept_dsl.errors import (
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.signatures import SIGNATURES, canonical_op
 from incept_dsl.ir import values as V
-from incept_dsl.ir.args import (
-    EXPECT_PARAMS,
-    collect,
-    expect_shape,
-    is_known,
-    join_inside,
-    not_an_op,
-    tensor_as_op,
-    unknown_callee,
-)
+from incept_dsl.ir.arg_mistakes import join_inside, not_an_op, tensor_as_op, unknown_callee
+from incept_dsl.ir.args import EXPECT_PARAMS, collect, expect_shape, is_known
 from incept_dsl.ir.elaborate_blocks import BlockLayer
 from incept_dsl.ir.elaborate_context import Abort, Ctx
 from incept_dsl.source import Span

@@ -25,7 +25,8 @@ from incept_dsl.frontend.loader import BlockTable
 from incept_dsl.frontend.signatures import SIGNATURES, canonical_op, surface_op_names
 from incept_dsl.frontend.synonyms import synonym_hint
 from incept_dsl.ir import values as V
-from incept_dsl.ir.args import collect, read_arg, unknown_keyword
+from incept_dsl.ir.arg_mistakes import unknown_keyword
+from incept_dsl.ir.args import collect, read_arg
 from incept_dsl.ir.elaborate_base import check_size
 from incept_dsl.ir.elaborate_context import Abort, Ctx, Poisoned, Scope
 from incept_dsl.ir.elaborate_elements import ElementLayer

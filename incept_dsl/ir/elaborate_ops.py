@@ -15,10 +15,10 @@ from typing import Any
 from incept_dsl.errors import InceptError, InceptErrors, InceptShapeError
 from incept_dsl.frontend import ast
 from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES, Signature
-from incept_dsl.ir.args import misspelt, op_args, read_arg
+from incept_dsl.ir.args import has_unknown_keyword, misspelt, op_args, read_arg
 from incept_dsl.ir.elaborate_bounds import BoundsLayer
 from incept_dsl.ir.elaborate_context import Ctx, Scope
-from incept_dsl.ir.shapes import ShapeProblem, need_image
+from incept_dsl.ir.shapes import ShapeProblem, crop_offset, need_image
 from incept_dsl.source import Span
 from incept_dsl.text import fmt_shape
 
@@ -62,6 +62,7 @@ class OpLayer(BoundsLayer):
             call.span,
             errors,
             misspelt(call.args, sig.arg_names),
+            has_unknown_keyword(call.args, sig.arg_names),
         )
         if errors:
             raise InceptErrors.of(errors)
@@ -241,6 +242,16 @@ def _attention(el: OpLayer, op: str, at: OpCall) -> int:
     return el._add(op, attrs, [at.x], at.scope(op), at.span)
 
 
+def _crop(el: OpLayer, op: str, at: OpCall) -> int:
+    """The crop node: its `size`, and the `offset` of the centred window in the input (from the
+    input's H×W, as conv's in_channels is from its C); a tensor that is no image gets (0, 0),
+    which the shape rule refuses with its own error."""
+    size = at.a["size"]
+    image = len(at.shape_in) == 3
+    attrs = {"size": size, "offset": crop_offset(at.shape_in, size) if image else (0, 0)}
+    return el._add(op, attrs, [at.x], at.scope(op), at.span)
+
+
 def _padding(value: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
     if value == "same":
         return ((kernel[0] - 1) // 2 * dilation[0], (kernel[1] - 1) // 2 * dilation[1])
@@ -269,6 +280,7 @@ LOWERINGS: dict[str, Lowering] = {
     "groupnorm": _groupnorm,
     "stochastic_depth": _plain("p", "mode"),
     "upsample": _plain("scale", "size", "mode", "align_corners"),
+    "crop": _crop,
     "conv_transpose": _conv_transpose,
     "layernorm": _layernorm,
     "slice": _plain("start", "end"),

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from incept_dsl.errors import InceptError, InceptErrors, InceptShapeError, Note
 from incept_dsl.frontend import ast
+from incept_dsl.ir.arg_mistakes import no_branches
 from incept_dsl.ir.args import (
     REPEAT_PARAMS,
     RESIDUAL_PARAMS,
     collect,
     is_known,
-    no_branches,
     repeat_count,
     residual_scale,
 )

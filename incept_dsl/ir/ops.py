@@ -29,6 +29,7 @@ from incept_dsl.ir.shapes import (
     concat_shape,
     conv_shape,
     conv_transpose_shape,
+    crop_shape,
     flatten_shape,
     global_pool_shape,
     groupnorm_shape,
@@ -232,6 +233,7 @@ OPS: dict[str, IROp] = {
             "Upsample",
             family="pool",
         ),
+        IROp("crop", ("size", "offset"), crop_shape, C.CROP, "Crop", family="reshape", view=True),
         IROp(
             "conv_transpose",
             (

@@ -312,6 +312,37 @@ def upsample_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     return (c, oh, ow)
 
 
+def crop_offset(image: Shape, size: tuple[int, int]) -> tuple[int, int]:
+    """The top-left corner (top, left) of the centred `size` window of a C×H×W `image`:
+    ((H - h) // 2, (W - w) // 2), floored, so an odd margin leaves its extra row at the bottom
+    and its extra column at the right."""
+    _, h, w = image
+    return ((h - size[0]) // 2, (w - size[1]) // 2)
+
+
+def crop_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
+    """The centred `size` window of an image: C×h×w. Refuses a tensor that is no image and a
+    window larger than the input on either side; `offset` must be `crop_offset`'s."""
+    (x,) = ins
+    need_image(
+        "crop", x, hint="crop cuts the height and width of an image: crop before flatten or tokens"
+    )
+    c, h, w = x
+    (ch, cw) = a["size"]
+    if ch > h or cw > w:
+        raise ShapeProblem(
+            f"crop(size = {ch}x{cw}) is larger than the {h}×{w} input",
+            hint=f"a crop keeps a centred window of its input, at most {h}x{w} here: crop less, "
+            "or shrink the picture less before it",
+        )
+    if tuple(a["offset"]) != crop_offset(x, (ch, cw)):
+        raise ShapeProblem(
+            f"crop offset {fmt_shape(a['offset'])} is not the centre of the {h}×{w} input "
+            f"for a {ch}×{cw} window"
+        )
+    return (c, ch, cw)
+
+
 def conv_transpose_shape(a: dict[str, Any], ins: list[Shape]) -> Shape:
     """nn.ConvTranspose2d: (in - 1) * stride - 2 * padding + kernel + output_padding a side."""
     (x,) = ins

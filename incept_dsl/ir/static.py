@@ -29,6 +29,14 @@ from incept_dsl.frontend import ast
 from incept_dsl.frontend.loader import BlockTable
 from incept_dsl.frontend.signatures import SIGNATURES, canonical_op
 from incept_dsl.ir import values as V
+from incept_dsl.ir.arg_mistakes import (
+    join_inside,
+    missing_block_param,
+    no_branches,
+    not_an_op,
+    tensor_as_op,
+    unknown_callee,
+)
 from incept_dsl.ir.args import (
     EXPECT_PARAMS,
     REPEAT_PARAMS,
@@ -37,16 +45,11 @@ from incept_dsl.ir.args import (
     bind_args,
     collect,
     expect_shape,
-    join_inside,
-    missing_block_param,
+    has_unknown_keyword,
     misspelt,
-    no_branches,
-    not_an_op,
     op_args,
     repeat_count,
     residual_scale,
-    tensor_as_op,
-    unknown_callee,
 )
 from incept_dsl.source import Span
 
@@ -161,7 +164,10 @@ class ShapelessChecker:
             sig = SIGNATURES[op]
             given = bind_args(sig.arg_names, call.args, sig.name, self.value, errors)
             defaults = None if self.defaults is None else self.defaults.get(sig.name, {})
-            op_args(sig, given, defaults, call.span, errors, misspelt(call.args, sig.arg_names))
+            names = sig.arg_names
+            typos = misspelt(call.args, names)
+            unknown = has_unknown_keyword(call.args, names)
+            op_args(sig, given, defaults, call.span, errors, typos, unknown)
             return
         if target in self.tensors:
             errors.append(tensor_as_op(target, call.name_span))

@@ -33,8 +33,8 @@ FUSABLE = ("relu", "sigmoid", "tanh")
 INPLACE = ("relu", "relu6", "silu", "hardswish", "hardsigmoid", "leaky_relu")
 
 #: Ops whose output is always a fresh tensor (never a view or alias of an input). Not `tokens`,
-#: `select`, `slice`, `flatten` (views), `channel_shuffle` (a view when groups = 1), `dropout` or
-#: `stochastic_depth` (their input itself in eval mode).
+#: `select`, `slice`, `crop`, `flatten` (views), `channel_shuffle` (a view when groups = 1),
+#: `dropout` or `stochastic_depth` (their input itself in eval mode).
 FRESH = (
     "conv",
     "batchnorm",

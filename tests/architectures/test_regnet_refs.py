@@ -7,8 +7,8 @@ BatchNorm given random affine parameters and data-driven, perturbed running stat
 the same eval-mode outputs, relative difference below 1e-4 — at -O0, at -O1 and -O2 (the -O0
 state_dict carried through the passes) and in onnxruntime; training mode (batch statistics and
 the running statistics' update); the stage table the file writes out is the one torchvision
-computes from the quantized linear parameters; and a bare torchvision state_dict loads (its key
-order puts each projection shortcut before its block, as the file does). Outputs are compared
+computes from the quantized linear parameters (bare state_dicts: test_checkpoint_loading.py).
+Outputs are compared
 at 96×96 (a 3×3 grid in the last stage; the reference pools globally before its classifier) to
 keep the test fast on two shared cores.
 """
@@ -139,14 +139,3 @@ def test_training_mode_and_batch_norm_updates_match(name: str, torchvision):
     for a, b in zip(ref_bns, our_bns, strict=True):
         assert rel_diff(b.running_mean, a.running_mean) < RTOL
         assert rel_diff(b.running_var, a.running_var) < RTOL
-
-
-def test_copy_weights_from_a_checkpoint_state_dict(torchvision):
-    """A torchvision checkpoint is a bare state_dict: it pairs by key order and loads the same
-    tensors as the module does (pairing by execution order)."""
-    ref, ours, _ = pair(torchvision, "regnet_y_400mf")
-    fresh = incept_dsl.load(FILE, model="regnet_y_400mf", input_shape=TRACE).to_torch()
-    incept_dsl.copy_weights(ref.state_dict(), fresh)
-    want, got = ours.state_dict(), fresh.state_dict()
-    assert want.keys() == got.keys()
-    assert all(torch.equal(want[k], got[k]) for k in want)

@@ -88,6 +88,14 @@ def test_a_misspelt_keyword_is_not_also_a_missing_argument() -> None:
     assert err.message.startswith("'b' has no parameter 'cc'")
 
 
+def test_a_misspelt_keyword_does_not_break_a_rule_of_several_arguments() -> None:
+    """upsample needs one of 'scale' and 'size': a misspelt 'size' is that mistake alone."""
+    (err,) = _errors(_model("output y = x -> upsample(zize = 4x4)"))
+    assert err.message.startswith("'upsample' has no parameter 'zize'")
+    (err,) = _errors(_model("output y = x -> upsample(mode = bilinear)"))  # no misspelling
+    assert "got neither" in err.message
+
+
 def test_block_call_mistakes_are_all_reported() -> None:
     errors = _errors(
         "block b(c, k, s = 1) = conv(c, k, stride = s)\n"

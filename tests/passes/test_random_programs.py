@@ -3,9 +3,9 @@ branches of convs with random kernels, strides, batch norms, activations (hardsw
 leaky_relu among them) and scales, followed now and then by a v2 op that keeps the picture's size
 (a squeeze-and-excitation `mul` gate, channel_shuffle, layer_scale, groupnorm, layernorm,
 stochastic_depth, a size-keeping conv_transpose, a slice); joined by concat or residual; before
-the join a trunk that may upsample (upsample, a strided conv_transpose) or normalise; after it,
-now and then, a token tail (tokens -> class_token -> pos_embedding -> attention -> select) or a
-flat one (layernorm, linear, slice); a head reading the input directly.
+the join a trunk that may upsample (upsample, a strided conv_transpose), crop or normalise; after
+it, now and then, a token tail (tokens -> class_token -> pos_embedding -> attention -> select) or
+a flat one (layernorm, linear, slice); a head reading the input directly.
 
 Every level computes the -O0 outputs within 1e-4, every pass is idempotent, the IR verifies
 after every pass, and onnxruntime computes the -O0 outputs within 1e-4 at -O0, -O1 and -O2 (at an
@@ -63,6 +63,7 @@ TRUNK = (
     "se",
     "hardswish",
     "layer_scale(2.0)",
+    "crop(5x6)",  # fits every picture the trunk makes (at least 7×7, 5×6 after a crop)
 )
 
 

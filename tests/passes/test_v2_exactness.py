@@ -110,6 +110,32 @@ model t {
 }
 """
 
+#: U-Net's copy and crop: valid convs shrink the skip tensor, which is cropped to the size of the
+#: upsampled one and concatenated with it.
+TINY_UNET = """
+model tiny_unet {
+    input image: 1x44x44
+    defaults conv(act = relu, padding = valid)
+    e1 = image -> conv(8, 3) -> conv(8, 3)
+    b = e1 -> maxpool(2) -> conv(16, 3) -> conv(16, 3)
+    u = b -> conv_transpose(8, 2, stride = 2)
+    s = e1 -> crop(32)
+    output logits = concat(s, u) -> conv(8, 3) -> conv(2, 1, act = none)
+}
+"""
+
+#: A crop is a view of its input: at -O2 the activation after it must not run in place (`c` reads
+#: the same tensor after it).
+CROP_VIEWS = """
+model t {
+    input x: 3x12x11
+    a = x -> conv(4, 3, padding = valid, bn = true)
+    b = a -> crop(7x6) -> relu
+    c = a -> crop(size = 7x6) -> scale(2.0)
+    output y = concat(b, c) -> conv(3, 2, bn = true, act = relu) -> crop(5)
+}
+"""
+
 PROGRAMS = {
     "mbconv": (MBCONV, "t"),
     "convnext": (CONVNEXT, "t"),
@@ -118,6 +144,8 @@ PROGRAMS = {
     "vit_tiny": (VIT_TINY, "vit_tiny"),
     "norms": (NORMS, "t"),
     "tokens": (TOKENS, "t"),
+    "tiny_unet": (TINY_UNET, "tiny_unet"),
+    "crop_views": (CROP_VIEWS, "t"),
 }
 
 #: The pass fixtures written for the v2 ops (tests/passes/fixtures), run whole at -O1/-O2 too.

@@ -139,7 +139,10 @@ def _attention(a: dict[str, Any]) -> str:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}"
+    """`x` as `:g` writes it, the exponent without its zero padding: 0.5, 1e-6, 2.5e+10."""
+    text = f"{x:g}"
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}e{exponent[0]}{exponent[1:].lstrip('0') or '0'}" if e else text
 
 
 def _const(label: str) -> Callable[[dict[str, Any]], str]:
@@ -182,6 +185,7 @@ LABELS: dict[str, Callable[[dict[str, Any]], str]] = {
         + (f"×{_num(a['scale'])}" if a["scale"] is not None else fmt_shape(a["size"]))
         + f", {a['mode']}"
     ),
+    "crop": lambda a: f"{_title('crop')} {fmt_shape(a['size'])}",
     "conv_transpose": _conv_transpose,
     "layernorm": _const(_title("layernorm")),
     "tokens": _const(_title("tokens")),

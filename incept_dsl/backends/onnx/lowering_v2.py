@@ -1,5 +1,6 @@
-"""ONNX backend, the v2 ops of LANGUAGE.md section 11 that `lowering` does not hold itself
-(`V2_LOWER`, merged into its `LOWER`): each with the IR's (PyTorch's) inference semantics."""
+"""ONNX backend, the v2 ops of LANGUAGE.md section 11 that `lowering` does not hold itself, and
+`crop` (added for U-Net) (`V2_LOWER`, merged into its `LOWER`): each with the IR's (PyTorch's)
+inference semantics."""
 
 from __future__ import annotations
 
@@ -188,12 +189,29 @@ def _upsample(c: Ctx, ins: list[str]) -> None:
     c.emit("Resize", [ins[0], roi, no_scales, sizes], **attrs)
 
 
+def _crop(c: Ctx, ins: list[str]) -> None:
+    """The centred window as one Slice of axes 2 and 3, its starts (the offsets) and ends
+    constant int64 initializers, as `slice` writes its own (inputs from opset 10; this backend
+    writes 11 and later)."""
+    (top, left), (h, w) = c.a["offset"], c.a["size"]
+    c.emit(
+        "Slice",
+        [
+            ins[0],
+            c.const("starts", [top, left], np.int64),
+            c.const("ends", [top + h, left + w], np.int64),
+            c.const("axes", [2, 3], np.int64),
+        ],
+    )
+
+
 V2_LOWER: dict[str, Lowering] = {
     "channel_shuffle": _channel_shuffle,
     "layer_scale": _layer_scale,
     "groupnorm": _groupnorm,
     "stochastic_depth": _stochastic_depth,
     "upsample": _upsample,
+    "crop": _crop,
     "conv_transpose": _conv_transpose,
     "layernorm": _layernorm,
     **TOKENS_LOWER,

@@ -5,13 +5,16 @@ The default, `fan_in`, makes every bundled model start trainable: on random norm
 initial logits have a standard deviation of order 1 (0.05 to 3; see
 tests/backends/test_torch_init.py) in eval and in training mode, so the cross-entropy starts near
 log(classes). It is torchvision's ResNet/VGG scheme (Kaiming-normal convs with the ReLU gain,
-N(0, 0.01) linears, BN 1/0) with two changes, each needed by some bundled family:
+N(0, 0.01) linears, BN 1/0) with these changes, each needed by some bundled family:
 
 - the conv's std is sqrt(2 / fan_in), He et al. 2015's rule for the forward pass (each conv and
   ReLU keeps the second moment of its input), not sqrt(2 / fan_out): a 1x1 reduction such as an
   Inception module's 832 -> 128 has fan_out far below fan_in, and fan_out then multiplies the
   signal's variance by fan_in / fan_out at every module (GoogLeNet's logits start with a std of
   31, Inception-v4's of 6,500). Where fan_in == fan_out (most of VGG and ResNet) the two agree.
+- a conv that scores the classes with no activation after it (the per-pixel classifier of a
+  dense-prediction network, `scoring_convs`) starts as the linear classifier does, N(0, 0.01):
+  the ReLU gain would overshoot there, and U-Net's logits would start with a std of 3.3 to 3.6.
 - each squeeze-and-excitation gate starts open (the conv before its hardsigmoid or sigmoid has bias
   3, `open_gates`), so a gated block starts as the identity on its input, as a residual block does
   below: without it every gate halves the signal and MobileNetV3-Small starts with a logit std of
@@ -197,11 +200,48 @@ def open_gates(graph: Graph) -> list[str]:
     return [graph.scope(c) for c in dict.fromkeys(out)]
 
 
+#: Weightless ops without an activation between a scoring conv and its head.
+_TO_HEAD = ("upsample", "crop", "dropout", "flatten", "avgpool", "adaptive_avgpool")
+
+
+def scoring_convs(graph: Graph) -> list[str]:
+    """The convs, in graph order, that `fan_in` initialises as it does a classifier's linear,
+    N(0, 0.01): each conv whose output reaches a model output or aux head through only the
+    weightless, activation-free ops of `_TO_HEAD`, each read by nothing else (a dense-prediction
+    network's per-pixel classifier: U-Net's final 1x1 conv, FCN's and DeepLabV3's scoring convs).
+    The ReLU gain of the other convs would overshoot there, where no ReLU follows: U-Net's
+    logits would start with a std of 3.3 to 3.6."""
+    out: list[int] = []
+    for h in graph.heads:
+        n = h.node
+        while graph.op(n) in _TO_HEAD and len(graph.inputs(n)) == 1:
+            (n,) = graph.inputs(n)
+            if len(graph.users(n)) != 1:
+                break
+        else:
+            if graph.op(n) == "conv":
+                out.append(n)
+    return [graph.scope(c) for c in dict.fromkeys(out)]
+
+
+def _each(scopes: list[str], statement: str, *comment: str) -> list[str]:
+    """Lines that run `statement` for each submodule `name` in `scopes` (none when empty)."""
+    if not scopes:
+        return []
+    return [
+        *(f"# {c}" for c in comment),
+        "for name in (",
+        *(f"    {s!r}," for s in scopes),
+        "):",
+        f"    {statement}",
+    ]
+
+
 def init_lines(scheme: str, graph: Graph | None = None) -> list[str]:
     """The body of the generated `reset_parameters` for `scheme` (see `INIT_SCHEMES`): statements
     over `self.modules()` and, for `fan_in` with `graph` given, over the residual branches' last
-    layers (`residual_branch_ends`, named by `repr` of their scopes, found with
-    `self.get_submodule`).
+    layers (`residual_branch_ends`), the scoring convs (`scoring_convs`) and the gates' convs
+    (`open_gates`), named by `repr` of their scopes, found with `self.get_submodule`.
 
     Raises ValueError for a scheme that is not in `INIT_SCHEMES`.
     """
@@ -233,24 +273,24 @@ def init_lines(scheme: str, graph: Graph | None = None) -> list[str]:
         "        if m.bias is not None:",
         "            nn.init.zeros_(m.bias)",
     ]
-    ends = residual_branch_ends(graph) if scheme == "fan_in" and graph is not None else []
-    if ends:
-        lines += [
-            "# each residual branch ends in a layer of weight 0: every residual block starts as",
-            "# the identity (Goyal et al. 2017; torchvision's zero_init_residual)",
-            "for name in (",
-            *(f"    {s!r}," for s in ends),
-            "):",
-            "    nn.init.zeros_(self.get_submodule(name).weight)",
-        ]
-    gates = open_gates(graph) if scheme == "fan_in" and graph is not None else []
-    if gates:
-        lines += [
-            "# each squeeze-and-excitation gate starts open (its sigmoid near 1): the gated block",
-            "# starts as the identity on its input",
-            "for name in (",
-            *(f"    {s!r}," for s in gates),
-            "):",
-            f"    nn.init.constant_(self.get_submodule(name).bias, {GATE_BIAS!r})",
-        ]
+    if scheme != "fan_in" or graph is None:
+        return lines
+    lines += _each(
+        residual_branch_ends(graph),
+        "nn.init.zeros_(self.get_submodule(name).weight)",
+        "each residual branch ends in a layer of weight 0: every residual block starts as",
+        "the identity (Goyal et al. 2017; torchvision's zero_init_residual)",
+    )
+    lines += _each(
+        scoring_convs(graph),
+        lin.replace("m.weight", "self.get_submodule(name).weight"),
+        "each conv that scores the classes directly (no activation follows) starts as a",
+        "classifier's linear does",
+    )
+    lines += _each(
+        open_gates(graph),
+        f"nn.init.constant_(self.get_submodule(name).bias, {GATE_BIAS!r})",
+        "each squeeze-and-excitation gate starts open (its sigmoid near 1): the gated block",
+        "starts as the identity on its input",
+    )
     return lines

@@ -120,6 +120,14 @@ def _upsample(a, shape, ins, mod):
     return None, f"F.interpolate({ins[0]}, {how}, mode={a['mode']!r}{corners})"
 
 
+def _crop(a, shape, ins, mod):
+    """The centred window as a plain slice of H and W, `x[:, :, t:t + h, l:l + w]`, with the
+    offsets and ends as integer literals (a view of the input)."""
+    (top, left), (h, w) = a["offset"], a["size"]
+    rows, cols = f"{pyval(top)}:{pyval(top + h)}", f"{pyval(left)}:{pyval(left + w)}"
+    return None, f"{ins[0]}[:, :, {rows}, {cols}]"
+
+
 def _conv_transpose(a, shape, ins, mod):
     ctor = (
         f"nn.ConvTranspose2d({a['in_channels']}, {a['out_channels']}, "
@@ -214,6 +222,7 @@ LOWER: dict[str, Lowering] = {
     ),
     "stochastic_depth": _stochastic_depth,
     "upsample": _upsample,
+    "crop": _crop,
     "conv_transpose": _conv_transpose,
     "layernorm": _layernorm,
     "tokens": _fn("{0}.flatten(2).transpose(1, 2)"),

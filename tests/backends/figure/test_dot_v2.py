@@ -150,6 +150,8 @@ def test_golden(case: str, update_goldens: bool) -> None:
             dict(scale=None, size=(16, 16), mode="bilinear", align_corners=False),
             "Upsample 16×16, bilinear",
         ),
+        ("crop", dict(size=(56, 56), offset=(4, 4)), "Crop 56×56"),
+        ("crop", dict(size=(3, 30), offset=(18, 3)), "Crop 3×30"),
     ],
 )
 def test_v2_op_labels(op: str, attrs: dict, label: str) -> None:
@@ -268,6 +270,8 @@ def test_every_v2_op_is_drawn_in_every_view_with_its_family_style() -> None:
     nodes = _nodes(m.to_dot(expand=True))
     assert "Upsample 16×16, bilinear" in nodes["upsample_1"]
     assert "3×3 ConvTranspose, 8 ↑2 pad 1, output pad 1" in nodes["conv_transpose_1"]
+    scale = next(v for k, v in nodes.items() if k.endswith("layer_scale_1"))
+    assert "LayerScale 1e-6" in scale  # not Python's 1e-06
     for key, family in [("attention_1", "attention"), ("class_token_1", "token")]:
         box = next(v for k, v in nodes.items() if k.endswith(key))
         assert f'fillcolor="{THEMES["default"].fill[family]}"' in box

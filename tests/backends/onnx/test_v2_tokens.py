@@ -1,12 +1,12 @@
 """ONNX backend, the v2 ops of LANGUAGE.md section 11 that reshape the network: `conv_transpose`,
-`layernorm` (images, flat tensors, tokens), `slice` (images and flat tensors), the token ops
-(`tokens`, `class_token`, `pos_embedding`, `attention`, `select`) and the older ops on tokens
-(linear as MatMul and Add, activations, add, mul, concat, scale, layer_scale, ...). Each program
-runs in onnxruntime with the -O0 PyTorch module's outputs (relative 1e-4) at -O0, -O1 and -O2 and
-at opsets on both sides of every opset the lowerings depend on, on random non-trivial weights (the
-module's own state_dict plus noise); every model checks (full_check) and exports byte for byte
-alike twice. The numpy initialisation of the new ops follows the torch module's, scheme by
-scheme."""
+`layernorm` (images, flat tensors, tokens), `slice` (images and flat tensors), `crop` (added for
+U-Net), the token ops (`tokens`, `class_token`, `pos_embedding`, `attention`, `select`) and the
+older ops on tokens (linear as MatMul and Add, activations, add, mul, concat, scale, layer_scale,
+...). Each program runs in onnxruntime with the -O0 PyTorch module's outputs (relative 1e-4) at
+-O0, -O1 and -O2 and at opsets on both sides of every opset the lowerings depend on, on random
+non-trivial weights (the module's own state_dict plus noise); every model checks (full_check) and
+exports byte for byte alike twice. The numpy initialisation of the new ops follows the torch
+module's, scheme by scheme."""
 
 from __future__ import annotations
 
@@ -394,6 +394,36 @@ def test_a_unet_style_upsampling_path() -> None:
     assert [n.op_type for n in protos[2, 18].graph.node].count("ConvTranspose") == 2
 
 
+#: U-Net's copy and crop (valid convs shrink the skip tensor), with odd margins and non-square
+#: windows, and a crop equal to its input.
+CROP = """
+model copy_crop {
+    input x: 3x22x21
+    defaults conv(act = relu, padding = valid)
+    e1 = x -> conv(6, 3) -> conv(6, 3)
+    u = e1 -> maxpool(2) -> conv(8, 3) -> conv(8, 3) -> conv_transpose(6, 2, stride = 2)
+        -> crop(10x8)
+    s = e1 -> crop(10x8)
+    t = e1 -> crop(9x7) -> upsample(size = 10x8)
+    output y = concat(s, u, t) -> conv(4, 3, bn = true) -> crop(5) -> conv(2, 1, act = none)
+}
+"""
+
+
+def test_crop_is_one_slice_at_every_level_and_opset() -> None:
+    protos = _agrees(model(CROP), opsets=OPSETS)
+    for proto in protos.values():
+        crops = [n for n in proto.graph.node if n.name.startswith("crop_")]
+        assert [n.op_type for n in crops] == ["Slice"] * 4
+        inits = {t.name: onnx.numpy_helper.to_array(t).tolist() for t in proto.graph.initializer}
+        # e1 is 18×17: the 9×7 window starts at row 4 (margin 9), column 5 (margin 10)
+        assert [inits[f"crop_3.{k}"] for k in ("starts", "ends", "axes")] == [
+            [4, 5],
+            [13, 12],
+            [2, 3],
+        ]
+
+
 # ---- init_numpy ----------------------------------------------------------------------------------
 INIT = """
 model init {
@@ -449,7 +479,18 @@ def test_fan_in_zeroes_the_out_projection_of_an_attention_branch_as_torch_does(v
 # ---- the newest opset ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text",
-    [CONV_TRANSPOSE, LAYERNORM, SLICE, TOKENS, ATTENTION, TOKEN_OPS, VIT_TINY, CONVNEXT, UNET],
+    [
+        CONV_TRANSPOSE,
+        LAYERNORM,
+        SLICE,
+        TOKENS,
+        ATTENTION,
+        TOKEN_OPS,
+        VIT_TINY,
+        CONVNEXT,
+        UNET,
+        CROP,
+    ],
     ids=lambda t: t.split("model ")[1].split("(")[0].split(" ")[0],
 )
 def test_the_newest_opset_checks(text: str) -> None:

@@ -1,7 +1,7 @@
 """Every shipped architecture in the PyTorch ecosystem: `torch.compile(fullgraph=True)`,
 `torch.export` (dynamic batch), bf16 autocast, `channels_last`, training-mode heads and the
-weighted loss. Parametrized over whatever `architectures/*.incept` holds, at a reduced input size
-where the model shape-checks at one (batch 2).
+weighted loss. Parametrized over whatever `architectures/*.incept` holds, at the smallest input
+size the model shape-checks at (`optimizer_helpers.load_small`; batch 2).
 
 `torch.compile` runs with `backend="eager"` here: dynamo still captures the whole forward (that is
 what `fullgraph=True` proves; a graph break is an error), without inductor's code generation,
@@ -22,11 +22,9 @@ import torch.nn.functional as F
 
 import incept_dsl
 from incept_dsl.frontend.loader import Loader
+from tests.optimizer_helpers import load_small
 
 ARCH = Path(__file__).resolve().parents[3] / "architectures"
-#: Input sizes tried before the declared one (the first that shape-checks wins; only sizes
-#: smaller than the declared one are tried).
-REDUCED = ((3, 64, 64), (3, 96, 96), (3, 128, 128))
 BATCH = 2
 
 
@@ -43,21 +41,6 @@ def _cases() -> list[Any]:
     return cases
 
 
-def load_reduced(path: Path, name: str) -> incept_dsl.Model:
-    """The model at the first of `REDUCED` that shape-checks, else at its declared input."""
-    declared = incept_dsl.load(path, model=name)
-    shapes = list(declared.inputs.values())
-    if len(shapes) == 1 and len(shapes[0]) == 3:
-        for shape in REDUCED:
-            if shape[0] != shapes[0][0] or shape[1] * shape[2] >= shapes[0][1] * shapes[0][2]:
-                continue
-            try:
-                return incept_dsl.load(path, model=name, input_shape=shape)
-            except (incept_dsl.InceptError, incept_dsl.UsageError):
-                continue
-    return declared
-
-
 @dataclass
 class Case:
     model: incept_dsl.Model
@@ -71,7 +54,7 @@ def case(request) -> Case:
     path, name, error = request.param
     if error is not None:
         pytest.fail(f"{path.name} does not load:\n{error}")
-    model = load_reduced(path, name)
+    model = load_small(path.name, name)
     torch.manual_seed(0)
     net = model.to_torch().eval()
     gen = torch.Generator().manual_seed(1)

@@ -59,12 +59,18 @@ def test_the_default_is_fan_in_and_every_scheme_is_described():
         init_lines("xavier")
 
 
+#: dense-prediction models whose input side is a parameter run at 128×128 here: the weights'
+#: scales do not depend on it, and at full size they would take most of this test's time
+SMALLER = {name: {"size": 128} for name in ("fcn_resnet50", "deeplabv3_resnet50", "unet")}
+SMALLER["unet_paper"] = {"size": 204}  # a valid tile: 188 + 16k
+
+
 def test_every_bundled_model_starts_with_logits_of_order_one():
     bundled = _bundled()
-    assert len(bundled) >= 42  # incept-dsl list: 19 files, 42 models
+    assert len(bundled) >= 46  # incept-dsl list: 21 files, 46 models
     start, report, bad = time.perf_counter(), [], []
     for path, name in bundled:
-        model = incept_dsl.load(path, model=name)
+        model = incept_dsl.load(path, model=name, params=SMALLER.get(name))
         torch.manual_seed(0)
         net = model.to_torch().eval()
         assert f"Weight initialisation: {DEFAULT_INIT} (" in net.__doc__
@@ -74,7 +80,8 @@ def test_every_bundled_model_starts_with_logits_of_order_one():
             out = net(*xs)
         logits = out if isinstance(out, torch.Tensor) else out[0]
         classes = logits.shape[1]
-        labels = torch.randint(classes, (2,), generator=gen)
+        # one label per sample, or per pixel for dense heads (segmentation: N×C×H×W logits)
+        labels = torch.randint(classes, (2, *logits.shape[2:]), generator=gen)
         std = logits.std().item()
         ce = F.cross_entropy(logits, labels).item()
         report.append(
@@ -186,6 +193,38 @@ def test_squeeze_and_excitation_gates_start_open_under_fan_in_only():
         other = m.to_torch(init=scheme)
         assert not other.get_submodule("se_1.branch_2.conv_2").bias.any()
         assert not init_state(m.graph, scheme)["se_1.branch_2.conv_2.bias"].any()
+
+
+SCORES = """
+model m {
+    input x: 3x16x16
+    f = x -> conv(8, 3, act = relu) -> maxpool(2)
+    output seg = f -> conv(4, 1) -> upsample(scale = 2, mode = bilinear) -> crop(12)
+    aux side = f -> conv(4, 1, act = relu) weight 0.5
+    output both = f -> conv(4, 1) -> avgpool(global) -> flatten -> linear(3)
+}
+"""
+
+
+def test_a_conv_that_scores_the_classes_starts_as_a_linear_classifier_under_fan_in_only():
+    """The per-pixel classifier (no activation after it, weightless ops to its head) is drawn
+    N(0, 0.01) by the module and by the numpy initialisation; a conv with an activation after it,
+    or with a linear after it, keeps the ReLU-gain scheme."""
+    from incept_dsl.backends.init_numpy import init_state
+    from incept_dsl.backends.torch.init_schemes import scoring_convs
+
+    m = incept_dsl.loads(SCORES, name="scores.incept")
+    assert scoring_convs(m.graph) == ["conv_2"]
+    torch.manual_seed(0)
+    net = m.to_torch()
+    std = {n: float(net.get_submodule(n).weight.detach().std()) for n in ("conv_2", "conv_4")}
+    numpy = init_state(m.graph)
+    assert abs(std["conv_2"] - 0.01) < 0.003 and abs(numpy["conv_2.weight"].std() - 0.01) < 0.003
+    assert abs(std["conv_4"] - (2 / 8) ** 0.5) < 0.15  # Kaiming fan_in 8, ReLU gain
+    kaiming = m.to_torch(init="kaiming").get_submodule("conv_2").weight.detach().std()
+    assert abs(float(kaiming) - (2 / 4) ** 0.5) < 0.2  # fan_out 4: not the scoring rule
+    unet = incept_dsl.load("unet.incept", model="unet_paper")
+    assert scoring_convs(unet.graph) == ["classifier_1.conv_1"]
 
 
 def test_an_se_gated_residual_branch_zeroes_the_batch_norm_before_the_gate():
