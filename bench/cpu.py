@@ -35,6 +35,7 @@ from incept_dsl.commands.bench import (  # noqa: E402
     synchronizer,
     table,
 )
+from incept_dsl.perf import busy_machine  # noqa: E402
 
 
 def _torchvision_shim() -> None:
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    if busy := busy_machine(args.threads):
+        print(busy, file=sys.stderr)
     print(f"# torch {torch.__version__}, {args.threads} threads, interleaved medians\n")
     if args.precision != "fp32":
         from incept_dsl.backends.cpu_features import onednn_bf16_reason

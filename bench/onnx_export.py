@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, Spec, realistic, torchvision_shim  # noqa: E402
 
+from incept_dsl.perf import busy_machine  # noqa: E402
+
 
 def _torchvision_shim() -> None:
     torchvision_shim()
@@ -280,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     import incept_dsl
 
     torch.set_num_threads(args.threads)
+    if busy := busy_machine(args.threads):
+        print(busy, file=sys.stderr)
     print(
         f"# incept-dsl {incept_dsl.__version__}, torch {torch.__version__}, onnxruntime "
         f"{onnxruntime.__version__}, {args.threads} threads; medians of interleaved rounds\n"

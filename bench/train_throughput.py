@@ -27,6 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import incept_dsl  # noqa: E402
+from incept_dsl.perf import busy_machine  # noqa: E402
 
 
 def _torchvision_googlenet(classes: int) -> torch.nn.Module:
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cpu" and (busy := busy_machine(torch.get_num_threads())):
+        print(busy, file=sys.stderr)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format

@@ -22,6 +22,7 @@ from typing import Any
 from incept_dsl.backends.torch.init_schemes import DEFAULT_INIT, INIT_SCHEMES
 from incept_dsl.commands.common import add_model_arguments, load_model
 from incept_dsl.errors import UsageError
+from incept_dsl.perf import busy_machine
 
 HELP = "time the compiled module at -O0/-O1/-O2 (interleaved; medians and ratios)"
 
@@ -251,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
+    if args.device == "cpu" and (busy := busy_machine(args.threads)):
+        print(busy, file=sys.stderr)
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     from incept_dsl.commands.batch_memory import check_batches_fit
 

@@ -142,3 +142,32 @@ def _has_cuda() -> bool:
 def test_usage_errors_exit_2(tiny, bad, capsys):
     assert main(["bench", str(tiny), *bad]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_bench_warns_on_a_busy_machine_and_not_on_a_quiet_one(tiny, capsys, monkeypatch):
+    """A load average above the thread count makes timings lie: bench says so on stderr."""
+    import os
+
+    args = ["bench", str(tiny), "--rounds", "1", "--warmup", "0", "--levels", "0", "--threads", "2"]
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.2, 3.0, 2.0))
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "machine is busy (load average 4.2 over the last minute" in err
+    assert "more than the 2 threads this benchmark uses" in err
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 3.0, 2.0))
+    assert main(args) == 0
+    assert "busy" not in capsys.readouterr().err
+
+
+def test_the_load_warning_is_silent_where_the_load_average_is_unknown(monkeypatch):
+    import os
+
+    from incept_dsl.perf import busy_machine
+
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert busy_machine(1) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.01, 0.0, 0.0))
+    assert busy_machine(1) is not None and "1 thread this" in busy_machine(1)
