@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from optimizer_helpers import load_small
 
 import incept_dsl
 from incept_dsl.frontend.loader import Loader
-from tests.optimizer_helpers import load_small
 
 ARCH = Path(__file__).resolve().parents[3] / "architectures"
 BATCH = 2
