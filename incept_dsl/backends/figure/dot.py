@@ -62,12 +62,14 @@ def figure(graph: Graph, options: FigureOptions) -> Figure:
     when `options.aux` is False."""
     units = fuse_units(graph)
     root, _, by_path = scope_tree(graph, units)
-    block = _pick_block(root, options.block) if options.block is not None else None
+    block = _pick_block(graph, root, options.block) if options.block is not None else None
     return layout(graph, units, root, by_path, options.view_depth, block)
 
 
-def _pick_block(root: Container, name: str) -> Container:
-    """The first applied block called `name`, or the block instance whose scope path is `name`."""
+def _pick_block(graph: Graph, root: Container, name: str) -> Container:
+    """The first applied block called `name`, or the block instance whose scope path is `name`.
+    A block that is applied but adds no layer (its body only checks shapes with `expect`) is a
+    `UsageError` that says so."""
     blocks = [c for c in root.containers() if c.kind == "block"]
     for c in blocks:
         if c.path == name:
@@ -76,6 +78,11 @@ def _pick_block(root: Container, name: str) -> Container:
         if c.block == name:
             return c
     names = sorted({c.block for c in blocks if c.block})
+    if name in set(graph.data.get("blocks", {}).values()):
+        raise UsageError(
+            f"block '{name}' adds no layer to draw (its body only checks shapes); "
+            f"blocks with layers: {', '.join(names) or 'none'}"
+        )
     hint = did_you_mean(name, names + [c.path for c in blocks])
     raise UsageError(
         f"no block '{name}' is applied in this model (blocks it applies: "

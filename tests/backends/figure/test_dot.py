@@ -477,8 +477,24 @@ def test_every_shipped_architecture_draws_in_every_view():
             assert len(fig.items) <= 60, (m.name, len(fig.items))
             m.to_dot(depth=2)
             for block in sorted(set(m.graph.data.get("blocks", {}).values())):
-                dot = m.to_dot(block=block)
+                try:
+                    dot = m.to_dot(block=block)
+                except UsageError as err:  # segmentation's expect_map: only an `expect`
+                    assert "adds no layer to draw" in str(err), str(err)
+                    continue
                 assert "rankdir=BT" in dot
+
+
+def test_a_block_without_layers_is_named_as_such():
+    m = incept_dsl.loads(
+        "block check(c) = expect((c, 4, 4))\nmodel m {\n    input x: 3x4x4\n"
+        "    output y = x -> check(3) -> conv(2, 1)\n}\n",
+        name="m.incept",
+    )
+    with pytest.raises(UsageError, match="block 'check' adds no layer to draw"):
+        m.to_dot(block="check")
+    with pytest.raises(UsageError, match="no block 'chek' is applied"):
+        m.to_dot(block="chek")
 
 
 # ---- rendering (needs the `dot` binary) ---------------------------------------------------------
