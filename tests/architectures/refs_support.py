@@ -48,3 +48,23 @@ def onnx_output(model: incept_dsl.Model, state: dict, x: torch.Tensor) -> torch.
     )
     (out,) = session.run(None, {proto.graph.input[0].name: x.numpy()})
     return torch.from_numpy(np.asarray(out))
+
+
+def assert_same_at_every_level(
+    model: incept_dsl.Model,
+    ours: torch.nn.Module,
+    theirs: torch.Tensor,
+    x: torch.Tensor,
+    rtol: float = 1e-4,
+) -> None:
+    """`theirs` (the reference's eval output on `x`) carries information, and `ours` (`model`'s
+    -O0 module, eval mode) gives it within `rtol`; so do the -O1 and -O2 modules built from
+    `ours`' state_dict and the ONNX export run in onnxruntime."""
+    with torch.no_grad():
+        assert_informative(theirs)
+        assert rel_diff(ours.eval()(x), theirs) < rtol, "-O0"
+        state = ours.state_dict()
+        for level in (1, 2):
+            net = model.to_torch(opt_level=level, state_dict=state)
+            assert rel_diff(net(x), theirs) < rtol, f"-O{level}"
+    assert rel_diff(onnx_output(model, state, x), theirs) < rtol, "onnxruntime"

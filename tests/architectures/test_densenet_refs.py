@@ -15,14 +15,17 @@ shared cores.
 
 from __future__ import annotations
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from helpers import randomize_batchnorm
 
 import incept_dsl
-from tests.architectures.refs_support import assert_informative, conv_linear_macs, rel_diff
+from tests.architectures.refs_support import (
+    assert_informative,
+    assert_same_at_every_level,
+    conv_linear_macs,
+    rel_diff,
+)
 
 FILE = "densenet.incept"
 RTOL = 1e-4
@@ -77,21 +80,7 @@ def test_same_outputs_as_torchvision_at_every_level_and_in_onnxruntime(name: str
     x = _inputs()
     with torch.no_grad():
         theirs = ref.eval()(x)
-        assert_informative(theirs)
-        assert rel_diff(ours.eval()(x), theirs) < RTOL
-        state = ours.state_dict()
-        for level in (1, 2):
-            net = model.to_torch(opt_level=level, state_dict=state)
-            assert rel_diff(net(x), theirs) < RTOL, f"-O{level}"
-
-    proto = model.to_onnx(state_dict={k: v.numpy() for k, v in state.items()})
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        proto.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
-    (out,) = session.run(None, {proto.graph.input[0].name: x.numpy()})
-    assert rel_diff(torch.from_numpy(np.asarray(out)), theirs) < RTOL, "onnxruntime"
+    assert_same_at_every_level(model, ours, theirs, x, RTOL)
 
 
 def test_training_mode_and_batch_norm_updates_match(torchvision):

@@ -21,8 +21,8 @@ import torch
 import incept_dsl
 from tests.architectures.refs_support import (
     assert_informative,
+    assert_same_at_every_level,
     conv_linear_macs,
-    onnx_output,
     rel_diff,
 )
 
@@ -103,15 +103,7 @@ def test_same_outputs_as_torchvision_at_every_level_and_in_onnxruntime(name: str
     x = _inputs()
     with torch.no_grad():
         theirs = ref.eval()(x)
-        assert_informative(theirs)
-        assert rel_diff(ours.eval()(x), theirs) < RTOL
-        state = ours.state_dict()
-        for level in (1, 2):
-            net = model.to_torch(opt_level=level, state_dict=state)
-            assert rel_diff(net(x), theirs) < RTOL, f"-O{level}"
-
-    out = onnx_output(model, state, x)
-    assert rel_diff(out, theirs) < RTOL, "onnxruntime"
+    assert_same_at_every_level(model, ours, theirs, x, RTOL)
 
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b2"])
