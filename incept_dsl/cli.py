@@ -28,9 +28,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _available() -> list[tuple[str, object]]:
+def _available(names: Sequence[str] = COMMANDS) -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = []
-    for name in COMMANDS:
+    for name in names:
         try:
             out.append((name, importlib.import_module(f"incept_dsl.commands.{name}")))
         except ModuleNotFoundError as exc:
@@ -39,7 +39,17 @@ def _available() -> list[tuple[str, object]]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _wanted(argv: Sequence[str] | None) -> Sequence[str]:
+    """The subcommands whose modules to import: only the one `argv` names, when it starts with a
+    subcommand (a command's modules import its backends, which a quick `check` does not need);
+    all of them for `--help`, `--version`, a misspelt command or none."""
+    if argv and argv[0] in COMMANDS:
+        return (argv[0],)
+    return COMMANDS
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given `argv`, with only the subcommand it names when it names one."""
     parser = _Parser(
         prog="incept-dsl",
         description="Compile .incept architecture descriptions to PyTorch, ONNX, figures and "
@@ -48,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"incept-dsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name, module in _available():
+    for name, module in _available(_wanted(argv)):
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
         module.add_arguments(p)  # type: ignore[attr-defined]
         p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
@@ -65,7 +75,8 @@ def _tolerant_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     debug = os.environ.get("INCEPT_DSL_DEBUG") == "1"
     try:

@@ -11,15 +11,15 @@ that rewrite them (`incept_dsl.passes.recipes`). Backends are pure functions of 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from incept_dsl.errors import InceptExportError, UsageError, did_you_mean
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import state_tensors
 from incept_dsl.passes import AUX_PASSES, PIPELINES, Log, run_pipeline
-from incept_dsl.passes.recipes import carry_weights
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Lowerable(Protocol):
@@ -31,7 +31,7 @@ class Lowerable(Protocol):
     def name(self) -> str: ...
 
 
-Weights = dict[str, np.ndarray]
+Weights = dict[str, "np.ndarray"]
 
 
 def passes_for(level: int, keep_aux: bool) -> tuple[str, ...]:
@@ -61,7 +61,11 @@ def lower(
     if weights is not None:
         check_weights(model.graph, weights, model.name)
     graph = run_pipeline(model.graph, level, passes=passes_for(level, keep), log=log)
-    return graph, None if weights is None else carry_weights(graph, weights)
+    if weights is None:
+        return graph, None
+    from incept_dsl.passes.recipe_arrays import carry_weights  # numpy: only when weights travel
+
+    return graph, carry_weights(graph, weights)
 
 
 def check_weights(graph: Graph, state: Mapping[str, np.ndarray], name: str) -> None:
@@ -79,10 +83,10 @@ def check_weights(graph: Graph, state: Mapping[str, np.ndarray], name: str) -> N
                     graph.span(n),
                     hint="pass the state_dict of this program's -O0 module (Model.to_torch())",
                 )
-            if tuple(np.shape(state[key])) != shape:
+            got = tuple(state[key].shape)
+            if got != shape:
                 raise InceptExportError(
-                    f"the weight '{key}' has shape {tuple(np.shape(state[key]))}; {what} needs "
-                    f"{shape}",
+                    f"the weight '{key}' has shape {got}; {what} needs {shape}",
                     graph.span(n),
                     hint="the state_dict must come from a module compiled from this same program",
                 )

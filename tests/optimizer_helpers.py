@@ -83,7 +83,7 @@ def carried(m: incept_dsl.Model, passes: tuple[str, ...], seed: int = 0):
 
     from incept_dsl.backends.torch.codegen import build_module
     from incept_dsl.passes import run_pipeline
-    from incept_dsl.passes.recipes import carry_weights
+    from incept_dsl.passes.recipe_arrays import carry_weights
 
     torch.manual_seed(seed)
     net0 = randomize(m.to_torch(), seed).eval()

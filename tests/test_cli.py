@@ -140,3 +140,19 @@ def test_import_does_not_import_torch():
         check=True,
     )
     assert r.stdout.split() == ["False", "False"]
+
+
+def test_check_imports_only_what_it_needs():
+    """`check` is the quick command (issue 18: under 0.3 s): it never imports numpy, torch, onnx
+    or graphviz, nor the other subcommands' modules."""
+    code = (
+        "import sys; from incept_dsl.cli import main; "
+        "rc = main(['check', 'architectures/segmentation.incept']); "
+        "heavy = ('numpy', 'torch', 'onnx', 'graphviz', 'incept_dsl.commands.render'); "
+        "print(rc, *[m for m in heavy if m in sys.modules])"
+    )
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert r.stdout.splitlines()[-1] == "0"

@@ -15,7 +15,7 @@ After::
 Guarantees: with the batch norm's running statistics (eval mode), the function is unchanged:
 ``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``, per output channel
 (dim 0 of a conv's or linear's weight; dim 1, within each group, of a conv_transpose's
-``in × out/groups × kh × kw`` weight: `recipes.evaluate`). The layer keeps its scope, span and
+``in × out/groups × kh × kw`` weight: `recipe_arrays.evaluate`). The layer keeps its scope, span and
 position; the batch norm's users read the layer. A batch norm is folded only when the layer's raw
 output has no other reader. Returns whether anything was folded.
 """
