@@ -245,8 +245,9 @@ def export(
     meta = {k: utf8_text(v) for k, v in metadata.items()}
     proto = _assemble(graph, ctx, main, protos, opset, meta)
     if path is not None:
-        write_model(proto, ctx.inits, path, inputs)
-    add_initializers(proto, ctx.inits)
+        write_model(proto, ctx.inits, path, inputs, fill=True)
+    else:
+        add_initializers(proto, ctx.inits)
     if check:
         import onnx
 

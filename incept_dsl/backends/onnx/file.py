@@ -14,6 +14,8 @@ the bytes depend only on the inputs.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,13 +65,20 @@ def write_model(
     initializers: Mapping[str, np.ndarray],
     path: str | Path,
     inputs: Iterable[Path] = (),
+    fill: bool = False,
 ) -> None:
     """Write `proto` with `initializers` appended to its graph (see the module doc). `path` is
     checked first (`outputs.check_output`): it must end in `.onnx`, be no folder or device and
-    none of `inputs` (the program's source files); else a `UsageError`."""
+    none of `inputs` (the program's source files); else a `UsageError`.
+
+    With `fill`, `proto` also gets the initializers (`add_initializers`) while a second thread
+    writes the file: writing releases the GIL, so the copy into `proto` costs no extra time. The
+    file and `proto` are the same as from the two calls in turn, and an exception or interrupt in
+    either leaves no file (the writer stops at its next piece and removes its temporary file).
+    """
     from onnx import ModelProto
 
-    from incept_dsl.outputs import atomic_writer, check_output
+    from incept_dsl.outputs import check_output
 
     check_output(Path(path), (".onnx",), inputs, "an ONNX model")
 
@@ -88,11 +97,67 @@ def write_model(
             data.reshape(-1).view(np.uint8).data,  # a memoryview of the bytes
         ]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
-    with atomic_writer(Path(path)) as f:
-        f.write(rest.SerializeToString())
-        f.write(_field(_MODEL_GRAPH, graph_len))
+    pieces[:0] = [rest.SerializeToString(), _field(_MODEL_GRAPH, graph_len)]
+    if not fill:
+        _write(Path(path), pieces, None)
+        return
+    verdict = _Verdict()
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            _write(Path(path), pieces, verdict)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=writer, name="incept-dsl onnx writer")
+    thread.start()
+    try:
+        add_initializers(proto, initializers)
+        verdict.give(True)
+    finally:
+        verdict.give(False)  # no-op after a success; on failure the writer abandons the file
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
+class _Verdict:
+    """Whether the calling thread succeeded: the writer renames its file only after a yes."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._ok: bool | None = None
+
+    def give(self, ok: bool) -> None:
+        if self._ok is None:
+            self._ok = ok
+            self._event.set()
+
+    def failed(self) -> bool:
+        return self._ok is False
+
+    def wait(self) -> bool:
+        self._event.wait()
+        return bool(self._ok)
+
+
+class _Stopped(Exception):
+    """The caller failed while the file was being written: abandon it."""
+
+
+def _write(path: Path, pieces: list[Any], verdict: _Verdict | None) -> None:
+    """Write `pieces` to `path` atomically; with a `verdict`, stop early when it says the caller
+    failed, and keep the file only when it says the caller succeeded."""
+    from incept_dsl.outputs import atomic_writer
+
+    with contextlib.suppress(_Stopped), atomic_writer(path) as f:
         for p in pieces:
+            if verdict is not None and verdict.failed():
+                raise _Stopped
             f.write(p)
+        if verdict is not None and not verdict.wait():
+            raise _Stopped
 
 
 def add_initializers(proto: Any, initializers: Mapping[str, np.ndarray]) -> None:

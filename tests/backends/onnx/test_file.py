@@ -49,3 +49,35 @@ def test_varint_matches_protobuf(n):
     from google.protobuf.internal.encoder import _VarintBytes
 
     assert _varint(n) == _VarintBytes(n)
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {f"w{i}": rng.standard_normal((64, 64, 3, 3)).astype(np.float32) for i in range(8)}
+
+
+def test_fill_writes_while_it_fills_the_proto(tmp_path):
+    """`fill=True` (what `to_onnx(path)` uses) gives the same file and proto as the two calls."""
+    arrays = _arrays()
+    a, b = onnx.ModelProto(ir_version=10), onnx.ModelProto(ir_version=10)
+    write_model(a, arrays, tmp_path / "a.onnx")
+    add_initializers(a, arrays)
+    write_model(b, arrays, tmp_path / "b.onnx", fill=True)
+    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
+    assert a.SerializeToString() == b.SerializeToString()
+
+
+def test_a_failure_while_filling_leaves_the_old_file(tmp_path, monkeypatch):
+    import incept_dsl.backends.onnx.file as file
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"the user's file")
+
+    def fail(proto, initializers):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(file, "add_initializers", fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_model(onnx.ModelProto(ir_version=10), _arrays(), path, fill=True)
+    assert path.read_bytes() == b"the user's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left
