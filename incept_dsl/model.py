@@ -235,7 +235,7 @@ class Model:
         else:
             state = init_state(self.graph, scheme, call.seed)
             origin = f"fresh {scheme} initialisation, seed {call.seed}"
-        graph, weights = lower(self, opt_level, call.keep_aux, state)
+        graph, weights = lower(self, opt_level, call.keep_aux, state, target="onnx")
         source = self.source_path.name if self.source_path else str(graph.data.get("source"))
         metadata = {
             "incept.model": graph.name,

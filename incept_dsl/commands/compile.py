@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         from incept_dsl.commands.explain import explain
 
-        print(explain(model, args.opt_level or 0, args.keep_aux))
+        print(explain(model, level, args.keep_aux, args.to))
     out = output_path(args, model.name, target.suffix)
     check_output(out, target.suffixes, model.source_files, f"--to {args.to}")
     what = target.emit(model, args, out, level)

@@ -58,6 +58,16 @@ PIPELINES: dict[int, tuple[str, ...]] = {
     2: (*_O1, "channels-last", "select-kernels"),
 }
 
+#: What a target leaves out of its pipeline because its runtime does it better itself (issue 18).
+#: onnxruntime and OpenVINO merge sibling convolutions on their own, and the `Split` after a merged
+#: conv stops onnxruntime's blocked (NCHWc) layout: its optimised ResNet-50 graph gained
+#: ReorderInput/ReorderOutput nodes and unfused Relu/Add around each one, and ran 0.90-0.95x as
+#: fast as the same file without merging (`bench/peers.py`). So ONNX files keep their siblings;
+#: PyTorch eager, which runs each conv as its own kernel, gets them merged.
+TARGET_SKIPS: dict[str, tuple[str, ...]] = {
+    "onnx": ("merge-sibling-convs", "cancel-split-concat"),
+}
+
 #: Passes that remove training-only parts; `keep_aux=True` skips them.
 AUX_PASSES = ("prune-aux",)
 
