@@ -17,6 +17,7 @@ from incept_dsl.passes.channels_last import channels_last
 from incept_dsl.passes.common import take_notes
 from incept_dsl.passes.eliminate_dead_code import eliminate_dead_code
 from incept_dsl.passes.eliminate_dropout import eliminate_dropout
+from incept_dsl.passes.flatten_concat import flatten_concat
 from incept_dsl.passes.fold_batchnorm import fold_batchnorm
 from incept_dsl.passes.fold_scale import fold_scale
 from incept_dsl.passes.infer_shapes import infer_shapes
@@ -34,6 +35,7 @@ PASSES: dict[str, PassFn] = {
     "fold-scale": fold_scale,
     "merge-sibling-convs": merge_sibling_convs,
     "cancel-split-concat": cancel_split_concat,
+    "flatten-concat": flatten_concat,
     "eliminate-dead-code": eliminate_dead_code,
     "channels-last": channels_last,
     "select-kernels": select_kernels,
@@ -49,6 +51,7 @@ _O1 = (
     "fold-scale",
     "merge-sibling-convs",
     "cancel-split-concat",
+    "flatten-concat",
     "eliminate-dead-code",
 )
 
