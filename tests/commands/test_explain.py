@@ -59,3 +59,14 @@ def test_cli_explain_prints_the_report_before_writing(tmp_path, capsys):
 def test_O0_explains_that_nothing_runs():
     m = incept_dsl.load("googlenet.incept", model="googlenet")
     assert explain(m, 0) == "-O0: no optimisation passes run on googlenet (159 nodes)"
+
+
+def test_onnx_explain_names_what_its_runtime_does_itself(tmp_path, capsys):
+    """`--to onnx` explains the ONNX pipeline at its default level (-O1): no sibling merging."""
+    out = tmp_path / "g.onnx"
+    argv = ["compile", "googlenet.incept", "--model", "googlenet_tv", "--to", "onnx", "-v"]
+    assert main([*argv, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("-O1 on googlenet_tv")
+    assert "merge-sibling-convs:" not in text
+    assert "(skipped merge-sibling-convs, cancel-split-concat: --to onnx's runtime" in text
