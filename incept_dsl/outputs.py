@@ -10,11 +10,12 @@ main file and every import, compared as files: symbolic and hard links count).
 `write_output` / `atomic_writer` guarantee that the file at the path is either left as it was or
 replaced whole: the bytes go to a temporary file in the same folder, which is closed and renamed
 over the path (`os.replace`) only when everything was written; on any failure or interruption the
-temporary file is removed. Readers see the old file or the whole new one, never a part. There is no
-fsync, as in torch.onnx, compilers and linkers: syncing a 100 MB ONNX file to disk cost more than
-the rest of its export (issue 18); the rename, not a sync, is what keeps a half file from view. A symbolic link to a regular file is kept and its
-target replaced; a replaced file keeps its permission bits, a new one gets the umask's. A failing
-write (no space, no permission) is a `UsageError` naming the path.
+temporary file is removed. Readers see the old file or the whole new one, never a part. There is
+no fsync, as in torch.onnx, compilers and linkers: the rename, not a sync, keeps a half-written
+file from view (syncing ResNet-50's 100 MB ONNX file took 0.07 s of a 0.48 s export; issue 18).
+A symbolic link to a regular file is kept and its target replaced; a replaced file keeps its
+permission bits, a new one gets the umask's. A failing write (no space, no permission) is a
+`UsageError` naming the path.
 """
 
 from __future__ import annotations
