@@ -3,10 +3,11 @@
     Model --lower(level, keep_aux, weights, target)--> (Graph at -O<level>, its weights) --> a backend
 
 `lower` is the only caller of the pass pipeline. It picks the passes of `-O<level>` less those the
-target's runtime does better itself (adding `prune-aux` when aux heads are to go, at every level;
-dropping it when they stay), checks the
-weights once against the -O0 graph, runs the passes, and carries the weights through the passes
-that rewrite them (`incept_dsl.passes.recipes`). Backends are pure functions of what it returns.
+target's runtime does better itself (`passes.TARGET_SKIPS`), adding `prune-aux` when aux heads are
+to go (at every level) and dropping it when they stay; it checks the weights once against the -O0
+graph, runs the passes, and carries the weights through the passes that rewrite them
+(`incept_dsl.passes.recipes`, computed by `recipe_arrays`). Backends are pure functions of what it
+returns.
 """
 
 from __future__ import annotations
