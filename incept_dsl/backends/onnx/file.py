@@ -99,15 +99,23 @@ def write_model(
         ]
     graph_len = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
     pieces[:0] = [rest.SerializeToString(), _field(_MODEL_GRAPH, graph_len)]
-    if not fill:
+    if fill:
+        _write_while_filling(Path(path), pieces, proto, initializers)
+    else:
         _write(Path(path), pieces, None)
-        return
+
+
+def _write_while_filling(
+    path: Path, pieces: list[Any], proto: Any, initializers: Mapping[str, np.ndarray]
+) -> None:
+    """`_write` in a second thread while `add_initializers(proto, ...)` runs in this one; the file
+    is kept only when both succeed, and the writer's exception is raised here."""
     verdict = _Verdict()
     failure: list[BaseException] = []
 
     def writer() -> None:
         try:
-            _write(Path(path), pieces, verdict)
+            _write(path, pieces, verdict)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failure.append(exc)
 
