@@ -20,6 +20,16 @@ if ! command -v dot >/dev/null 2>&1; then
   fi
 fi
 
+# the tests compile the LaTeX tables and TikZ figures with pdflatex when it is there (they skip,
+# saying why, when it is not); installing it is best effort and never fails the setup
+if [ -n "$extras" ] && ! command -v pdflatex >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends \
+     texlive-latex-base texlive-latex-recommended texlive-pictures >/dev/null) \
+    || echo "setup: pdflatex could not be installed; the LaTeX tests will skip" >&2
+fi
+
 $PY -m pip install -q --disable-pip-version-check "torch==2.13.0"
 $PY -m pip install -q --disable-pip-version-check -e ".${extras}"
 echo "setup: incept-dsl $($PY -c 'import incept_dsl; print(incept_dsl.__version__)') ready" \

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from incept_dsl.backends.summary import tables
+from incept_dsl.backends.summary.memory import Memory
 from incept_dsl.backends.summary.rows import Pair, Shape, Totals
 from incept_dsl.text import fmt_shape
 
@@ -55,6 +56,27 @@ def totals_line(what: str, t: Totals, flops: bool) -> str:
         f"({t.memory_bytes / 2**20:,.2f} MB)"
     )
     return line + (f", {t.buffers:,} buffer elements" if t.buffers else "")
+
+
+def _mb(b: int) -> str:
+    """`b` bytes in MB (1024 KB), in KB below 1 MB, in bytes below 1 KB."""
+    if b < 1024:
+        return f"{b:,} bytes"
+    return f"{b / 2**20:,.2f} MB" if b >= 2**20 else f"{b / 1024:,.2f} KB"
+
+
+def memory_lines(m: Memory) -> list[str]:
+    """The notes' memory lines: the batch's input, peak activations, parameters and buffers,
+    and the estimated total (each defined in the line)."""
+    return [
+        f"memory at batch {m.batch}: input {_mb(m.input_bytes)}; peak activations "
+        f"{_mb(m.peak_bytes)} in eval mode, {_mb(m.peak_train_bytes)} in training mode "
+        "(aux heads run) without autograd (the forward frees each tensor after its last use); "
+        f"params {_mb(m.param_bytes)} ({m.trainable:,} trainable, {m.non_trainable:,} "
+        f"non-trainable); buffers {_mb(m.buffer_bytes)}",
+        f"estimated total size: {_mb(m.estimated_total_bytes)} = input + peak activations + "
+        "params + buffers (fp32; conv workspaces and autograd's saved tensors not included)",
+    ]
 
 
 def delta(a: int, b: int) -> str:

@@ -1,4 +1,5 @@
-"""The rows of the cost tables: one `Row` per IR node and one `BlockRow` per top-level block,
+"""The rows of the cost tables: one `Row` per IR node and one `BlockRow` per top-level block
+(made by `blocks`),
 with exact integer counts (parameters and buffers by `ir.ops.param_count`, MACs by the rules of
 `ir.costs`, memory = output elements × 4 bytes), and `Totals` over any set of them (which count
 the memory of views, `IROp.view` in the op table, once: with the tensor they view).
@@ -8,13 +9,11 @@ An analysis of the IR: it reads the graph and never changes it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
-from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.costs import memory_bytes
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import OPS, macs, param_count
@@ -22,8 +21,7 @@ from incept_dsl.ir.ops import OPS, macs, param_count
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
-_WINDOWED = ("conv", "conv_transpose", "maxpool", "avgpool")
-_LAYER_FAMILIES = ("conv", "conv_transpose", "linear", "attention")  # what "depth" counts
+WINDOWED = ("conv", "conv_transpose", "maxpool", "avgpool")
 
 
 @dataclass(frozen=True)
@@ -178,9 +176,27 @@ def block_key(scope: str) -> str:
     return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
 
 
-def _geometry(g: Graph, n: int) -> tuple[Pair | None, Pair | None, Pair | None]:
+def block_of(g: Graph) -> dict[int, str]:
+    """Each node's block in the block view: the first part of its scope (a repeat is one block,
+    as the network figure draws it: one box for all its copies), except that a top-level
+    identity (a dropout with p = 0, which the figure leaves out) joins the block of the tensor
+    it passes on. Input nodes are left out."""
+    out: dict[int, str] = {}
+    for n in g.order():
+        if g.op(n) == "input":
+            continue
+        key = g.scope(n).split(".")[0]
+        ins = g.inputs(n)
+        identity = g.op(n) == "dropout" and g.attrs(n)["p"] == 0 and "." not in g.scope(n)
+        if identity and len(ins) == 1 and ins[0] in out:
+            key = out[ins[0]]
+        out[n] = key
+    return out
+
+
+def geometry(g: Graph, n: int) -> tuple[Pair | None, Pair | None, Pair | None]:
     op, a = g.op(n), g.attrs(n)
-    if op in _WINDOWED:
+    if op in WINDOWED:
         return a["kernel"], a["stride"], a["padding"]
     if op == "global_avgpool":
         c, h, w = g.shape(g.inputs(n)[0])
@@ -188,9 +204,11 @@ def _geometry(g: Graph, n: int) -> tuple[Pair | None, Pair | None, Pair | None]:
     return None, None, None
 
 
-def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
-    """A `Row` for every node but the inputs, in `g.order()`."""
+def layer_rows(g: Graph, parts: dict[int, str], batch: int = 1) -> list[Row]:
+    """A `Row` for every node but the inputs, in `g.order()`; memory is that of `batch`
+    samples, every other count per sample."""
     rows = []
+    blocks = block_of(g)
     for n in g.order():
         op = g.op(n)
         if op == "input":
@@ -198,12 +216,12 @@ def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
         a, out = g.attrs(n), g.shape(n)
         ins = tuple(g.shape(i) for i in g.inputs(n))
         params, buffers = param_count(op, a)
-        kernel, stride, padding = _geometry(g, n)
+        kernel, stride, padding = geometry(g, n)
         rows.append(
             Row(
                 g.scope(n),
                 op,
-                block_key(g.scope(n)),
+                blocks[n],
                 parts[n],
                 ins,
                 out,
@@ -213,153 +231,7 @@ def layer_rows(g: Graph, parts: dict[int, str]) -> list[Row]:
                 params,
                 buffers,
                 macs(op, a, list(ins), out),
-                memory_bytes(out),
+                batch * memory_bytes(out),
             )
         )
     return rows
-
-
-def _depth(g: Graph, nodes: list[int]) -> int:
-    """Conv, transposed conv, linear and attention layers on the longest path through `nodes`
-    (given in topological order)."""
-    inside = set(nodes)
-    depth: dict[int, int] = {}
-    for n in nodes:
-        own = 1 if g.op(n) in _LAYER_FAMILIES else 0
-        depth[n] = own + max((depth[i] for i in g.inputs(n) if i in inside), default=0)
-    return max(depth.values(), default=0)
-
-
-def _kernel(g: Graph, n: int) -> str:
-    return "×".join(map(str, g.attrs(n)["kernel"]))
-
-
-def _conv_like(g: Graph, n: int, shared: set[int]) -> tuple[str, int] | None:
-    """(kernel, output channels) of a branch's own conv, or of a slice of a conv that several
-    branches share (sibling convs merged by -O1), else None."""
-    if g.op(n) == "conv" and n not in shared:
-        return _kernel(g, n), g.attrs(n)["out_channels"]
-    if g.op(n) == "slice":
-        src = g.inputs(n)[0]
-        while g.op(src) != "conv" and len(g.inputs(src)) == 1:
-            src = g.inputs(src)[0]
-        if g.op(src) == "conv":
-            return _kernel(g, src), g.attrs(n)["end"] - g.attrs(n)["start"]
-    return None
-
-
-def _branch_channels(g: Graph, nodes: list[int]) -> dict[str, str]:
-    """Role -> channels for a block whose last concat joins branches (GoogLeNet's Table 1
-    columns): a lone 1×1 conv is `#1×1`; a pool then a conv is `pool proj`; otherwise the branch's
-    last conv gives `#K×K` and each 1×1 before it is `#K×K reduce` (other kernels keep their own
-    `#K×K`). A conv that several branches share (merged by -O1) counts in each branch by the
-    slice that branch takes of it."""
-    inside = set(nodes)
-    joins = [n for n in nodes if g.op(n) == "concat"]
-    if not joins:
-        return {}
-    branches = [(nx.ancestors(g.nx, b) | {b}) & inside for b in g.inputs(joins[-1])]
-    seen: dict[int, int] = {}
-    for br in branches:
-        for n in br:
-            seen[n] = seen.get(n, 0) + 1
-    shared = {n for n, k in seen.items() if k > 1}
-    roles: dict[str, list[str]] = {}
-    for br in branches:
-        seq = [n for n in nodes if n in br and n not in shared]
-        convs = [c for c in (_conv_like(g, n, shared) for n in seq) if c is not None]
-        if not convs:
-            continue
-        pooled = g.op(seq[0]) in ("maxpool", "avgpool")
-        if pooled and len(convs) == 1:
-            named = [("pool proj", convs[0][1])]
-        elif len(convs) == 1 and convs[0][0] == "1×1":
-            named = [("#1×1", convs[0][1])]
-        else:
-            last = f"#{convs[-1][0]}"
-            named = [(f"{last} reduce" if k == "1×1" else f"#{k}", c) for k, c in convs[:-1]]
-            named.append((last, convs[-1][1]))
-        for role, channels in named:
-            roles.setdefault(role, []).append(str(channels))
-    return {role: "/".join(vals) for role, vals in roles.items()}
-
-
-_OP_TYPES = {
-    "conv": "convolution",
-    "maxpool": "max pool",
-    "avgpool": "avg pool",
-    "global_avgpool": "avg pool",
-    "adaptive_avgpool": "adaptive avg pool",
-    "batchnorm": "batch norm",
-    "lrn": "LRN",
-    "conv_transpose": "transposed convolution",
-    "layernorm": "layer norm",
-    "groupnorm": "group norm",
-    "class_token": "class token",
-    "pos_embedding": "position embedding",
-    "select": "select token",
-}
-
-
-def _block_type(g: Graph, key: str, nodes: list[int]) -> str:
-    named = g.data.get("blocks", {})
-    if key in named:
-        return named[key]
-    under = {s for s in named if s.startswith(key + ".") and "." not in s[len(key) + 1 :]}
-    if len(under) == 1:
-        return named[under.pop()]
-    core = [n for n in nodes if g.op(n) not in (*ACTIVATIONS, "batchnorm")] or nodes
-    if len(core) == 1:
-        op = g.op(core[0])
-        if op == "dropout":
-            return f"dropout ({g.attrs(core[0])['p']:.0%})"
-        return _OP_TYPES.get(op, op)
-    base = key.split(".")[0]
-    return re.sub(r"_\d+$", "", base)
-
-
-def _patch(g: Graph, nodes: list[int]) -> str:
-    windowed = [n for n in nodes if g.op(n) in (*_WINDOWED, "global_avgpool")]
-    if len(windowed) != 1:
-        return ""
-    kernel, stride, _ = _geometry(g, windowed[0])
-    assert kernel is not None and stride is not None  # windowed ops and global_avgpool have both
-    s = str(stride[0]) if stride[0] == stride[1] else "×".join(map(str, stride))
-    return f"{kernel[0]}×{kernel[1]}/{s}"
-
-
-def block_rows(g: Graph, parts: dict[int, str], rows: list[Row]) -> list[BlockRow]:
-    """One `BlockRow` per top-level block, in the order blocks first appear."""
-    groups: dict[str, list[int]] = {}
-    for n in g.order():
-        if g.op(n) != "input":
-            groups.setdefault(block_key(g.scope(n)), []).append(n)
-    by_name = {r.name: r for r in rows}
-    heads = {h.node for h in g.heads}
-    out = []
-    for key, nodes in groups.items():
-        inside = set(nodes)
-        leaving = [
-            n for n in nodes if n in heads or any(u not in inside for u, _ in g.users(n))
-        ] or nodes
-        mine = [by_name[g.scope(n)] for n in nodes]
-        kinds = {parts[n] for n in nodes}
-        part = "main" if "main" in kinds else "aux" if "aux" in kinds else "unused"
-        t = Totals.of(mine)
-        out.append(
-            BlockRow(
-                key,
-                _block_type(g, key, nodes),
-                part,
-                _patch(g, nodes),
-                g.shape(leaving[-1]),
-                _depth(g, nodes),
-                _branch_channels(g, nodes),
-                t.layers,
-                t.params,
-                t.buffers,
-                t.macs,
-                t.memory_bytes,
-            )
-        )
-    return out

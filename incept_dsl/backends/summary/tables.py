@@ -96,6 +96,8 @@ _TEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "[": "{[}",  # after a row's `\\` a `[` would open its optional argument
+    "]": "{]}",
     "×": r"$\times$",
     "·": r"$\cdot$",
     "²": r"$^2$",
@@ -126,13 +128,20 @@ def tex_escape(text: str) -> str:
     return "".join(out)
 
 
+def _tex_row(cells: Sequence[str]) -> str:
+    """One tabular row of escaped `cells`, ended by `\\\\`; `{}` before a leading `*`."""
+    line = " & ".join(tex_escape(c) for c in cells)
+    return ("{}" if line.startswith("*") else "") + line + r" \\"
+
+
 def to_latex(t: Table, caption: str, label: str) -> str:
-    """A `table` float holding a booktabs `tabular` (needs `\\usepackage{booktabs}`), small
-    type, the caption above; the title and notes as `%` comments."""
+    """A `table` float holding a booktabs `tabular` (the document needs `\\usepackage{booktabs}`),
+    small type, the caption above and the notes in footnote size under it, one paragraph each.
+    No comment lines: every cell and note is escaped text (`tex_escape`; a row never starts with
+    `*`, which `\\\\` would read), so the fragment compiles in a plain `article` with booktabs
+    (the title is not repeated: the caller's caption says it)."""
     spec = "".join(t.aligns)
     out = [
-        f"% {tex_escape(t.title)}",
-        *(f"% {tex_escape(n)}" for n in t.notes),
         r"\begin{table}[htbp]",
         r"\centering",
         r"\small",
@@ -140,13 +149,18 @@ def to_latex(t: Table, caption: str, label: str) -> str:
         rf"\label{{{label}}}",
         rf"\begin{{tabular}}{{{spec}}}",
         r"\toprule",
-        " & ".join(tex_escape(h) for h in t.headers) + r" \\",
+        _tex_row(t.headers),
         r"\midrule",
     ]
-    out += [" & ".join(tex_escape(c) for c in r) + r" \\" for r in t.rows]
+    out += [_tex_row(r) for r in t.rows]
     if t.total is not None:
-        out += [r"\midrule", " & ".join(tex_escape(c) for c in t.total) + r" \\"]
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        out += [r"\midrule", _tex_row(t.total)]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if t.notes:
+        out += [r"\par\medskip", r"\begin{minipage}{\linewidth}", r"\footnotesize\raggedright"]
+        out += [tex_escape(n) + r"\par" for n in t.notes]
+        out.append(r"\end{minipage}")
+    out.append(r"\end{table}")
     return "\n".join(out) + "\n"
 
 

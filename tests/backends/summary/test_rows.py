@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import incept_dsl
-from incept_dsl.backends.summary.rows import block_key, block_rows, layer_rows, node_parts
+from incept_dsl.backends.summary.blocks import block_rows
+from incept_dsl.backends.summary.rows import block_key, layer_rows, node_parts
 
 PROGRAM = """
 block unit(c) = conv(c, 3) -> conv(c, 1)
@@ -43,8 +44,8 @@ def test_blocks():
     g = _graph()
     parts = node_parts(g)
     blocks = {b.name: b for b in block_rows(g, parts, layer_rows(g, parts))}
-    assert list(blocks)[:3] == ["conv_1", "stage.0", "stage.1"]
-    assert blocks["stage.1"].type == "unit" and blocks["stage.1"].depth == 2
+    assert list(blocks)[:3] == ["conv_1", "stage", "conv_2"]  # a repeat is one block, as drawn
+    assert blocks["stage"].type == "unit ×2" and blocks["stage"].depth == 4
     assert blocks["mix"].type == "mix" and blocks["mix"].output_shape == (12, 8, 8)
     assert blocks["mix"].channels == {
         "#1×1": "4",

@@ -157,7 +157,7 @@ def test_every_view_and_format_renders_token_shapes() -> None:
             assert shape in out or fmt == "json", (by, fmt)
     latex = _load(SMALL_VIT).summary().to_latex()
     assert "D$^2$" in latex  # ² is spelled for pdflatex, not replaced by "?"
-    assert "?" not in "".join(line for line in latex.splitlines() if line.startswith("%"))
+    assert "?" not in latex and not any(line.startswith("%") for line in latex.splitlines())
     data = json.loads(_load(SMALL_VIT).summary().to_json())
     assert data["layers"][1]["output_shape"] == [4, 16]
 
