@@ -156,6 +156,8 @@ class Writer:
         if isinstance(el, ast.Named):
             self.element(el.element)
             self.write(f" as {el.name}", el.name_span)
+            if el.display is not None:
+                self.write(f' "{el.display}"', el.display_span)
         elif isinstance(el, ast.Call):
             self.write(el.name + self.args(el.args), el.name_span, *self.arg_spans(el.args))
         elif isinstance(el, ast.Join):
@@ -215,7 +217,8 @@ class Writer:
 
     def _flatten(self, el: ast.Element) -> str:
         if isinstance(el, ast.Named):
-            return f"{self.flat(el.element)} as {el.name}"
+            shown = f' "{el.display}"' if el.display is not None else ""
+            return f"{self.flat(el.element)} as {el.name}{shown}"
         if isinstance(el, ast.Call):
             return el.name + self.args(el.args)
         if isinstance(el, ast.Join):

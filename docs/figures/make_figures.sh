@@ -18,4 +18,14 @@ for fmt in svg png; do
     incept-dsl render vit.incept --model vit_b_16 --block encoder_layer -o "vit_encoder_layer.$fmt"
     incept-dsl render segmentation.incept --model deeplabv3_resnet50 --block aspp \
         -o "deeplabv3_aspp.$fmt"
+    # U-Net drawn as a U (Ronneberger et al., Fig. 1), with a title and the legend; ResNet-50
+    # with every op, wrapped into columns for the full width of a page (7 in).
+    incept-dsl render unet.incept --model unet --title "U-Net" --legend -o "unet.$fmt"
+    incept-dsl render unet.incept --model unet --expand --width 7in -o "unet_expand.$fmt"
+    incept-dsl render unet.incept --model unet --rankdir LR -o "unet_lr.$fmt"
+    incept-dsl render resnet.incept --model resnet50 --expand --width 7in \
+        -o "resnet50_expand_7in.$fmt"
+    # What a box can show: BN and activation, parameters and MACs (the bottleneck of ResNet-50)
+    incept-dsl render resnet.incept --model resnet50 --block bottleneck --show-norm-act --costs \
+        --legend -o "resnet50_bottleneck_costs.$fmt"
 done

@@ -24,22 +24,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FIG",
-        help="the figure file: .svg, .pdf, .png or .dot (default: MODEL.svg)",
+        help="the figure file: .svg, .pdf, .png or .dot; .tex (TikZ) with --style blocks "
+        "(default: MODEL.svg)",
     )
     add_figure_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from incept_dsl.backends.figure.dot import format_of, write_figure
+    from incept_dsl.backends.figure.dot import format_of
+    from incept_dsl.backends.figure.styles import write_styled
 
     options = options_from_args(args)  # checks the options before the model is loaded
     out = Path(args.output) if args.output else None
-    fmt = format_of(out) if out is not None else "svg"
+    tex = out is not None and out.suffix.lower() == ".tex"
+    fmt = "tex" if tex else format_of(out) if out is not None else "svg"
     model = load_model(args)
     if out is None:
         out = Path(f"{model.name}.svg")
-    check_output(out, TARGETS[fmt].suffixes, model.source_files, f"a {fmt.upper()} figure")
+    target = TARGETS["tikz" if tex else fmt]
+    check_output(out, target.suffixes, model.source_files, f"a {fmt.upper()} figure")
     graph = model.figure_graph(options.opt_level, options.aux)
-    what = write_figure(graph, out, options, fmt, model.source_files)
+    what = write_styled(graph, out, options, fmt, model.source_files)
     print(f"wrote {display_path(out)} ({what})")
     return 0

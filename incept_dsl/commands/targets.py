@@ -9,6 +9,7 @@ atomically through the model's API and a backend, and returns a one-line descrip
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +66,17 @@ def emit_onnx(model: Model, args: argparse.Namespace, out: Path, level: int) -> 
 
 
 def emit_figure(model: Model, args: argparse.Namespace, out: Path, level: int) -> str:
-    from incept_dsl.backends.figure.dot import format_of, write_figure
+    from incept_dsl.backends.figure.dot import format_of
+    from incept_dsl.backends.figure.styles import write_styled
     from incept_dsl.commands.figure_args import options_from_args
 
     fmt = getattr(args, "to", None) or format_of(out)
+    fmt = "tex" if fmt == "tikz" else fmt
     options = options_from_args(args)
+    if fmt == "tex" and options.style != "blocks":  # TikZ is the blocks style's
+        options = dataclasses.replace(options, style="blocks")
     graph = model.figure_graph(options.opt_level, options.aux)
-    return write_figure(graph, out, options, fmt, model.source_files)
+    return write_styled(graph, out, options, fmt, model.source_files)
 
 
 def emit_summary(model: Model, args: argparse.Namespace, out: Path, level: int) -> str:
@@ -114,5 +119,6 @@ TARGETS: dict[str, Target] = {
     "svg": Target((".svg",), 0, emit_figure),
     "pdf": Target((".pdf",), 0, emit_figure),
     "png": Target((".png",), 0, emit_figure),
+    "tikz": Target((".tex",), 0, emit_figure),  # the blocks style as TikZ (`styles`)
     "summary": Target((".txt", ".md", ".csv", ".tex", ".json"), 0, emit_summary),
 }

@@ -154,12 +154,15 @@ class Group:
 
 @dataclass(frozen=True)
 class Named:
-    """`ELEMENT as NAME`: names the element's scope."""
+    """`ELEMENT as NAME`: names the element's scope. `display`: the display name of
+    `ELEMENT as NAME "Display Name"` (figures show it instead of NAME; text only)."""
 
     element: Element
     name: str
     span: Span
     name_span: Span
+    display: str | None = None
+    display_span: Span | None = None
 
 
 Element = Call | Branches | Residual | Repeat | Join | Group | Named

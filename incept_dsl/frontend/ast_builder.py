@@ -21,6 +21,7 @@ from lark import Token, Transformer, Tree
 
 from incept_dsl.errors import InceptImportError, InceptLimitError
 from incept_dsl.frontend import ast
+from incept_dsl.frontend.display_names import display_name
 from incept_dsl.source import SourceFile, Span
 
 #: Deepest nesting of operators in one expression (`-(-(-x))`, `1+1+...+1`): the AST walkers
@@ -243,8 +244,11 @@ class ToAst(Transformer):
 
     @_rule
     def named(self, src, span, children):
-        element, name = children
-        return ast.Named(element, name.value, span, _tok_span(src, name))
+        element, name, *display = children
+        if not display:
+            return ast.Named(element, name.value, span, _tok_span(src, name))
+        text, where = display_name(src, display[0])
+        return ast.Named(element, name.value, span, _tok_span(src, name), text, where)
 
     @_rule
     def call(self, src, span, children):

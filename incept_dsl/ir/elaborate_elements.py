@@ -97,6 +97,8 @@ class ElementLayer(BlockLayer):
         name_span: Span | None = None,
     ) -> int:
         if isinstance(el, ast.Named):
+            if el.display is not None:  # figures show it (see incept_dsl.frontend.display_names)
+                self.g.data.setdefault("display_names", {})[ctx.scope.full(el.name)] = el.display
             return self._element(el.element, x, ctx, el.name, el.name_span)
         self._charge(1, el.span, ctx)
         if isinstance(el, ast.Call):

@@ -32,10 +32,13 @@ This module writes the DOT text; `structure` and `layout` decide what is drawn, 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
+from incept_dsl.backends.figure.extras import branch_label, decorate
 from incept_dsl.backends.figure.layout import Cluster, Edge, Figure, Item, layout
+from incept_dsl.backends.figure.legend import esc
 
 # The options and the Graphviz run live in `options` and `render`; their names stay importable
 # from here as they always were (patch `RENDER_TIMEOUT_S` and the like on `render`, which reads
@@ -43,6 +46,8 @@ from incept_dsl.backends.figure.layout import Cluster, Edge, Figure, Item, layou
 from incept_dsl.backends.figure.options import MAX_FONT_LENGTH as MAX_FONT_LENGTH
 from incept_dsl.backends.figure.options import RANKDIRS as RANKDIRS
 from incept_dsl.backends.figure.options import FigureOptions
+from incept_dsl.backends.figure.page import PagePlan, plan_page
+from incept_dsl.backends.figure.pick import pick_block
 from incept_dsl.backends.figure.render import FORMATS, SUFFIXES, format_of, render
 from incept_dsl.backends.figure.render import INSTALL_HINT as INSTALL_HINT
 from incept_dsl.backends.figure.render import PNG_DPI as PNG_DPI
@@ -50,7 +55,8 @@ from incept_dsl.backends.figure.render import RENDER_TIMEOUT_S as RENDER_TIMEOUT
 from incept_dsl.backends.figure.structure import Container, fuse_units, is_trivial, scope_tree
 from incept_dsl.backends.figure.style import SHAPES, THEMES, Theme
 from incept_dsl.backends.figure.titles import Labeler
-from incept_dsl.errors import UsageError, did_you_mean
+from incept_dsl.backends.figure.wording import cost_line
+from incept_dsl.errors import UsageError
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import OPS
 from incept_dsl.text import fmt_shape
@@ -62,43 +68,21 @@ def figure(graph: Graph, options: FigureOptions) -> Figure:
     when `options.aux` is False."""
     units = fuse_units(graph)
     root, _, by_path = scope_tree(graph, units)
-    block = _pick_block(graph, root, options.block) if options.block is not None else None
+    block = pick_block(graph, root, options.block) if options.block is not None else None
     return layout(graph, units, root, by_path, options.view_depth, block)
-
-
-def _pick_block(graph: Graph, root: Container, name: str) -> Container:
-    """The first applied block called `name`, or the block instance whose scope path is `name`.
-    A block that is applied but adds no layer (its body only checks shapes with `expect`) is a
-    `UsageError` that says so."""
-    blocks = [c for c in root.containers() if c.kind == "block"]
-    for c in blocks:
-        if c.path == name:
-            return c
-    for c in blocks:
-        if c.block == name:
-            return c
-    names = sorted({c.block for c in blocks if c.block})
-    if name in set(graph.data.get("blocks", {}).values()):
-        raise UsageError(
-            f"block '{name}' adds no layer to draw (its body only checks shapes); "
-            f"blocks with layers: {', '.join(names) or 'none'}"
-        )
-    hint = did_you_mean(name, names + [c.path for c in blocks])
-    raise UsageError(
-        f"no block '{name}' is applied in this model (blocks it applies: "
-        f"{', '.join(names) or 'none'})" + (f"; {hint}" if hint else "")
-    )
 
 
 # ---- DOT ----------------------------------------------------------------------------------------
 def _html(lines: list[str], detail: str | None, theme: Theme) -> str:
     body = "<BR/>".join(html.escape(line, quote=False) for line in lines)
-    if detail:
-        body += (
-            f'<BR/><FONT POINT-SIZE="9" COLOR="{theme.detail}">'
-            f"{html.escape(detail, quote=False)}</FONT>"
-        )
+    for extra in (detail or "").split("\n") if detail else []:
+        body += f'<BR/><FONT POINT-SIZE="9" COLOR="{theme.detail}">{esc(extra)}</FONT>'
     return f"<{body}>"
+
+
+#: Label text DOT takes as a plain quoted string; anything else goes through an HTML label,
+#: escaped (a display name or title is the user's text).
+_PLAIN = re.compile(r"[\w ,.:;/()×↑·+\-\[\]…'=]*")
 
 
 class _Writer:
@@ -108,7 +92,7 @@ class _Writer:
         self.fig = fig
         self.opt = options
         self.theme = THEMES[options.theme]
-        self.labels = Labeler(fig)
+        self.labels = Labeler(fig, options)
         self.network = fig.view == "network" and options.view_depth == 1
         self.rankdir = options.rankdir or ("BT" if fig.view == "block" else "TB")
         #: arrows leaving each box: a tensor read by several boxes gets its shape written once,
@@ -118,6 +102,9 @@ class _Writer:
         for e in fig.edges:
             self.fanout[e.src] += 1
             self.fanin[e.dst] += 1
+        self.page = PagePlan()
+        #: what the legend lists: the families and label lines drawn, the circled joins
+        self.drawn: dict[str, list[str]] = {"families": [], "labels": [], "circles": []}
 
     def write(self) -> str:
         import graphviz
@@ -158,8 +145,11 @@ class _Writer:
             },
         )
         self._cluster(dot, fig.top, top=True)
+        widest = {k: max(map(len, self._box(it)[1])) for k, it in fig.items.items()}
+        self.page = plan_page(fig, opt.width, rankdir, widest)
         for e in fig.edges:
             self._edge(dot, e)
+        decorate(dot, self)
         return dot.source
 
     # ---- clusters and boxes
@@ -180,9 +170,11 @@ class _Writer:
     def _cluster_attrs(self, c: Container) -> dict[str, str]:
         theme = self.theme
         top = "b" if self.rankdir == "BT" else "t"  # Graphviz flips labelloc with the ranks
+        label = self.labels.cluster(c)
+        label = label if _PLAIN.fullmatch(label) else f"<{esc(label)}>"
         if c.kind == "block":
             return {
-                "label": self.labels.cluster(c),
+                "label": label,
                 "style": "rounded,filled",
                 "fillcolor": theme.cluster_fill,
                 "color": theme.cluster_border,
@@ -193,7 +185,7 @@ class _Writer:
             }
         if c.kind == "repeat":
             return {
-                "label": self.labels.cluster(c),
+                "label": label,
                 "style": "rounded,dashed",
                 "color": theme.cluster_border,
                 "labeljust": "r",
@@ -206,7 +198,14 @@ class _Writer:
     def _node(self, dot: Any, it: Item) -> None:
         family, lines, out, tooltip = self._box(it)
         attrs, detail = self._node_attrs(it, family, tooltip, self._detail(it, out))
-        label = _html(lines, detail, self.theme) if detail or len(lines) > 1 else lines[0]
+        if self.opt.costs and it.kind in ("unit", "collapsed"):
+            line = cost_line(self.fig.graph, it.nodes)
+            if line and attrs.get("shape") != "circle":
+                detail = f"{detail}\n{line}" if detail else line
+        plain = len(lines) == 1 and not detail and _PLAIN.fullmatch(lines[0])
+        label = lines[0] if plain else _html(lines, detail, self.theme)
+        self.drawn["families"].append(family)
+        self.drawn["labels"].extend(lines)
         dot.node(it.key, label, **attrs)
 
     def _box(self, it: Item) -> tuple[str, list[str], int | None, str]:
@@ -217,6 +216,8 @@ class _Writer:
         if it.kind == "unit" and it.unit is not None:
             family = OPS[g.op(it.unit.first)].family
             lines = [self.labels.unit(it.unit)]
+            if it.unit.scope in self.labels.display:  # `conv(...) as stem "Stem"`
+                lines.insert(0, self.labels.display[it.unit.scope])
             out = it.unit.last
             tooltip = f"{it.key}: {' → '.join(g.op(n) for n in it.unit.nodes)}"
         elif it.kind == "collapsed" and it.container is not None:
@@ -279,6 +280,7 @@ class _Writer:
                 fontsize="14",
                 margin="0",
             )
+            self.drawn["circles"].append(g.op(it.unit.first))
             if detail:  # beside the circle, in the small grey of the other shape lines
                 attrs["xlabel"] = (
                     f'<<FONT POINT-SIZE="9" COLOR="{theme.detail}">'
@@ -295,15 +297,19 @@ class _Writer:
     def _edge(self, dot: Any, e: Edge) -> None:
         g, opt = self.fig.graph, self.opt
         attrs: dict[str, str] = {}
-        src = self.fig.items[e.src]
+        src, dst = self.fig.items[e.src], self.fig.items[e.dst]
         if (
             opt.shapes
             and not self.network
             and src.kind == "unit"
             and self.fanout[e.src] == 1
-            and self.fig.items[e.dst].kind != "head"
+            and dst.kind != "head"
+            and not _into_circle(g, dst, e.node)
         ):
             attrs["label"] = f" {fmt_shape(g.shape(e.node))}"
+        branch = branch_label(src, dst)
+        if branch is not None:
+            attrs["label"] = f" {branch}" + (f" · {attrs['label'][1:]}" if "label" in attrs else "")
         if e.gate:  # the gate meets the path it scales: bold, in the activations' colour
             attrs.update(
                 label=" gate" + attrs.get("label", ""),
@@ -313,7 +319,19 @@ class _Writer:
             )
         if e.aux_only:
             attrs.update(style="dashed", color=self.theme.aux)
-        dot.edge(e.src, e.dst, **attrs)
+        attrs.update(self.page.edge_attrs.get((e.src, e.dst), {}))
+        if (e.src, e.dst) in self.page.reversed:  # laid out upwards, drawn pointing the same way
+            dot.edge(e.dst, e.src, dir="back", **attrs)
+        else:
+            dot.edge(e.src, e.dst, **attrs)
+
+
+def _into_circle(g: Graph, dst: Item, node: int) -> bool:
+    """Whether an arrow carrying `node` enters a sum or product circle with the shape it puts out
+    (written after the circle once: two shape labels at one small circle collide)."""
+    if dst.kind != "unit" or dst.unit is None or g.op(dst.unit.first) not in _CIRCLED:
+        return False
+    return g.shape(node) == g.shape(dst.unit.last)
 
 
 #: Joins drawn as a small circle with their symbol: the residual sum "+", the gating product "×"
@@ -358,12 +376,20 @@ def write_figure(
     source = _Writer(fig, options).write()
     write_output(path, source if fmt == "dot" else render(source, fmt))
     boxes = sum(1 for it in fig.items.values() if it.kind != "head")
-    return f"{fmt.upper()} figure of {graph.name}: {_view_name(options)}, {boxes} boxes"
+    return f"{fmt.upper()} figure of {graph.name}: {_view_name(options, fig)}, {boxes} boxes"
 
 
-def _view_name(options: FigureOptions) -> str:
+def _view_name(options: FigureOptions, fig: Figure) -> str:
+    """What was drawn; for a block, which instance (never silently the first of several)."""
     if options.block:
-        return f"block {options.block}"
+        path = fig.top.container.path
+        count = sum(1 for b in fig.graph.data.get("blocks", {}).values() if b == options.block)
+        if count > 1:
+            return (
+                f"block {options.block}: {path}, the first of its {count} instances (all of one "
+                "form; --block SCOPE draws another)"
+            )
+        return f"block {options.block}" + (f" ({path})" if path != options.block else "")
     depth = options.view_depth
     return "network" if depth == 1 else "every op" if depth is None else f"depth {depth}"
 

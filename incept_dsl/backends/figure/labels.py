@@ -15,76 +15,25 @@ from incept_dsl.frontend.signatures import ACTIVATIONS
 from incept_dsl.ir.ops import OPS
 from incept_dsl.text import fmt_shape
 
-#: Words whose capitalisation `pretty` cannot guess.
-_WORDS = {
-    "resnet": "ResNet",
-    "resnext": "ResNeXt",
-    "vgg": "VGG",
-    "bn": "BN",
-    "fc": "FC",
-    "se": "SE",
-    "alexnet": "AlexNet",
-    "zfnet": "ZFNet",
-    "googlenet": "GoogLeNet",
-    "mlp": "MLP",
-}
-
 #: Display names of the activations (their titles in the op table).
 ACT_NAMES = {act: OPS[act].title for act in ACTIVATIONS}
-
-
-def pretty(name: str) -> str:
-    """A scope or block name as a reader would write it: `inception_a` -> "Inception-A",
-    `inception_resnet_b` -> "Inception-ResNet-B", `aux_head` -> "Aux head"."""
-    words = [w for w in name.split("_") if w]
-    if not words:
-        return name
-    out = ""
-    for i, w in enumerate(words):
-        low = w.lower()
-        if low in _WORDS:
-            text = _WORDS[low]
-        elif len(w) == 1 and w.isalpha():
-            text = w.upper()
-        elif i == 0:
-            text = w[:1].upper() + w[1:]
-        else:
-            text = w
-        if i == 0:
-            out = text
-        elif len(w) == 1 or low in _WORDS:
-            out += "-" + text
-        else:
-            out += " " + text
-    return out
-
 
 _SUFFIX = re.compile(r"^(?P<stem>[A-Za-z][A-Za-z_]*?)_?(?P<tag>\d+[A-Za-z]?)$")
 
 
 def instance_title(instance: str, block: str) -> str:
-    """The title of one applied block: "Inception (3a)" for `inception(...) as inception_3a`.
-
-    An unnamed instance (`inception_2`) is titled by its block; a named one by its own name, with
-    a trailing tag such as `3a` or `5b` set in parentheses as the GoogLeNet paper does, and the
-    block's own name after it when the two are unrelated.
-    """
+    """The title of one applied block, names as written: `inception(...) as inception_3a` is
+    "inception_3a"; an unnamed instance (`inception_2`) is titled by its block ("inception"); a
+    name unrelated to its block's gets the block's after it (`inception_a(...) as mixed_5b`:
+    "mixed_5b · inception_a")."""
     if instance == block or re.fullmatch(re.escape(block) + r"_\d+", instance):
-        return pretty(block)
-    title = name_title(instance)
+        return block
     m = _SUFFIX.match(instance)
     stem = (m["stem"] if m else instance).lower().replace("_", "")
     kind = block.lower().replace("_", "")
     if not (kind.startswith(stem) or stem.startswith(kind)):
-        title += f" · {pretty(block)}"  # `inception_a(...) as mixed_5b`: "Mixed (5b) · Inception-A"
-    return title
-
-
-def name_title(name: str) -> str:
-    """A name given with `as`, with a trailing tag in parentheses: `layer1` -> "Layer (1)",
-    `mixed_5b` -> "Mixed (5b)"."""
-    m = _SUFFIX.match(name)
-    return f"{pretty(m['stem'])} ({m['tag']})" if m else pretty(name)
+        return f"{instance} · {block}"
+    return instance
 
 
 def _pair(p: tuple[int, int]) -> str:

@@ -180,7 +180,7 @@ def test_vit_network_view_shows_the_class_token_position_embedding_and_token_sha
     for key, label in [("class_token_1", "+ Class Token"), ("pos_embedding_1", "+ Position")]:
         assert label in nodes[key] and "65×192" in nodes[key]
         assert f'fillcolor="{fill["token"]}"' in nodes[key] and "shape=note" in nodes[key]
-    assert "Encoder layer ×4" in nodes["repeat_1"] and "65×192" in nodes["repeat_1"]
+    assert "encoder_layer ×4" in nodes["repeat_1"] and "65×192" in nodes["repeat_1"]
     assert "Select token 0" in nodes["select_1"] and ">192<" in nodes["select_1"]
     assert "FC, 10" in nodes["linear_1"]
     assert not [k for k in nodes if "dropout" in k]  # dropout(0.0) is an identity: left out
