@@ -29,3 +29,8 @@ for fmt in svg png; do
     incept-dsl render resnet.incept --model resnet50 --block bottleneck --show-norm-act --costs \
         --legend -o "resnet50_bottleneck_costs.$fmt"
 done
+# PlotNeuralNet-style overviews (SVG; GoogLeNet also as TikZ source that pdflatex compiles)
+incept-dsl render googlenet.incept --model googlenet --style blocks --width 7in \
+    -o googlenet_blocks.svg
+incept-dsl render unet.incept --model unet --style blocks --width 7in -o unet_blocks.svg
+incept-dsl compile googlenet.incept --model googlenet --to tikz --width 7in -o googlenet_blocks.tex
