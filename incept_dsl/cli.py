@@ -18,7 +18,19 @@ from incept_dsl import __version__
 from incept_dsl.errors import CompilerBug, InceptError, UsageError
 
 #: Subcommands in the order `--help` lists them (module names under incept_dsl.commands).
-COMMANDS = ("check", "compile", "summary", "diff", "render", "bench", "fmt", "list", "ops")
+COMMANDS = (
+    "check",
+    "compile",
+    "summary",
+    "diff",
+    "render",
+    "bench",
+    "fmt",
+    "list",
+    "ops",
+    "lsp",
+    "preview",
+)
 
 
 class _Parser(argparse.ArgumentParser):
