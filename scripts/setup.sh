@@ -30,6 +30,16 @@ if [ -n "$extras" ] && ! command -v pdflatex >/dev/null 2>&1 \
     || echo "setup: pdflatex could not be installed; the LaTeX tests will skip" >&2
 fi
 
+# the preview's browser test drives a headless Chromium with Selenium when both are there (it
+# skips, saying why, when they are not); installing them is best effort and never fails the setup
+if [ -n "$extras" ] && ! command -v chromedriver >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends \
+     chromium chromium-driver >/dev/null) \
+    || echo "setup: chromium could not be installed; the preview's browser test will skip" >&2
+fi
+
 $PY -m pip install -q --disable-pip-version-check "torch==2.13.0"
 $PY -m pip install -q --disable-pip-version-check -e ".${extras}"
 echo "setup: incept-dsl $($PY -c 'import incept_dsl; print(incept_dsl.__version__)') ready" \
