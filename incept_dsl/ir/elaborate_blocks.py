@@ -63,6 +63,13 @@ class BlockLayer(StructureLayer):
         scope = ctx.scope.child(ctx.scope.name(defn.name, name, name_span))
         # which block each block scope applies (cost tables and figures name block types by it)
         self.g.data.setdefault("blocks", {})[".".join(scope.path)] = defn.name
+        # where it is applied (file, start, end): the language server's hover finds its nodes
+        applied_at = (call.span.file, call.span.start, call.span.end)
+        self.g.data.setdefault("block_calls", {})[".".join(scope.path)] = applied_at
+        # its evaluated arguments (the PyTorch backend's block classes take them)
+        self.g.data.setdefault("block_args", {})[".".join(scope.path)] = block_args(
+            [p.name for p in defn.params], env
+        )
         stack = (*ctx.stack, (block_key, defn.name, call.name_span))
         inner = Ctx(env, entry.blocks, scope, stack, dims)
         try:
@@ -264,3 +271,20 @@ def check_body(
             Note(f"in block '{defn.name}', checked without its arguments: {reason}", defn.name_span)
         )
     return errors
+
+
+def block_args(names: list[str], env: dict[str, Any]) -> dict[str, Any]:
+    """The values of the parameters `names` in `env` that are plain numbers or tuples of them (a
+    block- or op-valued parameter is recorded by its name, anything else is left out)."""
+
+    def plain(v: Any) -> bool:
+        return isinstance(v, bool | int | float) or (isinstance(v, tuple) and all(map(plain, v)))
+
+    out: dict[str, Any] = {}
+    for name in names:
+        value = env.get(name)
+        if plain(value):
+            out[name] = value
+        elif isinstance(label := getattr(value, "name", None), str):
+            out[name] = label
+    return out
