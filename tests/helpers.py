@@ -30,6 +30,35 @@ model vit_tiny(classes = 10) {
 }
 """
 
+#: A small program with a block, a residual and an aux head (the cost tables' tests).
+SUMMARY_TINY = """
+model tiny(classes = 10) {
+    input image: 3x32x32
+    defaults conv(bn = true, act = relu)
+    block mixed(c) = concat {
+        conv(c, 1)
+        conv(c, 1) -> conv(c, 3)
+        maxpool(3, stride = 1) -> conv(c, 1)
+    }
+    x = image -> conv(16, 3, stride = 2) -> maxpool(2) -> mixed(8) as mix
+    y = x -> residual(scale = 0.5) { conv(24, 3, act = none) } -> relu
+    aux side = y -> avgpool(global) -> flatten -> linear(classes) weight 0.3
+    output logits = y -> avgpool(global) -> flatten -> dropout(0.2) -> linear(classes)
+}
+"""
+
+
+#: A block and scopes whose names need escaping in LaTeX (the blocks-view and TikZ tests).
+HOSTILE_BLOCKS = """
+block a_b(c) = conv(c, 3) -> maxpool(2)
+
+model m_x {
+    input in_1: 3x32x32
+    output out_1 = in_1 -> a_b(8) as c_d -> a_b(16) as e_f -> a_b(16) as g_h
+        -> avgpool(global) -> flatten -> linear(10)
+}
+"""
+
 
 def model(text: str, **kw):
     """Elaborate `text` (one model) into a Model."""

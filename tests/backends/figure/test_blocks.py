@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from helpers import HOSTILE_BLOCKS as HOSTILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,15 +26,6 @@ from incept_dsl.resources import bundled_architectures
 SVG = "{http://www.w3.org/2000/svg}"
 
 # A block whose name and instance name need escaping in LaTeX; the title comes from hypothesis.
-HOSTILE = """
-block a_b(c) = conv(c, 3) -> maxpool(2)
-
-model m_x {
-    input in_1: 3x32x32
-    output out_1 = in_1 -> a_b(8) as c_d -> a_b(16) as e_f -> a_b(16) as g_h
-        -> avgpool(global) -> flatten -> linear(10)
-}
-"""
 
 
 @cache

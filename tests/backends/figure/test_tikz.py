@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from helpers import HOSTILE_BLOCKS as HOSTILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,15 +25,6 @@ needs_pdflatex = pytest.mark.skipif(
 )
 HOSTILE_TITLE = "A_b & c% #1 $x$ ~^ {y} \\end{document} <&\"'> | Résumé 字 — 3×3"
 
-HOSTILE = """
-block a_b(c) = conv(c, 3) -> maxpool(2)
-
-model m_x {
-    input in_1: 3x32x32
-    output out_1 = in_1 -> a_b(8) as c_d -> a_b(16) as e_f -> a_b(16) as g_h
-        -> avgpool(global) -> flatten -> linear(10)
-}
-"""
 
 #: How a reader takes the escapes back (written here independently of `tikz._LATEX`).
 _UNESCAPE = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import SUMMARY_TINY as TINY
 
 import incept_dsl
 from incept_dsl.backends.summary.memory import forward_peak, run_order, state_bytes
@@ -22,21 +23,6 @@ BRANCHES = """
 model m {
     input x: 1x4x4
     output y = x -> conv(2, 1) -> concat { conv(2, 1); conv(3, 1) }
-}
-"""
-TINY = """
-model tiny(classes = 10) {
-    input image: 3x32x32
-    defaults conv(bn = true, act = relu)
-    block mixed(c) = concat {
-        conv(c, 1)
-        conv(c, 1) -> conv(c, 3)
-        maxpool(3, stride = 1) -> conv(c, 1)
-    }
-    x = image -> conv(16, 3, stride = 2) -> maxpool(2) -> mixed(8) as mix
-    y = x -> residual(scale = 0.5) { conv(24, 3, act = none) } -> relu
-    aux side = y -> avgpool(global) -> flatten -> linear(classes) weight 0.3
-    output logits = y -> avgpool(global) -> flatten -> dropout(0.2) -> linear(classes)
 }
 """
 

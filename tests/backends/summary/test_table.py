@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import SUMMARY_TINY as TINY
 
 import incept_dsl
 from incept_dsl.backends.summary.table import FORMATS, VIEWS
@@ -277,21 +278,6 @@ def test_reference_gmacs_from_anchors(file, name):
 
 
 # ---- formats ------------------------------------------------------------------------------------
-TINY = """
-model tiny(classes = 10) {
-    input image: 3x32x32
-    defaults conv(bn = true, act = relu)
-    block mixed(c) = concat {
-        conv(c, 1)
-        conv(c, 1) -> conv(c, 3)
-        maxpool(3, stride = 1) -> conv(c, 1)
-    }
-    x = image -> conv(16, 3, stride = 2) -> maxpool(2) -> mixed(8) as mix
-    y = x -> residual(scale = 0.5) { conv(24, 3, act = none) } -> relu
-    aux side = y -> avgpool(global) -> flatten -> linear(classes) weight 0.3
-    output logits = y -> avgpool(global) -> flatten -> dropout(0.2) -> linear(classes)
-}
-"""
 
 GOLDEN_CASES = {
     # file name: (program, options, format)
