@@ -192,7 +192,10 @@ def _assert_one_file_holds_every_model(models) -> None:
     classes = {
         v
         for v in namespace.values()
-        if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "<run_path>"
+        if isinstance(v, type)
+        and issubclass(v, nn.Module)
+        and v.__module__ == "<run_path>"
+        and hasattr(v, "HEADS")  # a model's class (block classes follow it)
     }
     assert len(classes) == len(models)
 
@@ -228,7 +231,10 @@ def _assert_every_backend_carries(model, name: str) -> None:
     classes = [
         v
         for v in namespace.values()
-        if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "<run_path>"
+        if isinstance(v, type)
+        and issubclass(v, nn.Module)
+        and v.__module__ == "<run_path>"
+        and hasattr(v, "HEADS")  # the model's class (block classes follow it)
     ]
     assert len(classes) == 1, name
     written = classes[0]()

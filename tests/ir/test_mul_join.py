@@ -223,8 +223,8 @@ def test_joins_of_bound_tensors_three_inputs_a_gate_in_the_middle_and_flat_tenso
 def test_the_generated_file_multiplies_and_matches_the_module(tmp_path) -> None:
     m = incept_dsl.loads(SE)
     src = m.torch_source()
-    assert "se_1_mul_1 = conv_1 * se_1_branch_2_conv_2_hardsigmoid  # 24×8×8" in src
-    assert "mul_1 = se_2_mul_1 * conv_3_sigmoid  # 32×8×8" in src
+    assert "return x * branch_2  # <string>:" in src  # the SE block's class gates its input
+    assert "x = x * x_2  # 32×8×8" in src
     path = tmp_path / "se_net_gen.py"
     path.write_text(src, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("se_net_gen", path)

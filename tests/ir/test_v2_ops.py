@@ -164,8 +164,8 @@ def test_layer_scale_multiplies_each_channel_by_its_gamma() -> None:
     s = net.state_dict()
     assert torch.equal(net.layer_scale_1.gamma, s["layer_scale_1.gamma"])
     src = m.torch_source()
-    assert "layer_scale_1 = conv_1 * self.layer_scale_1.gamma.view(-1, 1, 1)" in src
-    assert "layer_scale_6 = linear_1 * self.layer_scale_6.gamma  # 6" in src
+    assert "x = x * self.layer_scale_1.gamma.view(-1, 1, 1)  # 8×8×8" in src
+    assert "x = x * self.layer_scale_6.gamma  # 6" in src
     assert m.param_count() == sum(p.numel() for p in net.parameters())
     rows = {r.name: r for r in m.summary().layers}
     assert (rows["layer_scale_1"].params, rows["layer_scale_1"].macs) == (8, 8 * 8 * 8)

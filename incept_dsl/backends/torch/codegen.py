@@ -1,10 +1,13 @@
 """PyTorch backend: the IR -> the source of a standalone `nn.Module` that imports only torch.
 
-`torch_source(graph)` guarantees a deterministic, readable Python module with one class per model:
-one `nn.Conv2d` / `nn.BatchNorm2d` / `nn.Linear` per parametric node, registered at the node's
-scope path (`inception_3a.branch_2.conv_1`), a `forward` that runs the nodes in the graph's stable
-topological order, aux heads computed only in training mode, and a `loss` helper weighting the
-heads as the program declares. `build_module(graph)` compiles that same source in-process (as
+`torch_source(graph)` guarantees a deterministic, readable Python module with one class per model
+and, at -O0, one class per block definition (`structured`: its constructor takes the block's
+parameters, a `repeat` of identical copies is an `nn.Sequential`, its `forward` mirrors the block's
+source lines): one `nn.Conv2d` / `nn.BatchNorm2d` / `nn.Linear` per parametric node, registered at
+the node's scope path (`inception_3a.branch_2.conv_1`, the same keys in the same order in either
+form), forwards that run the nodes in the graph's stable topological order, aux heads computed only
+in training mode, and a `loss` helper weighting the heads as the program declares. A graph that
+-O2 gave kernel annotations keeps the flat form (one class running every node itself). `build_module(graph)` compiles that same source in-process (as
 torch.fx does for its GraphModules), so the in-process module and the written file cannot drift.
 
 The generated code contains only identifiers derived from validated `.incept` names and literals
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import re
 import sys
 import types
 from collections.abc import Mapping
@@ -33,6 +37,7 @@ from incept_dsl.backends.torch.init_schemes import init_lines as _init_lines
 from incept_dsl.backends.torch.loss import LOSS_METHOD
 from incept_dsl.backends.torch.lowering import LOWER, attr_path, pyval
 from incept_dsl.backends.torch.naming import MODULE_GLOBALS, TensorNames, class_name, class_names
+from incept_dsl.backends.torch.structured import flat_only, structured
 from incept_dsl.ir.graph import Graph, Head
 from incept_dsl.ir.ops import WEIGHTED
 from incept_dsl.text import fmt_shape
@@ -257,18 +262,37 @@ def class_source(
     init: str = DEFAULT_INIT,
     name: str | None = None,
     taken: set[str] | frozenset[str] = frozenset(),
+    flat: bool = False,
 ) -> tuple[str, str]:
     """(class name, source of the output named tuples and the module class) for one graph.
 
     `name` overrides the class name (default `class_name(graph.name)`); `taken` are the other
-    module-level names of the file, which no local of `forward` may shadow.
+    module-level names of the file, which no local of `forward` may shadow. The class builds one
+    class per block (`structured`) unless `flat` or -O2 kernels ask for the flat form (every
+    layer registered and run by the model's class itself). The sources of the block classes
+    follow the model's class.
     """
     name = name or class_name(graph.name)
     plan = _plan(graph, set(taken) | {name, name + "Outputs", name + "EvalOutputs"})
     # __init__: containers and parametric modules, registered in execution order (main path,
     # then aux heads, then layers no head uses) so state_dict order follows it
-    init_body = _init_body(graph, plan.main + plan.aux + plan.rest)
-    forward_body = _forward_body(graph, plan, name)
+    helpers: list[str] = []
+    if flat or flat_only(graph):
+        init_body = _init_body(graph, plan.main + plan.aux + plan.rest)
+        forward_body = _forward_body(graph, plan, name)
+    else:
+        outs, has_aux = _outputs(graph)
+        eval_tuple = name + "EvalOutputs" if has_aux else name + "Outputs"
+
+        def returns(kind: str, _: list[int]) -> str:
+            if kind == "train":
+                return _tuple_expr(name + "Outputs", graph.heads, plan.var)
+            return _tuple_expr(eval_tuple, outs, plan.var)
+
+        reserved = set(taken) | {name, name + "Outputs", name + "EvalOutputs"}
+        init_body, forward_body, helpers = structured(
+            graph, plan.main, plan.aux, plan.rest, plan.var, reserved, returns
+        )
     src = _output_tuples(graph, name) + _class_header(graph, name, init, plan.inputs)
     src += ["    def __init__(self) -> None:", "        super().__init__()"]
     src += _method_body([*init_body, "self.reset_parameters()", *kernels.init_lines(graph)])
@@ -278,13 +302,19 @@ def class_source(
     src += ["", f"    def forward(self, {args}):"]
     src += _method_body(forward_body)
     src += ["", *LOSS_METHOD]
+    for helper in helpers:
+        src += ["", "", helper]
     return name, "\n".join(src)
 
 
 def torch_source(
-    graphs: Graph | list[Graph], init: str = DEFAULT_INIT, origin: str | None = None
+    graphs: Graph | list[Graph],
+    init: str = DEFAULT_INIT,
+    origin: str | None = None,
+    flat: bool = False,
 ) -> str:
-    """The standalone Python module for one or more model graphs (imports only torch)."""
+    """The standalone Python module for one or more model graphs (imports only torch); `flat`
+    writes every model as one flat class (the form -O2 kernels keep; for comparisons)."""
     if isinstance(graphs, Graph):
         graphs = [graphs]
     where = f" from {docstring_text(origin)}" if origin else ""
@@ -308,7 +338,8 @@ def torch_source(
     if any(kernels.uses_fused_conv(g) for g in graphs):
         body += [*kernels.FUSED_CONV_SOURCE.rstrip().split("\n"), ""]
     for g, cname in zip(graphs, names, strict=True):
-        _, cls = class_source(g, init, cname, taken)
+        _, cls = class_source(g, init, cname, taken, flat)
+        taken |= set(re.findall(r"^class (\w+)", cls, flags=re.M))
         body += ["", cls, ""]
     return "\n".join(body).rstrip() + "\n"
 
