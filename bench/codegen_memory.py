@@ -6,7 +6,9 @@ The peak is the highest running total of the CPU allocations and frees that
 `torch.profiler.profile(profile_memory=True)` records during one forward (each op's own
 allocations at its start, each free when it happens) (the input and the
 weights, allocated before, are not counted), the median of `--runs` runs. Also prints each
-file's line count.
+file's line count, and the peak the cost table gives for the structured form
+(`incept-dsl summary FILE -m MODEL --batch N`: every op output the forward holds, no temporaries
+inside an op).
 
     python bench/codegen_memory.py                       # the default models
     python bench/codegen_memory.py resnet.incept:resnet50 --batch 16 --runs 3
@@ -57,7 +59,8 @@ def peak_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
 
 def measure(spec: str, batch: int, runs: int) -> None:
     file, model = spec.split(":")
-    graph = incept_dsl.load(file, model=model).graph
+    loaded = incept_dsl.load(file, model=model)
+    graph = loaded.graph
     shape = graph.shape(graph.input_nodes()[0])
     torch.manual_seed(0)
     x = torch.randn(batch, *shape)
@@ -67,6 +70,7 @@ def measure(spec: str, batch: int, runs: int) -> None:
         module = _module(source, f"{model}_{'flat' if flat else 'classes'}")
         peaks = [peak_bytes(module, x) for _ in range(runs)]
         row += [str(source.count("\n")), f"{statistics.median(peaks) / 2**20:.1f}"]
+    row.append(f"{loaded.summary(batch=batch).memory.peak_bytes / 2**20:.1f}")
     print(" | ".join(row), flush=True)
 
 
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    print("model | flat lines | flat peak MiB | classes lines | classes peak MiB")
+    print("model | flat lines | flat peak MiB | classes lines | classes peak MiB | table peak MiB")
     for spec in args.models:
         measure(spec, args.batch, args.runs)
     return 0

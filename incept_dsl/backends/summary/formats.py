@@ -71,7 +71,8 @@ def memory_lines(m: Memory) -> list[str]:
     return [
         f"memory at batch {m.batch}: input {_mb(m.input_bytes)}; peak activations "
         f"{_mb(m.peak_bytes)} in eval mode, {_mb(m.peak_train_bytes)} in training mode "
-        "(aux heads run) without autograd (the forward frees each tensor after its last use); "
+        "(aux heads run) without autograd (as the generated forward frees tensors: after their "
+        "last use, a block's input when the block returns); "
         f"params {_mb(m.param_bytes)} ({m.trainable:,} trainable, {m.non_trainable:,} "
         f"non-trainable); buffers {_mb(m.buffer_bytes)}",
         f"estimated total size: {_mb(m.estimated_total_bytes)} = input + peak activations + "

@@ -1,16 +1,18 @@
 """Memory of a model at a batch size: parameters and buffers, the input, and the peak of the
 activations the generated forward holds at once.
 
-The generated forward (`backends.torch.codegen`) runs the main path (the nodes an `output` head
-needs) in `Graph.order()` and frees each tensor right after the last node that reads it, except
-the heads and the tensors an aux head reads (kept to the end); in training mode the aux heads run
-after the main path and free nothing. `forward_peak` replays that on the graph: a node's output is
-allocated when the node runs (while its inputs are alive), and its storage is released after the
-last node that reads it or any view of it. Views (`IROp.view`: flatten, slice, crop, ...), in-place
-activations (`meta["inplace"]`), ops a conv computed (`meta["fused_into"]`) and dropouts in eval
-mode (PyTorch returns the input itself) share their input's storage and add nothing. With a
-channels-last layout (-O2) the image inputs' channels-last copies are activations too. Temporaries inside one op (convolution workspaces, attention's
-score matrix) are not outputs and are not counted.
+The generated forward runs its nodes and drops its tensors as `backends.torch.schedule` says
+(the one account of the module `backends.torch.codegen` writes: a block class's inputs live until
+the call returns, a repeat's loop drops each copy's input when that copy returns, the heads and
+what an aux head reads are kept to the end, in training mode the aux heads run after the main
+path). `forward_peak` replays that schedule: a node's output is allocated when the node runs
+(while its inputs are alive), and its storage is released once every tensor sharing it is.
+Views (`IROp.view`: flatten, slice, crop, ...), in-place activations (the block classes'
+`inplace=True`, -O2's `meta["inplace"]`), ops a conv computed (`meta["fused_into"]`) and dropouts
+in eval mode (PyTorch returns the input itself) share their input's storage and add nothing.
+With a channels-last layout (-O2) the image inputs' channels-last copies are activations too.
+Temporaries inside one op (convolution workspaces, attention's score matrix) are not outputs
+and are not counted.
 
 An analysis of the IR: it reads the graph and never changes it. Every count is exact and the
 same graph gives the same numbers.
@@ -22,8 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import networkx as nx
-
+from incept_dsl.backends.torch.schedule import Schedule, schedule
 from incept_dsl.ir.costs import BYTES_PER_ELEMENT, memory_bytes
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.op_state import BUFFERS
@@ -77,14 +78,15 @@ class Memory:
 _IDENTITY_IN_EVAL = ("dropout", "stochastic_depth")
 
 
-def storage_of(g: Graph, n: int, train: bool = False) -> int | None:
+def storage_of(g: Graph, n: int, train: bool = False, inplace: bool = False) -> int | None:
     """The node whose output tensor node `n`'s output shares memory with (a view, an in-place
-    activation, an op a conv computed, a dropout in eval mode or with p = 0), or None when `n`
-    allocates its own (in training mode when `train`)."""
+    activation: -O2's `meta["inplace"]` or `inplace` (the block classes' `inplace=True`), an op
+    a conv computed, a dropout in eval mode or with p = 0), or None when `n` allocates its own
+    (in training mode when `train`)."""
     op, meta = g.op(n), g.meta(n)
     if "fused_into" in meta:
         return int(meta["fused_into"]) if op == "add" else g.inputs(n)[0]
-    if OPS[op].view or meta.get("inplace"):
+    if OPS[op].view or meta.get("inplace") or inplace:
         return g.inputs(n)[0]
     if op in _IDENTITY_IN_EVAL and (not train or g.attrs(n)["p"] == 0):
         return g.inputs(n)[0]
@@ -92,53 +94,53 @@ def storage_of(g: Graph, n: int, train: bool = False) -> int | None:
 
 
 def run_order(g: Graph) -> tuple[list[int], list[int]]:
-    """(main path, aux path) in the order the generated forward runs them: the nodes an output
-    head needs in `g.order()`, then those only aux heads need, each aux node after the main-path
-    node it branches from (ties keep the graph's order)."""
-    need: dict[str, set[int]] = {"output": set(), "aux": set()}
-    for h in g.heads:
-        need[h.kind] |= nx.ancestors(g.nx, h.node) | {h.node}
-    order = [n for n in g.order() if g.op(n) != "input"]
-    main = [n for n in order if n in need["output"]]
-    aux = [n for n in order if n in need["aux"] and n not in need["output"]]
-    at = {n: i for i, n in enumerate(main)}
-    branch: dict[int, int] = {}
-    for n in aux:
-        branch[n] = max((at.get(i, branch.get(i, -1)) for i in g.inputs(n)), default=-1)
-    aux.sort(key=lambda n: branch[n])
-    return main, aux
+    """(main path, aux path) in the order the generated forward runs them
+    (`backends.torch.schedule`): the nodes an output head needs, then those only aux heads
+    need."""
+    sched = schedule(g)
+    return list(sched.order[: sched.main]), list(sched.order[sched.main :])
 
 
 def forward_peak(
-    g: Graph, train: bool = False, transient: Callable[[Graph, int], int] | None = None
+    g: Graph,
+    train: bool = False,
+    transient: Callable[[Graph, int], int] | None = None,
+    sched: Schedule | None = None,
 ) -> int:
     """The most bytes of one sample's activations alive at once in the generated forward (see
     the module doc), in eval mode (the main path) or, with `train`, in training mode (the main
-    path, then the aux path, which frees nothing). A storage is freed after the last main-path
-    node that reads it unless a head or an aux node reads it (kept in both modes, as the
-    generated forward keeps them). `transient(g, n)`, when given, adds the bytes node `n`
-    holds only while it runs (a kernel's workspace) to that moment."""
-    main, aux = run_order(g)
+    path, then the aux path). Nodes run and tensors are released as `schedule(g)` says; a
+    storage is freed once every tensor sharing it is released (never while a head or what an
+    aux node reads shares it). `transient(g, n)`, when given, adds the bytes node `n` holds
+    only while it runs (a kernel's workspace) to that moment. `sched`: `schedule(g)` when the
+    caller has it already."""
+    sched = sched or schedule(g)
+    run = sched.order if train else sched.order[: sched.main]
     root: dict[int, int] = {}
 
     def root_of(n: int) -> int:
         if n not in root:
-            shared = storage_of(g, n, train) if g.op(n) != "input" else None
+            shared = None
+            if g.op(n) != "input":
+                shared = storage_of(g, n, train, n in sched.in_place)
             root[n] = n if shared is None else root_of(shared)
         return root[n]
 
-    keep = {root_of(h.node) for h in g.heads} | {root_of(i) for n in aux for i in g.inputs(n)}
-    last: dict[int, int] = {}
-    for idx, n in enumerate(main):
-        for i in (*g.inputs(n), n):
-            last[root_of(i)] = idx
     copied = _copied_inputs(g)
+    free: dict[int, int] = {}  # storage -> the index after which it goes
+    never: set[int] = set()  # storages a tensor held to the end shares
+    for t in [*copied, *run]:
+        r, at = root_of(t), sched.release.get(t)
+        if at is None:
+            never.add(r)
+        else:
+            free[r] = max(free.get(r, -1), at)
     free_at: dict[int, list[int]] = {}
-    for r, idx in last.items():
-        if r not in keep and (g.op(r) != "input" or r in copied):
+    for r, idx in free.items():
+        if r not in never and (g.op(r) != "input" or r in copied):
             free_at.setdefault(idx, []).append(r)
     live = peak = sum(memory_bytes(g.shape(n)) for n in copied)
-    for idx, n in enumerate([*main, *aux] if train else main):
+    for idx, n in enumerate(run):
         if root_of(n) == n:
             live += memory_bytes(g.shape(n))
         peak = max(peak, live + (transient(g, n) if transient is not None else 0))
@@ -176,11 +178,13 @@ def model_memory(inference: Graph, training: Graph, batch: int) -> Memory:
     optimisation level), the training-mode peak from the `training` graph (aux heads kept)."""
     params, buffers = state_bytes(inference)
     inputs = sum(memory_bytes(inference.shape(n)) for n in inference.input_nodes())
+    sched = schedule(inference)
+    train_sched = sched if training is inference else schedule(training)
     return Memory(
         batch=batch,
         input_bytes=batch * inputs,
-        peak_bytes=batch * forward_peak(inference),
-        peak_train_bytes=batch * forward_peak(training, train=True),
+        peak_bytes=batch * forward_peak(inference, sched=sched),
+        peak_train_bytes=batch * forward_peak(training, train=True, sched=train_sched),
         param_bytes=params,
         buffer_bytes=buffers,
         trainable=params // BYTES_PER_ELEMENT,

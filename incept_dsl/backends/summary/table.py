@@ -73,7 +73,8 @@ CONVENTIONS = {
     "KB = 1024 bytes; totals count the outputs of views (flatten, slice) once, with the "
     "tensor they view",
     "peak_activation_bytes": "the most activation bytes alive at once in the generated forward "
-    "in eval mode, which frees each tensor after its last use (input excluded; temporaries "
+    "in eval mode, as it frees them: after their last use, a block's input when the block "
+    "returns, ReLUs in place where their input dies (input excluded; temporaries "
     "inside an op such as conv workspaces not counted); peak_activation_bytes_train: the same "
     "in training mode with the aux heads run, without autograd's saved tensors",
     "param_bytes": "parameters × 4 bytes (fp32); buffer_bytes: running statistics × 4 bytes, "

@@ -32,6 +32,7 @@ from typing import Any
 from incept_dsl import __version__
 from incept_dsl.backends.pytext import comment_text, docstring_text
 from incept_dsl.backends.torch import kernels
+from incept_dsl.backends.torch.frees import frame_frees
 from incept_dsl.backends.torch.init_schemes import DEFAULT_INIT, INIT_SCHEMES
 from incept_dsl.backends.torch.init_schemes import init_lines as _init_lines
 from incept_dsl.backends.torch.loss import LOSS_METHOD
@@ -99,6 +100,11 @@ def _plan(graph: Graph, reserved: set[str]) -> _Plan:
     return _Plan(inputs, main, aux, rest, var)
 
 
+def reserved_names(name: str, taken: set[str] | frozenset[str] = frozenset()) -> set[str]:
+    """The names no local of class `name`'s `forward` may take: `taken` and the class's own."""
+    return set(taken) | {name, name + "Outputs", name + "EvalOutputs"}
+
+
 def _outputs(graph: Graph) -> tuple[list[Head], bool]:
     """(the output heads, whether the graph has aux heads)."""
     outs = [h for h in graph.heads if h.kind == "output"]
@@ -162,17 +168,14 @@ def _stmt(graph: Graph, var: dict[int, str], n: int) -> str:
 
 def _frees(graph: Graph, plan: _Plan) -> dict[int, list[str]]:
     """Index in the main sequence -> the locals to `del` after it: a tensor is freed after its
-    last use there, unless a head or an aux node needs it."""
-    keep = {h.node for h in graph.heads} | {i for n in plan.aux for i in graph.inputs(n)}
-    last_use: dict[int, int] = {}
-    for idx, n in enumerate(plan.main):
-        for i in graph.inputs(n):
-            last_use[i] = idx
-    frees: dict[int, list[str]] = {}
-    for t, idx in last_use.items():
-        if t not in keep:
-            frees.setdefault(idx, []).append(plan.var[t])
-    return frees
+    last use there, unless a head or an aux node needs it (`frees.frame_frees`)."""
+    dies = frame_frees([graph.inputs(n) for n in plan.main], flat_keep(graph, plan.aux))
+    return {idx: [plan.var[t] for t in ts] for idx, ts in enumerate(dies) if ts}
+
+
+def flat_keep(graph: Graph, aux: list[int]) -> set[int]:
+    """The tensors the flat form's main path never frees: the heads and what `aux` reads."""
+    return {h.node for h in graph.heads} | {i for n in aux for i in graph.inputs(n)}
 
 
 def _tuple_expr(cls: str, heads: list[Head], var: dict[int, str]) -> str:
@@ -273,7 +276,8 @@ def class_source(
     follow the model's class.
     """
     name = name or class_name(graph.name)
-    plan = _plan(graph, set(taken) | {name, name + "Outputs", name + "EvalOutputs"})
+    reserved = reserved_names(name, taken)
+    plan = _plan(graph, reserved)
     # __init__: containers and parametric modules, registered in execution order (main path,
     # then aux heads, then layers no head uses) so state_dict order follows it
     helpers: list[str] = []
@@ -289,7 +293,6 @@ def class_source(
                 return _tuple_expr(name + "Outputs", graph.heads, plan.var)
             return _tuple_expr(eval_tuple, outs, plan.var)
 
-        reserved = set(taken) | {name, name + "Outputs", name + "EvalOutputs"}
         init_body, forward_body, helpers = structured(
             graph, plan.main, plan.aux, plan.rest, plan.var, reserved, returns
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from incept_dsl.backends.pytext import comment_text
+from incept_dsl.backends.torch.frees import frame_frees, in_place
 from incept_dsl.backends.torch.lowering import LOWER, attr_path
 from incept_dsl.backends.torch.naming import TensorNames
 from incept_dsl.backends.torch.slots import Slot, renumber, slotted
@@ -173,18 +174,6 @@ class Forward:
     last_where: str = ""
 
 
-#: Activations run in place on a chain's tensor (its last use), when the op that made it does not
-#: keep its output for the backward pass: each block's input lives until the block returns (its
-#: caller holds it), and an in-place activation gives back that tensor's worth of memory.
-_IN_PLACE = ("relu", "relu6")
-_KEEPS_NO_OUTPUT = ("conv", "batchnorm", "add", "linear", "maxpool", "avgpool", "concat", "scale")
-
-
-def _in_place(g: Graph, n: int) -> bool:
-    ins = g.inputs(n)
-    return g.op(n) in _IN_PLACE and len(ins) == 1 and g.op(ins[0]) in _KEEPS_NO_OUTPUT
-
-
 def _call(u: Unit, g: Graph, item: int | Unit, ins: list[str]) -> tuple[str, int]:
     """(the expression computing `item` from the locals `ins`, the node it is located by)."""
     if isinstance(item, Unit):
@@ -240,18 +229,15 @@ def render_forward(
     (`ctx.slot_numbers` false) comments each statement with its shape, a block's class with its
     source line where it changes."""
     g = ctx.graph
-    last: dict[int, int] = {}
-    for j, item in enumerate(items):
-        for t in _reads(g, item):
-            last[t] = j
+    held = keep | {t for t, v in fwd.var.items() if v in fwd.params}
+    dies = frame_frees([_reads(g, i) for i in items], held) if frees else [[] for _ in items]
     for j, item in enumerate(items):
         every = item.inputs if isinstance(item, Unit) else g.inputs(item)  # repeats included
         expr, node = _call(u, g, item, [fwd.var[t] for t in every])
-        dying = [t for t in _reads(g, item) if last[t] == j and t not in keep] if frees else []
-        dying = [t for t in dying if fwd.var[t] not in fwd.params]
-        chained = [fwd.var[t] for t in _reads(g, item) if t in dying]
+        dying = list(dies[j])
+        inplace = not isinstance(item, Unit) and in_place(g, item, dying)
         names = ", ".join(_out_names(u, g, item, fwd, dying, default))
-        if not isinstance(item, Unit) and _in_place(g, item) and names in chained:
+        if inplace:
             expr = expr[:-1] + ", inplace=True)"
         where = _where(g, node)
         if isinstance(item, Unit) and item.sequence:

@@ -41,14 +41,9 @@ def structured(
     """(`__init__` body, `forward` body, block classes) of the model's class. `var` names the
     graph's inputs (the forward's parameters); `tuple_expr(kind, nodes)` is the return expression
     of the heads ("train": every head, "eval": the outputs) given their locals."""
-    position = {n: i for i, n in enumerate(main + aux + rest)}
-    roles = {n: "main" for n in main} | {n: "aux" for n in aux} | {n: "rest" for n in rest}
-    root = unit_tree(graph, roles, position)
-    from incept_dsl.backends.torch.codegen import _containers
-
-    registration = main + aux + rest
-    ctx = Context(graph, registration, _containers(graph, registration), roles, str, {}, reserved)
-    classes = Classes(ctx, root, reserved)
+    root, classes, ctx = model_units(graph, main, aux, rest, reserved)
+    roles = ctx.roles
+    registration = ctx.registration
 
     def concrete(c: Unit) -> str:
         cls = classes.of[id(c)]
@@ -63,14 +58,7 @@ def structured(
     fwd = Forward({n: var[n] for n in inputs}, {var[n] for n in inputs}, _names(rctx, var, inputs))
     fwd.labels = {h.node: h.name for h in graph.heads}  # a head's tensor: the head's name
 
-    def role(item: int | Unit) -> str:
-        return roles[min(item.subtree) if isinstance(item, Unit) else item]
-
-    main_items = [i for i in root.items if role(i) == "main"]
-    aux_items = [i for i in root.items if role(i) == "aux"]
-    keep = {h.node for h in graph.heads} | {
-        t for i in aux_items for t in (i.inputs if isinstance(i, Unit) else graph.inputs(i))
-    }
+    main_items, aux_items, keep = root_items(graph, root, roles)
     render_forward(root, rctx, code, main_items, fwd, keep, "x")
     var.update(fwd.var)
     body = kernels.input_lines(graph, [(var[n], graph.shape(n)) for n in inputs]) + code.forward
@@ -82,6 +70,38 @@ def structured(
         body.append(f"    return {tuple_expr('train', [])}")
     body.append(f"return {tuple_expr('eval', [])}")
     return code.init, body, [classes.of[id(u)].source for u in _first_instances(classes, root)]
+
+
+def model_units(
+    graph: Graph, main: list[int], aux: list[int], rest: list[int], reserved: set[str]
+) -> tuple[Unit, Classes, Context]:
+    """(the model's unit tree as the file runs it, a repeat of identical copies collapsed into
+    one sequence item; its block classes; the rendering context) for the nodes by role."""
+    position = {n: i for i, n in enumerate(main + aux + rest)}
+    roles = {n: "main" for n in main} | {n: "aux" for n in aux} | {n: "rest" for n in rest}
+    root = unit_tree(graph, roles, position)
+    from incept_dsl.backends.torch.codegen import _containers
+
+    registration = main + aux + rest
+    ctx = Context(graph, registration, _containers(graph, registration), roles, str, {}, reserved)
+    return root, Classes(ctx, root, reserved), ctx
+
+
+def root_items(
+    graph: Graph, root: Unit, roles: dict[int, str]
+) -> tuple[list[int | Unit], list[int | Unit], set[int]]:
+    """(the model's items on the main path, those of the aux heads, the tensors the main path
+    keeps to the end: the heads and what the aux items read)."""
+
+    def role(item: int | Unit) -> str:
+        return roles[min(item.subtree) if isinstance(item, Unit) else item]
+
+    main_items = [i for i in root.items if role(i) == "main"]
+    aux_items = [i for i in root.items if role(i) == "aux"]
+    keep = {h.node for h in graph.heads} | {
+        t for i in aux_items for t in (i.inputs if isinstance(i, Unit) else graph.inputs(i))
+    }
+    return main_items, aux_items, keep
 
 
 def _names(ctx: Context, var: dict[int, str], inputs: list[int]):

@@ -126,26 +126,26 @@ def _measured_peak(module, x) -> int:
     return peak
 
 
-@pytest.mark.parametrize(
-    ("program", "model", "batch", "train", "opt_level"),
-    [
-        (TINY, None, 4, False, 0),
-        (TINY, None, 4, True, 0),
-        ("googlenet.incept", "googlenet_tv", 1, False, 0),
-        ("googlenet.incept", "googlenet_tv", 2, True, 0),
-        ("googlenet.incept", "googlenet_tv", 2, False, 1),  # merged 1×1s: slices are views
-        ("googlenet.incept", "googlenet_tv", 2, False, 2),  # in place, fused, channels-last
-    ],
-)
-def test_peak_is_close_to_the_real_forward_on_the_cpu(program, model, batch, train, opt_level):
-    """The computed peak is a lower bound of what the allocator really holds (every output
-    exists), and within 50% + 64 KiB of it: the rest are temporaries inside one op, which the
-    table does not count (oneDNN's convolution holds a second output buffer and a reordered
-    copy of its weight for an instant, max pooling its int64 indices; measured over every
-    shipped model at batch 1 and -O0, the real peak is 1.00-1.55× the computed one for most,
-    up to 4× where a big conv or linear weight is copied). The models here are ones whose
-    temporaries stay small: at -O0 they are within 25%, at -O2 within 40%. A first call runs
-    before the measured one (-O2's fused convs pack their weights once, on the first call)."""
+#: (program, model, batch, train, opt_level, bound): the real peak is within `bound` × the computed
+#: one + 64 KiB. Where a model's peak is its first conv (3 input channels), oneDNN holds a second
+#: buffer of that conv's output for an instant (measured: exactly 2× the output), which the table
+#: does not count now that the ReLU after it runs in place: VGG-11 and ResNet-18 at -O1 (BN folded
+#: into the stem conv) measure 1.6×.
+REAL = [
+    (TINY, None, 4, False, 0, 1.25),
+    (TINY, None, 4, True, 0, 1.25),
+    ("resnet.incept", "resnet18", 2, False, 0, 1.25),
+    ("resnet.incept", "resnet50", 2, False, 0, 1.25),
+    ("vgg.incept", "vgg11", 1, False, 0, 1.65),
+    ("googlenet.incept", "googlenet_tv", 1, False, 0, 1.25),
+    ("googlenet.incept", "googlenet_tv", 2, True, 0, 1.25),
+    ("googlenet.incept", "googlenet_tv", 2, False, 1, 1.5),  # merged 1×1s: slices are views
+    ("resnet.incept", "resnet18", 2, False, 1, 1.65),
+    ("googlenet.incept", "googlenet_tv", 2, False, 2, 1.5),  # in place, fused, channels-last
+]
+
+
+def _setup(program, model, batch, train, opt_level):
     import torch
 
     torch.manual_seed(0)
@@ -156,6 +156,89 @@ def test_peak_is_close_to_the_real_forward_on_the_cpu(program, model, batch, tra
     with torch.no_grad():
         module(x)
     s = m.summary(opt_level=opt_level, batch=batch)
-    computed = s.memory.peak_train_bytes if train else s.memory.peak_bytes
+    return module, x, (s.memory.peak_train_bytes if train else s.memory.peak_bytes)
+
+
+@pytest.mark.parametrize(("program", "model", "batch", "train", "opt_level", "bound"), REAL)
+def test_peak_is_close_to_the_real_forward_on_the_cpu(
+    program, model, batch, train, opt_level, bound
+):
+    """The computed peak is a lower bound of what the allocator really holds (every output
+    exists), and within `bound` × it + 64 KiB: the rest are temporaries inside one op, which the
+    table does not count (oneDNN's convolution holds a second output buffer and a reordered
+    copy of its weight for an instant, max pooling its int64 indices; measured over every
+    shipped model at batch 1 and -O0, the real peak is 1.00-1.6× the computed one for most,
+    up to 4× where a big conv or linear weight is copied). A first call runs before the
+    measured one (-O2's fused convs pack their weights once, on the first call)."""
+    module, x, computed = _setup(program, model, batch, train, opt_level)
     measured = _measured_peak(module, x)
-    assert computed <= measured <= 1.5 * computed + 64 * 1024, (computed, measured)
+    assert computed <= measured <= bound * computed + 64 * 1024, (computed, measured)
+
+
+def _output_peak(module, x) -> int:
+    """The most bytes of op outputs alive at once during `module(x)` under `no_grad`, by a
+    dispatch mode that sees every aten op: each output storage (not a weight's, a buffer's or
+    `x`'s) counts from the op that makes it until the last tensor on it is gone. An output
+    gone before the next op starts (max pooling's indices, a composite op's scratch) is a
+    temporary of its op and not counted, as the table does not count it."""
+    import weakref
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    owned = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers(), x]}
+    refs: dict[int, int] = {}
+    size: dict[int, int] = {}
+    state = {"live": 0, "start": 0, "peak": 0}
+    made: list[int] = []
+
+    def drop(key: int) -> None:
+        refs[key] -= 1
+        if refs[key] == 0:
+            del refs[key]
+            state["live"] -= size.pop(key)
+
+    def settle() -> None:  # the last op's outputs that outlived it, on top of what was alive
+        kept = sum(size[k] for k in made if k in refs)
+        state["peak"] = max(state["peak"], state["start"] + kept)
+
+    class Outputs(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            settle()
+            state["start"] = state["live"]
+            out = func(*args, **(kwargs or {}))
+            made.clear()
+            for t in tree_leaves(out):
+                if not isinstance(t, torch.Tensor):
+                    continue
+                key = t.untyped_storage().data_ptr()
+                if key in owned:
+                    continue
+                if key not in refs:
+                    refs[key], size[key] = 0, t.untyped_storage().nbytes()
+                    state["live"] += size[key]
+                    made.append(key)
+                refs[key] += 1
+                weakref.finalize(t, drop, key)
+            return out
+
+    with torch.no_grad():
+        with Outputs():
+            out = module(x)
+        settle()
+        del out
+    return state["peak"]
+
+
+@pytest.mark.parametrize(
+    ("program", "model", "batch", "train", "opt_level"),
+    [case[:5] for case in REAL] + [("inception_v3.incept", "inception_v3", 2, True, 0)],
+)
+def test_peak_is_exactly_the_outputs_the_real_forward_holds(
+    program, model, batch, train, opt_level
+):
+    """Op by op, the generated module holds exactly the outputs the table's schedule says:
+    block inputs until the call returns, repeat loops, in-place ReLUs, views, aux heads."""
+    module, x, computed = _setup(program, model, batch, train, opt_level)
+    assert _output_peak(module, x) == computed
