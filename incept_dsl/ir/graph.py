@@ -13,7 +13,9 @@ A node is one op instance. Its networkx attributes are:
 An edge ``u -> v`` with attribute ``port=i`` says that ``u``'s output is ``v``'s i-th input. Every
 node has one output tensor. Graph-level data (``graph.data``): ``name``, ``inputs`` (ordered names),
 ``heads`` (ordered list of `Head`), ``params`` (the model parameters' values), ``source``,
-``blocks`` ({scope of an applied block: the block's name}).
+``blocks`` ({scope of an applied block: the block's name}), ``block_args`` ({that scope: its
+evaluated arguments}), ``block_calls`` ({that scope: (file, start, end) of the application}),
+``display_names`` ({scope named with `as NAME "Display"`: the display name}).
 """
 
 from __future__ import annotations
