@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from incept_dsl.backends.figure.dot import FigureOptions
-from incept_dsl.backends.figure.options import parse_width
+from incept_dsl.backends.figure.options import STYLES, parse_width
 
 
 def add_figure_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,7 +86,7 @@ def _add_page_arguments(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--style",
-        choices=("graph", "blocks"),
+        choices=STYLES,
         default="graph",
         help="graph: boxes and arrows (Graphviz); blocks: PlotNeuralNet-style 3-D blocks "
         "(.svg, or .tex for TikZ)",

@@ -9,15 +9,18 @@ every op has a lowering in every backend.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incept_dsl.errors import CompilerBug
 from incept_dsl.frontend.signatures import ACTIVATIONS, SIGNATURES
 from incept_dsl.ir import costs as C
 from incept_dsl.ir import op_state as S
 from incept_dsl.ir.costs import CostRule
+
+if TYPE_CHECKING:
+    from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.op_state import BUFFERS, Tensors
 from incept_dsl.ir.shapes import (
     Shape,
@@ -333,3 +336,13 @@ def macs(op: str, attrs: dict[str, Any], in_shapes: list[Shape], out_shape: Shap
     if op not in OPS:
         raise CompilerBug(f"the IR op {op!r} is not in the op table (incept_dsl/ir/ops.py)")
     return OPS[op].cost.macs(attrs, list(in_shapes), tuple(out_shape))
+
+
+def node_costs(graph: Graph, nodes: Iterable[int]) -> tuple[int, int]:
+    """(trainable parameters, MACs of one sample) of `nodes`, as the cost tables count them."""
+    params = mac = 0
+    for n in nodes:
+        op, attrs = graph.op(n), graph.attrs(n)
+        params += param_count(op, attrs)[0]
+        mac += macs(op, attrs, [graph.shape(i) for i in graph.inputs(n)], graph.shape(n))
+    return params, mac

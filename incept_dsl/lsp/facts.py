@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import macs, param_count
+from incept_dsl.ir.ops import node_costs
 from incept_dsl.source import Span
+from incept_dsl.text import human_count
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,7 @@ def facts_of(g: Graph, nodes: list[int]) -> Facts | None:
     """Output shape (of the last node in graph order), parameters and MACs of `nodes`."""
     if not nodes:
         return None
-    total_params = total_macs = 0
-    for n in nodes:
-        total_params += param_count(g.op(n), g.attrs(n))[0]
-        ins = [g.shape(i) for i in g.inputs(n)]
-        total_macs += macs(g.op(n), g.attrs(n), ins, g.shape(n))
+    total_params, total_macs = node_costs(g, nodes)
     last = nodes[-1]
     scope = g.scope(last).rsplit(".", 1)[0] if "." in g.scope(last) else g.scope(last)
     return Facts(g.name, scope, g.shape(last), total_params, total_macs, len(nodes))
@@ -97,8 +94,5 @@ def element_facts(graphs: dict[str, Graph], outer: Span, model: str | None) -> F
 
 
 def fmt_count(n: int) -> str:
-    """`6,998,552 (7.0 M)`: exact, then rounded with a unit."""
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= size:
-            return f"{n:,} ({n / size:.1f} {unit})"
-    return f"{n:,}"
+    """`6,998,552 (7.0M)`: exact, then rounded with a unit."""
+    return f"{n:,} ({human_count(n)})" if n >= 1000 else f"{n:,}"

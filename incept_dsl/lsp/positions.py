@@ -7,7 +7,8 @@ from lsprotocol import types
 from incept_dsl.source import SourceFile, Span
 
 
-def _utf16_len(text: str) -> int:
+def utf16_len(text: str) -> int:
+    """How many UTF-16 code units `text` takes (LSP's default position encoding)."""
     return sum(2 if ord(c) > 0xFFFF else 1 for c in text)
 
 
@@ -21,7 +22,7 @@ def offset_at(src: SourceFile, pos: types.Position) -> int:
     units = 0
     i = start
     while i < end and units < pos.character:
-        units += 2 if ord(src.text[i]) > 0xFFFF else 1
+        units += utf16_len(src.text[i])
         i += 1
     return i
 
@@ -30,7 +31,7 @@ def position_at(src: SourceFile, offset: int) -> types.Position:
     """The LSP position (0-based line, UTF-16 character) of a character offset."""
     line, col = src.line_col(offset)
     start, _ = src.line_bounds(line)
-    return types.Position(line - 1, _utf16_len(src.text[start : start + col - 1]))
+    return types.Position(line - 1, utf16_len(src.text[start : start + col - 1]))
 
 
 def span_range(span: Span) -> types.Range:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pygments.token import Comment, Keyword, Name, Number, Operator, String, _TokenType
 
+from incept_dsl.lsp.positions import utf16_len
 from incept_dsl.pygments_lexer import InceptLexer
 
 #: The token types the server declares (its legend), in legend order.
@@ -51,10 +52,6 @@ def _kind(tok: _TokenType) -> tuple[int, int] | None:
     return None
 
 
-def _units(text: str) -> int:
-    return sum(2 if ord(c) > 0xFFFF else 1 for c in text)
-
-
 def semantic_tokens(text: str) -> list[int]:
     """The LSP encoding (5 integers a token, positions relative to the previous token; UTF-16
     columns) of every categorised token; tokens never span lines."""
@@ -65,12 +62,12 @@ def semantic_tokens(text: str) -> list[int]:
         if kind is not None and "\n" not in value:
             delta_line = line - prev_line
             delta_col = col - prev_col if delta_line == 0 else col
-            data += [delta_line, delta_col, _units(value), kind[0], kind[1]]
+            data += [delta_line, delta_col, utf16_len(value), kind[0], kind[1]]
             prev_line, prev_col = line, col
         newlines = value.count("\n")
         if newlines:
             line += newlines
-            col = _units(value.rsplit("\n", 1)[1])
+            col = utf16_len(value.rsplit("\n", 1)[1])
         else:
-            col += _units(value)
+            col += utf16_len(value)
     return data

@@ -15,6 +15,8 @@ MAX_FONT_LENGTH = 200
 MAX_TITLE_LENGTH = 200
 #: Drawing styles: a Graphviz graph, or PlotNeuralNet-style blocks (`blocks.py`).
 STYLES = ("graph", "blocks")
+#: The page widths a figure may be laid out for, in inches.
+MIN_WIDTH_IN, MAX_WIDTH_IN = 1.0, 50.0
 #: Units a `--width` may be given in, and inches per unit.
 WIDTH_UNITS = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4, "pt": 1 / 72.0}
 _WIDTH = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(in|cm|mm|pt)\s*$")
@@ -30,7 +32,7 @@ def parse_width(text: str) -> float:
             "3.5in for one column of a two-column paper, 7in for the full width"
         )
     inches = float(m[1]) * WIDTH_UNITS[m[2]]
-    if not 1.0 <= inches <= 50.0:
+    if not MIN_WIDTH_IN <= inches <= MAX_WIDTH_IN:
         raise UsageError(f"the width {text.strip()} is {inches:.2f} in; give 1 to 50 inches")
     return inches
 
@@ -87,7 +89,7 @@ class FigureOptions:
     def _check_page(self) -> None:
         """The options added for page figures (width, title, style) are valid."""
         if self.width is not None and not (
-            isinstance(self.width, int | float) and 1.0 <= self.width <= 50.0
+            isinstance(self.width, int | float) and MIN_WIDTH_IN <= self.width <= MAX_WIDTH_IN
         ):
             raise UsageError(f"width must be 1 to 50 inches; got {self.width!r}")
         if self.style not in STYLES:

@@ -64,12 +64,10 @@ def blocks_options(options: FigureOptions, standalone: bool = True) -> Any:
 
 
 def tikz_text(graph: Graph, options: FigureOptions, standalone: bool = True) -> str:
-    """The TikZ source of the blocks style; `UsageError` when this build has no TikZ writer."""
-    try:
-        from incept_dsl.backends.figure.tikz import tikz_source
-    except ImportError:
-        raise UsageError("this build of incept-dsl has no TikZ writer (tikz.py)") from None
-    return str(tikz_source(graph, blocks_options(options, standalone)))
+    """The TikZ source of the blocks style."""
+    from incept_dsl.backends.figure.tikz import tikz_source
+
+    return tikz_source(graph, blocks_options(options, standalone))
 
 
 def blocks_bytes(graph: Graph, options: FigureOptions, fmt: str) -> bytes:

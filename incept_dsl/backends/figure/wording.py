@@ -21,7 +21,8 @@ import re
 from collections.abc import Iterable
 
 from incept_dsl.ir.graph import Graph
-from incept_dsl.ir.ops import macs, param_count
+from incept_dsl.ir.ops import node_costs
+from incept_dsl.text import human_count
 
 #: The mark of a conv without activation among convs that mostly have one.
 NO_ACT = " (no act.)"
@@ -35,32 +36,12 @@ def concat_word(graph: Graph, block: str | None = None) -> str:
     return "Filter concat" if any(_INCEPTION.search(n) for n in names) else "Concat"
 
 
-def costs_of(graph: Graph, nodes: Iterable[int]) -> tuple[int, int]:
-    """(trainable parameters, MACs of one sample) of `nodes`, as the summary tables count them."""
-    params = mac = 0
-    for n in nodes:
-        op, attrs = graph.op(n), graph.attrs(n)
-        params += param_count(op, attrs)[0]
-        ins = [graph.shape(p) for p in graph.inputs(n)]
-        mac += macs(op, attrs, ins, graph.shape(n))
-    return params, mac
-
-
-def human(x: int) -> str:
-    """A count as a reader skims it: 864, 9.4K, 23.5M, 4.1G."""
-    for div, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if x >= div:
-            v = x / div
-            return f"{v:.1f}{suffix}" if v < 100 else f"{v:.0f}{suffix}"
-    return str(x)
-
-
 def cost_line(graph: Graph, nodes: Iterable[int]) -> str | None:
     """ "9.4K params · 118M MACs" for a box, or None when it has neither."""
-    params, mac = costs_of(graph, nodes)
+    params, mac = node_costs(graph, nodes)
     if not params and not mac:
         return None
-    parts = ([f"{human(params)} params"] if params else []) + (
-        [f"{human(mac)} MACs"] if mac else []
+    parts = ([f"{human_count(params)} params"] if params else []) + (
+        [f"{human_count(mac)} MACs"] if mac else []
     )
     return " · ".join(parts)

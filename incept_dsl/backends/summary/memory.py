@@ -21,7 +21,6 @@ same graph gives the same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from incept_dsl.backends.torch.schedule import Schedule, schedule
@@ -104,16 +103,13 @@ def run_order(g: Graph) -> tuple[list[int], list[int]]:
 def forward_peak(
     g: Graph,
     train: bool = False,
-    transient: Callable[[Graph, int], int] | None = None,
     sched: Schedule | None = None,
 ) -> int:
     """The most bytes of one sample's activations alive at once in the generated forward (see
     the module doc), in eval mode (the main path) or, with `train`, in training mode (the main
     path, then the aux path). Nodes run and tensors are released as `schedule(g)` says; a
     storage is freed once every tensor sharing it is released (never while a head or what an
-    aux node reads shares it). `transient(g, n)`, when given, adds the bytes node `n` holds
-    only while it runs (a kernel's workspace) to that moment. `sched`: `schedule(g)` when the
-    caller has it already."""
+    aux node reads shares it). `sched`: `schedule(g)` when the caller has it already."""
     sched = sched or schedule(g)
     run = sched.order if train else sched.order[: sched.main]
     root: dict[int, int] = {}
@@ -143,7 +139,7 @@ def forward_peak(
     for idx, n in enumerate(run):
         if root_of(n) == n:
             live += memory_bytes(g.shape(n))
-        peak = max(peak, live + (transient(g, n) if transient is not None else 0))
+        peak = max(peak, live)
         for r in free_at.get(idx, []):
             live -= memory_bytes(g.shape(r))
     return peak

@@ -206,7 +206,6 @@ class Classes:
         stored: list[str],
         attrs: set[str],
     ) -> None:
-        n_init = sum(1 for w in code.where if w == "init")
         sig = ", ".join(["self", *(f"{p}: {hints[p]}" for p in cls.params)])
         what = f"Block `{docstring_text(cls.block)}`" if cls.block else "One copy of a repeat body"
         scopes = [u.scope for u in cls.instances]
@@ -223,7 +222,6 @@ class Classes:
             f"    {code.forward[0]}",
             *(f"        {fill(line, exprs)}" for line in code.forward[1:]),
         ]
-        del n_init
         cls.source = "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from incept_dsl.backends.torch.frees import frame_frees, in_place
 from incept_dsl.backends.torch.lowering import LOWER, attr_path
 from incept_dsl.backends.torch.naming import TensorNames
 from incept_dsl.backends.torch.slots import Slot, renumber, slotted
-from incept_dsl.backends.torch.units import Unit
+from incept_dsl.backends.torch.units import Unit, item_reads
 from incept_dsl.ir.graph import Graph
 from incept_dsl.ir.ops import WEIGHTED
 from incept_dsl.text import fmt_shape
@@ -141,12 +141,6 @@ def _subtree_source(g: Graph, u: Unit) -> str:
     return "".join(dict.fromkeys(source_line(g, n) for n in sorted(u.subtree)))
 
 
-def _reads(g: Graph, item: int | Unit) -> list[int]:
-    if isinstance(item, Unit):
-        return list(item.inputs)
-    return list(dict.fromkeys(g.inputs(item)))
-
-
 def _writes(item: int | Unit) -> list[int]:
     return list(item.outputs) if isinstance(item, Unit) else [item]
 
@@ -188,7 +182,7 @@ def _out_names(
 ) -> list[str]:
     """The locals `item`'s outputs take: its first input's when that dies here (the chain goes
     on in it; removed from `dying`), else fresh ones named after the item's scope."""
-    reads = _reads(g, item)
+    reads = item_reads(g, item)
     names: list[str] = []
     chain = next((t for t in reads if t in dying), None)
     for k, o in enumerate(_writes(item)):
@@ -230,7 +224,7 @@ def render_forward(
     source line where it changes."""
     g = ctx.graph
     held = keep | {t for t, v in fwd.var.items() if v in fwd.params}
-    dies = frame_frees([_reads(g, i) for i in items], held) if frees else [[] for _ in items]
+    dies = frame_frees([item_reads(g, i) for i in items], held) if frees else [[] for _ in items]
     for j, item in enumerate(items):
         every = item.inputs if isinstance(item, Unit) else g.inputs(item)  # repeats included
         expr, node = _call(u, g, item, [fwd.var[t] for t in every])

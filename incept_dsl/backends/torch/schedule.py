@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from incept_dsl.backends.torch.frees import frame_frees, in_place
-from incept_dsl.backends.torch.units import Unit
+from incept_dsl.backends.torch.units import Unit, item_reads
 from incept_dsl.ir.graph import Graph
 
 
@@ -53,7 +53,7 @@ class _Walk:
     def frame(self, items: list[int | Unit], keep: set[int], frees: bool = True) -> list[int]:
         """Run `items` of one `forward` in order; returns the tensors they made there."""
         g = self.graph
-        reads = [_reads(g, i) for i in items]
+        reads = [item_reads(g, i) for i in items]
         dies = frame_frees(reads, keep) if frees else [[] for _ in items]
         made: list[int] = []
         for item, dying in zip(items, dies, strict=True):
@@ -89,10 +89,6 @@ class _Walk:
             for t in prev:
                 self.release[t] = len(self.order) - 1
             prev = [t for t in copy.outputs if t not in seq.outputs]
-
-
-def _reads(g: Graph, item: int | Unit) -> list[int]:
-    return list(item.inputs) if isinstance(item, Unit) else list(dict.fromkeys(g.inputs(item)))
 
 
 def schedule(graph: Graph, flat: bool = False) -> Schedule:

@@ -49,6 +49,11 @@ class Unit:
         return out
 
 
+def item_reads(graph: Graph, item: int | Unit) -> list[int]:
+    """The tensors `item` (a node, or a unit called as a whole) reads, each once, in port order."""
+    return list(item.inputs) if isinstance(item, Unit) else list(dict.fromkeys(graph.inputs(item)))
+
+
 def sequence(graph: Graph, u: Unit, copies: list[Unit]) -> Unit | None:
     """The container of `copies` (every copy of one repeat, in order, all items of `u`) as one
     item of `u` when they form a chain: one input and one output each, each copy's output read

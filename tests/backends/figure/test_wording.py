@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 import incept_dsl
 from incept_dsl.backends.figure.dot import FigureOptions, figure
 from incept_dsl.backends.figure.legend import esc
-from incept_dsl.backends.figure.wording import concat_word, costs_of, human
+from incept_dsl.backends.figure.wording import concat_word
 from incept_dsl.cli import main
 from incept_dsl.errors import InceptError, UsageError
+from incept_dsl.ir.ops import node_costs as costs_of
+from incept_dsl.text import human_count as human
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is missing")
 
