@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from lark import Token, Transformer, Tree
 
 from incept_dsl.errors import InceptImportError, InceptLimitError
 from incept_dsl.frontend import ast
-from incept_dsl.frontend.display_names import display_name
+from incept_dsl.frontend.display_names import display_name, first_control_char
 from incept_dsl.source import SourceFile, Span
 
 #: Deepest nesting of operators in one expression (`-(-(-x))`, `1+1+...+1`): the AST walkers
@@ -29,10 +28,6 @@ from incept_dsl.source import SourceFile, Span
 MAX_EXPR_DEPTH = 200
 #: Largest magnitude a number literal may have (the same bound as arithmetic results).
 MAX_LITERAL = 10**12
-
-#: Unicode categories refused in an import path: controls (tab, ESC, NUL, ...), format
-#: characters (bidi overrides, zero-width), surrogates, and the line/paragraph separators.
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 #: Terminals that carry meaning; every other token (keywords, brackets, `->`) is punctuation.
 _KEPT = frozenset({"NAME", "NUMBER", "SHAPE", "STRING"})
@@ -176,14 +171,14 @@ class ToAst(Transformer):
     def import_stmt(self, src, span, children):
         (tok,) = children
         path = tok.value[1:-1]
-        for i, ch in enumerate(path):
-            if unicodedata.category(ch) in _CONTROL_CATEGORIES:
-                at = (tok.start_pos or 0) + 1 + i
-                raise InceptImportError(
-                    f"the import path contains the control character U+{ord(ch):04X}",
-                    src.span(at, at + 1),
-                    hint="file names in imports are printable text; rename the file",
-                )
+        i = first_control_char(path)
+        if i is not None:
+            at = (tok.start_pos or 0) + 1 + i
+            raise InceptImportError(
+                f"the import path contains the control character U+{ord(path[i]):04X}",
+                src.span(at, at + 1),
+                hint="file names in imports are printable text; rename the file",
+            )
         return ast.Import(path, span)
 
     @_rule

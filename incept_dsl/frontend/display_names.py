@@ -14,9 +14,17 @@ from lark import Token
 from incept_dsl.errors import InceptSyntaxError
 from incept_dsl.source import SourceFile, Span
 
-#: Unicode categories a display name may not contain (control and format characters, line and
-#: paragraph separators).
+#: Unicode categories refused in a string of a program (an import path, a display name):
+#: controls (tab, ESC, NUL, ...), format characters (bidi overrides, zero-width), surrogates, and
+#: the line/paragraph separators.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def first_control_char(text: str) -> int | None:
+    """The index of the first character of `text` in a refused category, or None."""
+    return next(
+        (i for i, c in enumerate(text) if unicodedata.category(c) in _CONTROL_CATEGORIES), None
+    )
 
 
 #: The longest display name (`ELEMENT as NAME "Display Name"`), in characters.
@@ -29,7 +37,8 @@ def display_name(src: SourceFile, tok: Token) -> tuple[str, Span]:
     start = tok.start_pos or 0
     where = src.span(start, start + len(tok.value))
     text = tok.value[1:-1]
-    bad = next((c for c in text if unicodedata.category(c) in _CONTROL_CATEGORIES), None)
+    at = first_control_char(text)
+    bad = None if at is None else text[at]
     problem = (
         "is empty"
         if not text.strip()
