@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Subprocesses (the CLI, torchrun, the language server) import this checkout's package, not an
+# installed copy of another checkout that may be older or gone.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 
 
 def _torchvision_shim() -> None:
