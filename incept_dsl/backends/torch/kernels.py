@@ -57,8 +57,9 @@ class FusedConv2d(nn.Conv2d):
     optionally adding a tensor (a residual) before the activation.
 
     On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
-    packed once per input size and repacked when they change; otherwise nn.Conv2d and `act`. A
-    bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
+    packed once per input size and repacked when they change (weights that are inference tensors,
+    made under torch.inference_mode, carry no version counter: only a new weight tensor repacks
+    them); otherwise nn.Conv2d and `act`. A bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
     and rounds its result to bfloat16.
     """
 
@@ -91,7 +92,9 @@ class FusedConv2d(nn.Conv2d):
         """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""
         w = self.weight
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
-        key = (w.data_ptr(), w._version, x.dtype, tuple(x.shape[1:]))
+        # an inference tensor (made under torch.inference_mode) has no version counter
+        version = -1 if w.is_inference() else w._version
+        key = (w.data_ptr(), version, x.dtype, tuple(x.shape[1:]))
         if self._packed[0] != key:
             packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach().to(x.dtype), *args,
                                                                   list(x.shape))

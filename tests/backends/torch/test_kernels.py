@@ -64,6 +64,18 @@ def test_weights_are_repacked_when_they_change():
     outputs_agree(second, net, m)
 
 
+def test_a_module_built_and_run_under_inference_mode():
+    """Inference tensors have no version counter: the packed weights are keyed without one."""
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    with torch.inference_mode():
+        net = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+        outputs_agree(net0, net, m)
+        outputs_agree(net0, net, m)  # the second call uses the packed weights
+
+
 def test_a_used_module_can_be_copied_and_pickled():
     import copy
     import io
