@@ -50,24 +50,33 @@ def layer_op(recipe: Recipe) -> str:
     return recipe.op
 
 
+def _times(a: np.ndarray, f: np.ndarray | float) -> np.ndarray:
+    """`a * f` (broadcast) computed in float64 and stored in `a`'s dtype, without float64 copies of
+    `a` (numpy casts in buffered chunks): the same bits as `(a.astype(float64) * f).astype(a.dtype)`
+    in about a third of the time."""
+    out = np.empty(np.shape(a), a.dtype)
+    np.multiply(a, f, out=out, dtype=np.float64, casting="unsafe")
+    return out
+
+
 def _per_output(a: np.ndarray, v: np.ndarray, op: str) -> np.ndarray:
-    """`a` (a tensor of a layer of `op`) times `v`, one factor per output channel, in float64.
+    """`a` (a tensor of a layer of `op`) times `v`, one factor per output channel, computed in
+    float64 and stored in `a`'s dtype.
 
     A conv_transpose weight is (in, out/groups, kh, kw): output channel g·(out/groups) + j is
     column j of the g-th block of in/groups rows. Everything else holds output channels in dim 0.
     """
-    a64 = a.astype(np.float64)
     if op == "conv_transpose" and a.ndim == 4:
         groups = v.shape[0] // a.shape[1]
-        blocks = a64.reshape(groups, a.shape[0] // groups, *a.shape[1:])
-        return (blocks * v.reshape(groups, 1, -1, 1, 1)).reshape(a.shape)
-    return a64 * v.reshape((-1,) + (1,) * (a.ndim - 1))
+        blocks = a.reshape(groups, a.shape[0] // groups, *a.shape[1:])
+        return _times(blocks, v.reshape(groups, 1, -1, 1, 1)).reshape(a.shape)
+    return _times(a, v.reshape((-1,) + (1,) * (a.ndim - 1)))
 
 
 def _scaled(src: Arrays, v: np.ndarray, op: str) -> Arrays:
     """`src` (a layer's tensors) with its output channels multiplied by `v`, in the source dtype."""
     outputs = _OUTPUT_TENSORS.get(op, ("weight", "bias"))
-    return {k: _per_output(t, v, op).astype(t.dtype) if k in outputs else t for k, t in src.items()}
+    return {k: _per_output(t, v, op) if k in outputs else t for k, t in src.items()}
 
 
 def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
@@ -81,7 +90,7 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
         s = bn["weight"].astype(f64) / np.sqrt(bn["running_var"].astype(f64) + recipe.eps)
         b = src["bias"].astype(f64) if "bias" in src else np.zeros(s.shape[0], f64)
         return {
-            "weight": _per_output(w, s, layer_op(recipe.src)).astype(w.dtype),
+            "weight": _per_output(w, s, layer_op(recipe.src)),
             "bias": ((b - bn["running_mean"].astype(f64)) * s + bn["bias"].astype(f64)).astype(
                 w.dtype
             ),
@@ -89,10 +98,7 @@ def evaluate(recipe: Recipe, state: Mapping[str, np.ndarray]) -> Arrays:
     if isinstance(recipe, Scale):
         src = evaluate(recipe.src, state)
         outputs = _OUTPUT_TENSORS.get(layer_op(recipe.src), tuple(src))
-        return {
-            k: (v.astype(np.float64) * recipe.s).astype(v.dtype) if k in outputs else v
-            for k, v in src.items()
-        }
+        return {k: _times(v, recipe.s) if k in outputs else v for k, v in src.items()}
     if isinstance(recipe, ChannelScale):
         src = evaluate(recipe.src, state)
         gamma = evaluate(recipe.by, state)["gamma"].astype(np.float64)
