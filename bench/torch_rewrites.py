@@ -8,17 +8,15 @@ the ONNX target leaves out, `passes.TARGET_SKIPS["onnx"]`).
 For each model the reference (torchvision/timm, `_references.SPECS`) gets realistic weights and
 `incept_dsl.copy_weights` copies them into our -O0 module; both -O2 variants get its state_dict.
 Their outputs are compared (relative difference below 1e-4), then they are timed with `--threads`
-threads, interleaved round by round (the order alternates); each sample is the best of three runs
-after a 0.2 s pause. Medians and p10/p90 in milliseconds. Benchmark on a quiet machine: the script
+threads by `peers.sample`: interleaved round by round (the order rotates), each sample the best
+of three runs after a `--pause` (0.2 s). Medians and p10/p90 in milliseconds. Benchmark on a quiet machine: the script
 warns when the load average exceeds the thread count.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from peers import _torch_peer as torch_peer  # noqa: E402
+from peers import check_outputs, rows, sample  # noqa: E402
 
 from incept_dsl.perf import busy_machine  # noqa: E402
 
@@ -55,38 +55,16 @@ def variants(name: str) -> tuple[Any, dict[str, Any]]:
     return spec, {"-O2 (siblings merged)": merged, "-O2 without merging": unmerged}
 
 
-def timed(nets: dict[str, Any], x: Any, rounds: int) -> dict[str, list[float]]:
-    import torch
-
-    times: dict[str, list[float]] = {k: [] for k in nets}
-    with torch.inference_mode():
-        a, b = (net(x) for net in nets.values())
-        err = float((a - b).abs().max() / a.abs().max())
-        if err > 1e-4:
-            raise SystemExit(f"the variants differ: relative difference {err:.1e}")
-        for net in nets.values():
-            for _ in range(3):
-                net(x)
-        for r in range(rounds):
-            for k in list(nets) if r % 2 == 0 else list(nets)[::-1]:
-                time.sleep(0.2)
-                best = float("inf")
-                for _ in range(3):
-                    t = time.perf_counter()
-                    nets[k](x)
-                    best = min(best, time.perf_counter() - t)
-                times[k].append(best)
-    return times
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="googlenet,inception_v3", help=f"of {', '.join(SPECS)}")
     p.add_argument("--batch", type=int, action="append", help="repeatable (default 1 and 16)")
     p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pause", type=float, default=0.2, help="seconds before each sample")
     args = p.parse_args(argv)
     torchvision_shim()
+    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -95,17 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | batch | variant | median ms | p10 | p90 | speed vs merged |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in args.models.split(","):
+        spec, nets = variants(name)
         for batch in args.batch or [1, 16]:
-            spec, nets = variants(name)
-            x = torch.randn(batch, 3, spec.size, spec.size)
-            times = timed(nets, x, args.rounds)
-            base = statistics.median(next(iter(times.values())))
-            for k, ts in times.items():
-                q, med = statistics.quantiles(ts, n=10), statistics.median(ts)
-                print(
-                    f"| {name} | {batch} | {k} | {med * 1e3:.1f} | {q[0] * 1e3:.1f} | "
-                    f"{q[-1] * 1e3:.1f} | {base / med:.2f}× |"
-                )
+            cands = [torch_peer(k, net) for k, net in nets.items()]
+            x = np.random.default_rng(0).standard_normal((batch, 3, spec.size, spec.size))
+            x = x.astype(np.float32)
+            check_outputs(cands, x, name)
+            sample(cands, x, args.rounds, args.pause)
+            print("\n".join(rows(name, batch, cands)))
     return 0
 
 
