@@ -9,8 +9,8 @@ Three measurements, on the same weights (`_references.realistic`), `--threads` t
    kernel, stride, channels, input size), against onnxruntime's own profile of torch.onnx's file
    (its per-node kernel times, grouped by op type).
 2. Alone: for a few of the network's conv shapes, oneDNN's fused kernel on pre-packed weights
-   (what `-O2` calls), `F.conv2d` in channels-last and oneDNN's blocked layout
-   (`torch.utils.mkldnn`).
+   (what `-O2` calls), `F.conv2d` in channels-last, oneDNN's blocked layout (`torch.utils.mkldnn`)
+   and TorchScript's prepacked convolution (`torch.ops.mkldnn_prepacked`, prepared once).
 3. The fixed cost of one call: each of those on a 1x1 conv of 8 channels at 4x4.
 
 Medians of `--runs` runs after warm-up. Run it on a quiet machine (it warns otherwise).
@@ -129,11 +129,17 @@ def alone(shape: tuple[int, int, int, int, int], batch: int, runs: int) -> list[
     )
     blocked, xb = mkldnn.to_mkldnn(torch.nn.Sequential(conv))[0], x.to_mkldnn()
     pointwise = torch.ops.mkldnn._convolution_pointwise
+    prepacked = torch.ops.mkldnn_prepacked
+    w, b = conv.weight.detach(), conv.bias.detach()
+    context = prepacked.conv2d_prepack(
+        w, b, [s] * 2, [k // 2] * 2, [1, 1], 1, list(x.shape), "relu"
+    )
     with torch.inference_mode():
         return [
             median_ms(lambda: pointwise(cl, packed, conv.bias, *args, "relu", [], ""), runs),
             median_ms(lambda: torch.relu(conv(cl)), runs),
             median_ms(lambda: blocked(xb), runs),
+            median_ms(lambda: prepacked.conv2d_run(cl, context), runs),
         ]
 
 
@@ -172,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|")
     for name, ts in sorted(groups.items(), key=lambda kv: -sum(kv[1]))[:12]:
         print(f"| {name} | {len(ts)} | {statistics.median(ts):.3f} |")
-    print("\n| conv alone | oneDNN fused, packed | F.conv2d channels-last | oneDNN blocked |")
-    print("|---|---:|---:|---:|")
+    print(
+        "\n| conv alone | oneDNN fused, packed | F.conv2d channels-last | oneDNN blocked "
+        "| TorchScript prepacked |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for shape in [*ALONE, (1, 1, 8, 8, 4)]:
         k, s, cin, cout, side = shape
         ms = alone(shape, args.batch, args.runs * 4)
