@@ -6,8 +6,8 @@
 Three measurements, on the same weights (`_references.realistic`), `--threads` threads:
 
 1. Inside the network: our `-O2` module with forward hooks timing each conv (grouped by shape:
-   kernel, stride, channels, input size), against onnxruntime's own profile of torch.onnx's file
-   (its per-node kernel times, grouped by op type).
+   kernel, stride, channels, input size) and `torch.profiler`'s time per op, against
+   onnxruntime's own profile of torch.onnx's file (its per-node kernel times, by op type).
 2. Alone: for a few of the network's conv shapes, oneDNN's fused kernel on pre-packed weights
    (what `-O2` calls), `F.conv2d` in channels-last, oneDNN's blocked layout (`torch.utils.mkldnn`)
    and TorchScript's prepacked convolution (`torch.ops.mkldnn_prepacked`, prepared once).
@@ -80,6 +80,21 @@ def ours_by_shape(net: Any, x: Any, runs: int) -> tuple[float, dict[str, list[fl
     for m in convs:
         groups[key[m]].append(statistics.median(times[f"{id(m)}"]) * 1e3)
     return total, groups
+
+
+def ours_by_op(net: Any, x: Any, runs: int) -> list[tuple[str, float]]:
+    """-O2's self CPU time per run by PyTorch op (torch.profiler; ms), largest first."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode():
+        for _ in range(3):
+            net(x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                net(x)
+    ops = [(e.key, e.self_cpu_time_total / 1e3 / runs) for e in prof.key_averages()]
+    return sorted(ops, key=lambda kv: -kv[1])
 
 
 def ort_by_op(
@@ -170,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     convs = sum(sum(v) for v in groups.values())
     print(f"## {args.model}, batch {args.batch}, {args.threads} threads\n")
     print(f"-O2: {total:.1f} ms per run, {convs:.1f} ms in its convs (hooks add a little)")
+    mine = ", ".join(f"{op} {t:.2f}" for op, t in ours_by_op(o2, x, args.runs)[:8])
+    print(f"-O2's self CPU ms per run by op (torch.profiler): {mine}")
     ort_total, by_op, nodes = ort_by_op(ref, x, args.threads, args.runs)
     ops = ", ".join(f"{op} {t:.2f}" for op, t in sorted(by_op.items(), key=lambda kv: -kv[1]))
     print(f"onnxruntime on torch.onnx's file: {ort_total:.1f} ms per run; kernel ms by op: {ops}")
