@@ -59,8 +59,8 @@ class FusedConv2d(nn.Conv2d):
     On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
     packed once per input size and repacked when they change (weights that are inference tensors,
     made under torch.inference_mode, carry no version counter: only a new weight tensor repacks
-    them); otherwise nn.Conv2d and `act`. A bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
-    and rounds its result to bfloat16.
+    them); otherwise nn.Conv2d and `act`. A bfloat16 call on a CPU without oneDNN's bfloat16
+    kernels (AVX2 only) runs the float32 kernel and rounds its result to bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:

@@ -1,6 +1,6 @@
 """Golden generated PyTorch files: the readable `.py` that `compile --to torch` writes for the
 paper GoogLeNet (-O0) and the torchvision-layout GoogLeNet (-O2), byte for byte. Regenerate with
-`pytest tests/backends/test_torch_golden.py --update-goldens` and review the diff."""
+`pytest tests/backends/torch/test_golden.py --update-goldens` and review the diff."""
 
 from __future__ import annotations
 
