@@ -20,7 +20,6 @@ from incept_dsl.api_args import (
     state_dict_error,
 )
 from incept_dsl.backends.pytext import utf8_text
-from incept_dsl.driver import lower
 from incept_dsl.errors import InceptExportError, UsageError
 from incept_dsl.ir.graph import Graph, Head
 from incept_dsl.ir.ops import param_count
@@ -94,9 +93,11 @@ class Model:
         return dict(self.graph.data["params"])
 
     def param_count(self, include_aux: bool = True) -> int:
-        """Trainable parameters (weights, biases, BN affine), as `sum(p.numel())` in PyTorch."""
-        g = self.graph if include_aux else self.optimized(0, keep_aux=False)
-        return sum(param_count(g.op(n), g.attrs(n))[0] for n in g.nodes())
+        """Trainable parameters (weights, biases, BN affine), as `sum(p.numel())` in PyTorch;
+        without aux heads, those of the nodes an output depends on (what `prune-aux` keeps)."""
+        g = self.graph
+        nodes = g.nodes() if include_aux else g.live_nodes(("output",))
+        return sum(param_count(g.op(n), g.attrs(n))[0] for n in nodes)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{k}: {'x'.join(map(str, v))}" for k, v in self.inputs.items())
@@ -113,6 +114,8 @@ class Model:
         opt_level = check_opt_level(opt_level)
         if keep_aux is not None:
             check_bool(keep_aux, "keep_aux")
+        from incept_dsl.driver import lower  # on first use: `check` runs no pass
+
         return lower(self, opt_level, keep_aux)[0]
 
     # ---- backends
@@ -155,6 +158,8 @@ class Model:
         if state is None:  # a fresh -O0 initialisation, carried through the passes
             state = build_module(self.graph, None, scheme).state_dict()
         try:
+            from incept_dsl.driver import lower
+
             graph, weights = lower(self, opt_level, None, numpy_state(state))
             assert weights is not None
             if opt_level == 0:
@@ -235,6 +240,8 @@ class Model:
         else:
             state = init_state(self.graph, scheme, call.seed)
             origin = f"fresh {scheme} initialisation, seed {call.seed}"
+        from incept_dsl.driver import lower
+
         graph, weights = lower(self, opt_level, call.keep_aux, state, target="onnx")
         source = self.source_path.name if self.source_path else str(graph.data.get("source"))
         metadata = {
@@ -267,6 +274,8 @@ class Model:
 
     def figure_graph(self, opt_level: int, aux: bool) -> Graph:
         """The graph a figure draws: -O<opt_level>, aux heads kept only at -O0 when `aux`."""
+        from incept_dsl.driver import lower
+
         return lower(self, opt_level, aux and opt_level == 0)[0]
 
     def diff(self, other: Model, opt_level: int = 0, names: tuple[str, str] | None = None) -> str:

@@ -174,13 +174,17 @@ class Graph:
             raise ValueError(f"cannot erase {self.scope(n)}: it still has users")
         self.nx.remove_node(n)
 
-    def eliminate_dead_code(self, keep_kinds: tuple[str, ...] = ("output", "aux")) -> bool:
-        """Remove nodes no kept head depends on (inputs always stay). Returns whether it changed."""
+    def live_nodes(self, keep_kinds: tuple[str, ...] = ("output", "aux")) -> set[int]:
+        """The nodes some head of `keep_kinds` depends on, and every input (the graph unchanged)."""
         live: set[int] = set()
         for n in self.head_nodes(keep_kinds):
             live.add(n)
             live |= nx.ancestors(self.nx, n)
-        live |= {n for n in self.nx if self.op(n) == "input"}
+        return live | {n for n in self.nx if self.op(n) == "input"}
+
+    def eliminate_dead_code(self, keep_kinds: tuple[str, ...] = ("output", "aux")) -> bool:
+        """Remove nodes no kept head depends on (inputs always stay). Returns whether it changed."""
+        live = self.live_nodes(keep_kinds)
         dead = [n for n in self.nx if n not in live]
         self.nx.remove_nodes_from(dead)
         kept = [h for h in self.heads if h.kind in keep_kinds]
