@@ -1,5 +1,5 @@
 """`python -m incept_dsl` is the `incept-dsl` command."""
 
-from incept_dsl.cli import entry
+from incept_dsl.cli import main
 
-entry()
+raise SystemExit(main())

@@ -8,7 +8,6 @@ internal compiler error. No Python traceback is shown unless INCEPT_DSL_DEBUG=1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
@@ -125,24 +124,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
 
 
-#: Subcommands that leave nothing behind to clean up when `main` returns (no file, server, thread
-#: or temporary), so the `incept-dsl` script ends them without tearing down every imported module,
-#: as mypy's `hard_exit` does: about 35 ms of a 0.37 s `check` of the largest bundled file.
-QUICK_EXIT = frozenset({"check"})
-
-
-def entry() -> NoReturn:
-    """The `incept-dsl` script and `python -m incept_dsl`: `main()`, then exit with its code (a
-    `QUICK_EXIT` command by `os._exit`, after flushing stdout and stderr)."""
-    code = main()
-    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
-        for stream in (sys.stdout, sys.stderr):
-            # a closed pipe or stream: nothing more to deliver
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)
-    raise SystemExit(code)
-
-
 if __name__ == "__main__":
-    entry()
+    raise SystemExit(main())
