@@ -157,3 +157,21 @@ def test_check_imports_only_what_it_needs():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert r.stdout.splitlines()[-1] == "0"
+
+
+def test_check_reports_every_file_through_a_pipe(tmp_path):
+    """`python -m incept_dsl check GOOD BAD` with its output piped: every model line arrives on
+    stdout, the located error on stderr, and the exit code is 1."""
+    bad = tmp_path / "bad.incept"
+    bad.write_text("model m { input x: 3x8x8\n output y = x -> nope }\n")
+    root = Path(__file__).resolve().parents[1]
+    good = root / "architectures" / "segmentation.incept"
+    r = subprocess.run(
+        [sys.executable, "-m", "incept_dsl", "check", str(good), str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert r.stdout.count(": model ") == 2 and r.stdout.endswith("without aux heads)\n")
+    assert "bad.incept:2:" in r.stderr and "nope" in r.stderr
