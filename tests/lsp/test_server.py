@@ -58,6 +58,18 @@ async def test_hover_on_names(client: LanguageClient):
     assert "`stride`" in kw and "default `1`" in kw
 
 
+async def _references(
+    client: LanguageClient, uri: str, pos: types.Position, include_declaration: bool
+) -> list[types.Location] | None:
+    return await client.text_document_references_async(
+        types.ReferenceParams(
+            context=types.ReferenceContext(include_declaration=include_declaration),
+            text_document=_doc(uri),
+            position=pos,
+        )
+    )
+
+
 async def test_definition_and_references(client: LanguageClient):
     uri = await open_doc(client, GOOGLENET)
     use = position_of(TEXT, "inception(64, 96", 2)
@@ -65,13 +77,7 @@ async def test_definition_and_references(client: LanguageClient):
     assert isinstance(defs, list) and len(defs) == 1
     assert defs[0].range.start == position_of(TEXT, "inception(c1")
     stem = position_of(TEXT, "stem = image", 1)
-    refs = await client.text_document_references_async(
-        types.ReferenceParams(
-            context=types.ReferenceContext(include_declaration=True),
-            text_document=_doc(uri),
-            position=stem,
-        )
-    )
+    refs = await _references(client, uri, stem, include_declaration=True)
     assert refs is not None
     starts = [r.range.start for r in refs]
     assert starts == [
@@ -157,13 +163,7 @@ async def test_hover_in_a_block_body_tells_of_its_first_application(client: Lang
 async def test_references_of_a_block(client: LanguageClient):
     uri = await open_doc(client, GOOGLENET)
     pos = position_of(TEXT, "inception(c1", 1)
-    refs = await client.text_document_references_async(
-        types.ReferenceParams(
-            context=types.ReferenceContext(include_declaration=False),
-            text_document=_doc(uri),
-            position=pos,
-        )
-    )
+    refs = await _references(client, uri, pos, include_declaration=False)
     assert refs is not None
     assert len(refs) == TEXT.count("-> inception(") == 9  # 3a, 3b, 4a-4e, 5a, 5b
     assert all(r.uri == uri for r in refs)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from incept_dsl.backends.fresh_names import first_free
 from incept_dsl.backends.pytext import utf8_text
 from incept_dsl.errors import CompilerBug, InceptExportError
 from incept_dsl.ir.graph import Graph
@@ -60,10 +61,7 @@ class Ctx:
 
     def fresh(self, base: str) -> str:
         """A tensor name not used yet, `base` itself when free."""
-        name, k = base, 1
-        while name in self.used:
-            k += 1
-            name = f"{base}_{k}"
+        name = first_free(base, self.used)
         self.used.add(name)
         return name
 

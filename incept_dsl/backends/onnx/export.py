@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from incept_dsl import __version__
+from incept_dsl.backends.fresh_names import first_free
 from incept_dsl.backends.onnx.context import DEFAULT_OPSET, FLOAT, Ctx
 from incept_dsl.backends.onnx.file import add_initializers, write_model
 from incept_dsl.backends.onnx.functions import FUNCTION_DOMAIN
@@ -85,10 +86,7 @@ def _tensor_names(
             names[h.node] = h.name
     for n in order:
         if n not in names:
-            base, name, k = graph.scope(n), graph.scope(n), 1
-            while name in used:
-                k += 1
-                name = f"{base}_{k}"
+            name = first_free(graph.scope(n), used)
             used.add(name)
             names[n] = name
     return names, used

@@ -18,6 +18,7 @@ from typing import Any
 
 import networkx as nx
 
+from incept_dsl.backends.fresh_names import first_free
 from incept_dsl.ir.graph import Graph
 
 #: Domain of the local functions.
@@ -76,7 +77,7 @@ class FunctionTable:
         self.opset = opset
         self.protos: list[Any] = []
         self._by_body: dict[bytes, str] = {}
-        self._count: dict[str, int] = {}  # function names taken
+        self._names: set[str] = set()  # function names taken
 
     def call(
         self, instance: str, block: str, body: list[Any], weights: set[str], outputs: list[str]
@@ -123,11 +124,8 @@ class FunctionTable:
         key = proto.SerializeToString()
         name = self._by_body.get(key)
         if name is None:
-            name, k = block, 1
-            while name in self._count:
-                k += 1
-                name = f"{block}_{k}"
-            self._count[name] = k
+            name = first_free(block, self._names)
+            self._names.add(name)
             proto.name = name
             self._by_body[key] = name
             self.protos.append(proto)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from incept_dsl.backends.fresh_names import first_free
 from incept_dsl.backends.pytext import BUILTIN_NAMES, docstring_text, is_plain_identifier
 from incept_dsl.backends.torch.lowering import pyval
 from incept_dsl.backends.torch.naming import MODULE_GLOBALS, TensorNames, class_name
@@ -98,10 +99,7 @@ class Classes:
         else:
             kids = [self.of[id(c)].name for c in u.instances]
             base = (kids[0] if len(kids) == 1 else class_name(u.scope.split(".")[-2])) + "Step"
-        name, k = base, 1
-        while name in self.taken:
-            k += 1
-            name = f"{base}{k}"
+        name = first_free(base, self.taken, sep="")
         self.taken.add(name)
         return name
 
@@ -244,11 +242,7 @@ def _attr(p: str, attrs: set[str]) -> str:
 
 def _fresh(base: str, taken: set[str]) -> str:
     base = base if _valid_param(base) else (base + "_2" if base.isidentifier() else "arg")
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    return name
+    return first_free(base, taken)
 
 
 def _valid_param(p: str) -> bool:

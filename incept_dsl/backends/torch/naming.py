@@ -7,6 +7,7 @@ import ast
 import keyword
 import re
 
+from incept_dsl.backends.fresh_names import first_free
 from incept_dsl.backends.pytext import BUILTIN_NAMES
 from incept_dsl.backends.torch import kernels
 
@@ -69,9 +70,6 @@ class TensorNames:
         name = re.sub(r"\W", "_", base.replace(".", "_"), flags=re.ASCII) or "t"
         if name[0].isdigit() or keyword.iskeyword(name) or name.startswith("__"):
             name = "t_" + name
-        candidate, k = name, 1
-        while candidate in self.used:
-            k += 1
-            candidate = f"{name}_{k}"
+        candidate = first_free(name, self.used)
         self.used.add(candidate)
         return candidate

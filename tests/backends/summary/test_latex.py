@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import incept_dsl
 from incept_dsl.backends.summary.tables import Table, tex_escape, to_latex
 
+#: helpers.SUMMARY_TINY with an underscore in every name, which LaTeX must escape.
 TINY = """
 model tiny_net(classes = 10) {
     input image_in: 3x32x32
