@@ -6,7 +6,8 @@
 1. Export time. For each model the reference (torchvision googlenet, inception_v3, resnet50;
    timm inception_resnet_v2) gets Kaiming-normal conv weights and random batch-norm statistics;
    `incept_dsl.copy_weights` copies them into our -O0 module. Timed, interleaved round by round
-   after one untimed warm-up each: `model.to_onnx(path, opt_level=L, state_dict=...)` (the -O0
+   after one untimed warm-up each, every round replacing the exporter's file of the round before
+   (`--new-file`: removed first, untimed): `model.to_onnx(path, opt_level=L, state_dict=...)` (the -O0
    state_dict carried through the optimiser, serialised and written), our export with fresh numpy
    weights (no state_dict), and `torch.onnx.export` of the reference, legacy (`dynamo=False`) and
    dynamo. Every file is then run in onnxruntime and compared with the reference's eager output.
@@ -152,6 +153,8 @@ def export_times(spec: Spec, args: argparse.Namespace, workdir: Path) -> list[Ex
     for r in range(max(c.rounds for c in cands)):
         for c in cands:
             if r < c.rounds:
+                if args.new_file:  # untimed: the export then frees no old file
+                    paths[c.name].unlink(missing_ok=True)
                 t0 = time.perf_counter()
                 c.run(paths[c.name])
                 c.times.append(time.perf_counter() - t0)
@@ -268,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-dynamo", action="store_true", help="skip the dynamo exporter")
     p.add_argument("--no-latency", action="store_true", help="skip the latency part")
+    p.add_argument(
+        "--new-file",
+        action="store_true",
+        help="remove each exporter's file before its timed run (by default every round "
+        "replaces the file of the round before, as re-exporting does)",
+    )
     p.add_argument("--latency-rounds", type=int, default=40)
     p.add_argument("--runs-per-round", type=int, default=5)
     p.add_argument("--warmup", type=int, default=10)

@@ -14,7 +14,9 @@ temporary file is removed. Readers see the old file or the whole new one, never 
 no fsync, as in torch.onnx, compilers and linkers: the rename, not a sync, keeps a half-written
 file from view (syncing ResNet-50's 100 MB ONNX file took 0.07 s of a 0.48 s export; issue 18).
 A symbolic link to a regular file is kept and its target replaced; a replaced file keeps its
-permission bits, a new one gets the umask's. A failing write (no space, no permission) is a
+permission bits, a new one gets the umask's. A replaced file of 1 MiB or more is freed by a
+background thread rather than in the rename (`_hold`), so overwriting a 100 MB model does not
+wait for its old blocks to be discarded. A failing write (no space, no permission) is a
 `UsageError` naming the path.
 """
 
@@ -24,6 +26,7 @@ import contextlib
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -114,13 +117,48 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        old = _hold(target, existing)
+        try:
+            os.replace(tmp, target)
+        finally:
+            _release_later(old)
     except OSError as exc:
         _remove(tmp)
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     except BaseException:
         _remove(tmp)
         raise
+
+
+#: Replaced files at least this large are freed in a background thread (see `_hold`).
+_FREE_LATER_BYTES = 1 << 20
+
+
+def _hold(target: Path, existing: os.stat_result | None) -> int | None:
+    """An open descriptor of the large regular file about to be replaced at `target`, or None.
+
+    Renaming over a file frees its blocks in the rename when that was its last link (about
+    0.05 s for a 100 MB file on ext4 mounted with `discard`); while a descriptor is open the
+    kernel frees them at its close instead, which `_release_later` does in a background thread.
+    POSIX only: on Windows an open file cannot be replaced."""
+    if os.name != "posix" or existing is None or existing.st_size < _FREE_LATER_BYTES:
+        return None
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None  # unreadable or changed since the check: the rename frees it, as before
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release_later(fd: int | None) -> None:
+    """Close `fd` (from `_hold`) in a thread, so freeing the replaced file's blocks overlaps the
+    caller's next work; the interpreter waits for it at exit (the thread is not a daemon), and
+    the kernel would close it at exit anyway, so the old file never lingers."""
+    if fd is not None:
+        threading.Thread(target=os.close, args=(fd,), name="incept-dsl free replaced").start()
 
 
 def write_output(path: Path, data: bytes | str) -> None:

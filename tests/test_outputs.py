@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -130,3 +131,46 @@ def test_dev_full_is_refused_without_being_replaced() -> None:
     with pytest.raises(UsageError, match="character device"):
         write_output(Path("/dev/full"), "x")
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def _open_fds_to(path: Path) -> int:
+    """How many of this process's descriptors are open on the file `path` names now."""
+    st = path.stat()
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            other = os.stat(f"/proc/self/fd/{fd}")
+            count += (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc/self/fd")
+@pytest.mark.parametrize("size", [10, 2 << 20])
+def test_a_large_replaced_file_is_closed_by_a_thread_and_a_small_one_is_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A replaced file of 1 MiB or more is held open across the rename and closed by a thread
+    (the kernel frees its blocks there); once that thread is done nothing holds it."""
+    import threading
+
+    from incept_dsl import outputs
+
+    p, old = tmp_path / "model.onnx", tmp_path / "old-name"
+    p.write_bytes(b"o" * size)
+    os.link(p, old)  # a second name for the old file, to look at it after the rename
+    held: list[int | None] = []
+    real = outputs._release_later
+
+    def spy(fd: int | None) -> None:
+        held.append(fd if fd is None else os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(outputs, "_release_later", spy)
+    write_output(p, b"new")
+    for t in threading.enumerate():
+        if t.name == "incept-dsl free replaced":
+            t.join()
+    assert held == [old.stat().st_ino if size >= 1 << 20 else None]
+    assert p.read_bytes() == b"new" and old.stat().st_size == size
+    assert _open_fds_to(old) == 0
+    assert _leftovers(tmp_path) == []

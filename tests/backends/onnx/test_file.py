@@ -81,3 +81,38 @@ def test_a_failure_while_filling_leaves_the_old_file(tmp_path, monkeypatch):
         write_model(onnx.ModelProto(ir_version=10), _arrays(), path, fill=True)
     assert path.read_bytes() == b"the user's file"
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary file left
+
+
+def test_pieces_are_written_whole_through_short_writes_and_many_batches(tmp_path, monkeypatch):
+    """`write_pieces` resumes a short `os.writev` where it stopped and splits the pieces into
+    batches of at most IOV_MAX buffers."""
+    import os
+
+    import incept_dsl.backends.onnx.file as file
+
+    real = os.writev
+    batches: list[int] = []
+
+    def short(fd, bufs):  # the kernel may take a prefix of what it is given: 7 bytes here
+        batches.append(len(bufs))
+        return real(fd, [b"".join(bytes(b) for b in bufs)[:7]])
+
+    monkeypatch.setattr(file.os, "writev", short)
+    monkeypatch.setattr(file, "_IOV_MAX", 16)
+    rng = np.random.default_rng(1)
+    pieces = [b"head", b""] + [rng.bytes(int(n)) for n in rng.integers(0, 40, 60)]
+    pieces.append(np.arange(7, dtype=np.float32).view(np.uint8).data)
+    with open(tmp_path / "out", "wb") as f:
+        f.write(b"already there|")
+        file.write_pieces(f, pieces)
+    want = b"already there|" + b"".join(bytes(p) for p in pieces)
+    assert (tmp_path / "out").read_bytes() == want
+    assert max(batches) == 16
+
+
+def test_a_file_that_takes_no_bytes_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    import incept_dsl.backends.onnx.file as file
+
+    monkeypatch.setattr(file.os, "writev", lambda fd, bufs: 0)
+    with open(tmp_path / "out", "wb") as f, pytest.raises(OSError):
+        file.write_pieces(f, [b"abc"])
