@@ -2,8 +2,8 @@
 (`evaluate`) and an optimised graph's whole state_dict (`carry_weights`).
 
 Factors are computed in float64; results are stored in the source tensors' dtype (`_times` says
-how a float32 weight is multiplied by its factor). Only the driver imports
-this module, and only when weights are carried, so checking a program never imports numpy.
+how a float32 weight is multiplied by its factor). Only the driver imports this module, and only
+when weights are carried, so checking a program never imports numpy.
 """
 
 from __future__ import annotations
