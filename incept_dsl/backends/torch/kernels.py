@@ -48,6 +48,7 @@ def _onednn_bf16_available() -> bool:
 
 _ONEDNN = _onednn_available()
 _ONEDNN_BF16 = _ONEDNN and _onednn_bf16_available()  # else bfloat16 convs compute in float32
+_PACKED_SHAPES = 4  # input shapes (batch sizes) a conv keeps packed weights for
 _ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid,
                 "tanh": torch.tanh}
 
@@ -57,10 +58,11 @@ class FusedConv2d(nn.Conv2d):
     optionally adding a tensor (a residual) before the activation.
 
     On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
-    packed once per input size and repacked when they change (weights that are inference tensors,
-    made under torch.inference_mode, carry no version counter: only a new weight tensor repacks
-    them); otherwise nn.Conv2d and `act`. A bfloat16 call on a CPU without oneDNN's bfloat16
-    kernels (AVX2 only) runs the float32 kernel and rounds its result to bfloat16.
+    packed once per input shape (for the 4 shapes, batch sizes included, used last) and repacked when
+    they change (weights that are inference tensors, made under torch.inference_mode, carry no
+    version counter: only a new weight tensor repacks them); otherwise nn.Conv2d and `act`. A
+    bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
+    and rounds its result to bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:
@@ -94,17 +96,25 @@ class FusedConv2d(nn.Conv2d):
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         # an inference tensor (made under torch.inference_mode) has no version counter
         version = -1 if w.is_inference() else w._version
-        key = (w.data_ptr(), version, x.dtype, tuple(x.shape[1:]))
+        key = (w.data_ptr(), version, x.dtype)
         if self._packed[0] != key:
+            self._packed = (key, {})
+        # oneDNN lays the weights out for the whole input shape, batch size included: weights
+        # packed for another batch size are reordered on every call (100x slower on some convs)
+        packs = self._packed[1]
+        packed = packs.pop(x.shape, None)  # put back last: the least recently used comes first
+        if packed is None:
+            if len(packs) >= _PACKED_SHAPES:
+                packs.pop(next(iter(packs)))
             packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach().to(x.dtype), *args,
                                                                   list(x.shape))
-            self._packed = (key, packed)
+        packs[x.shape] = packed
         bias = None if self.bias is None else self.bias.to(x.dtype)
         if add is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, self._packed[1], bias, *args,
-                                                          self.act, [], "")
+            return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, *args, self.act, [],
+                                                          "")
         return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, add, self._packed[1], bias, *args, "add", None,
+            x, add, packed, bias, *args, "add", None,
             None if self.act == "none" else self.act, [], "")
 '''
 

@@ -64,6 +64,24 @@ def test_weights_are_repacked_when_they_change():
     outputs_agree(second, net, m)
 
 
+def test_weights_are_packed_per_batch_size_for_the_last_four():
+    """oneDNN lays packed weights out for the whole input shape: a conv keeps one pack per batch
+    size (for the 4 used last) and is right at every size, in any order."""
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+    conv = net.conv_1.conv
+    for batch in (1, 3, 1, 5, 2, 7, 3):  # 3 was used after 1 and survives 7
+        outputs_agree(net0, net, m, batch=batch)
+    if not _generated(net)._ONEDNN:
+        pytest.skip("PyTorch has no oneDNN here: the convs run as nn.Conv2d")
+    assert [s[0] for s in conv._packed[1]] == [5, 2, 7, 3]  # least recently used first
+    second = randomize(m.to_torch(), seed=3).eval()
+    net.load_state_dict(m.to_torch(opt_level=2, state_dict=second.state_dict()).state_dict())
+    outputs_agree(second, net, m, batch=5)  # new weights: every pack dropped
+    assert [s[0] for s in conv._packed[1]] == [5]
+
+
 def test_a_module_built_and_run_under_inference_mode():
     """Inference tensors have no version counter: the packed weights are keyed without one."""
     import torch
