@@ -57,12 +57,13 @@ class FusedConv2d(nn.Conv2d):
     """nn.Conv2d followed by the activation `act` (same parameters and state_dict as nn.Conv2d),
     optionally adding a tensor (a residual) before the activation.
 
-    On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on weights
-    packed once per input shape (for the 4 shapes, batch sizes included, used last) and repacked when
-    they change (weights that are inference tensors, made under torch.inference_mode, carry no
-    version counter: only a new weight tensor repacks them); otherwise nn.Conv2d and `act`. A
-    bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel
-    and rounds its result to bfloat16.
+    On the CPU (float32 or bfloat16) without autograd it runs oneDNN's fused convolution on
+    weights packed once per input shape (for the 4 shapes, batch sizes included, used last) and
+    repacked when they change (weights that are inference tensors, made under
+    torch.inference_mode, carry no version counter: only a new weight tensor repacks them);
+    otherwise, and on a single pixel (batch 1, 1×1), nn.Conv2d and `act`. A bfloat16 call on a
+    CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel and rounds its
+    result to bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:
@@ -78,11 +79,15 @@ class FusedConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         """act(conv(x)), or act(conv(x) + add) when `add` is given."""
         w = self.weight
-        if (not _ONEDNN or x.device.type != "cpu" or x.dtype != w.dtype
+        if (not _ONEDNN or torch.compiler.is_compiling()  # traced: the compiler picks kernels
+                or x.device.type != "cpu" or x.dtype != w.dtype
                 or x.dtype not in (torch.float32, torch.bfloat16)
                 or (add is not None and add.dtype != x.dtype)
                 or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
-                                                 or (add is not None and add.requires_grad)))):
+                                                 or (add is not None and add.requires_grad)))
+                # one pixel (a squeeze-and-excitation gate at batch 1): PyTorch's own conv is a
+                # matrix-vector product of 6-14 us; oneDNN's op costs about 40 us however small
+                or x.shape[0] * x.shape[-2] * x.shape[-1] == 1):
             y = super().forward(x)
             return _ACTIVATIONS[self.act](y if add is None else y + add)
         if x.dtype == torch.bfloat16 and not _ONEDNN_BF16:

@@ -82,6 +82,44 @@ def test_weights_are_packed_per_batch_size_for_the_last_four():
     assert [s[0] for s in conv._packed[1]] == [5]
 
 
+SE = """model s {
+    input x: 16x1x1
+    output y = x -> conv(8, 1, act = relu) -> conv(16, 1, act = sigmoid) -> flatten
+}
+"""
+
+
+def test_a_single_pixel_runs_pytorchs_own_conv():
+    """An SE gate at batch 1 is a matrix-vector product: nn.Conv2d, no packed weights; at batch
+    2 the same conv runs oneDNN's kernel. Both agree with -O0."""
+    m = model(SE)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+    outputs_agree(net0, net, m, batch=1)
+    assert net.conv_1._packed == (None, None)
+    outputs_agree(net0, net, m, batch=2)
+    if _generated(net)._ONEDNN:
+        assert [s[0] for s in net.conv_1._packed[1]] == [2]
+
+
+def test_compiled_and_exported_O2_modules_leave_the_kernels_to_the_compiler():
+    """Traced by dynamo (torch.compile with fullgraph, torch.export with a dynamic batch), a
+    FusedConv2d is nn.Conv2d and its activation: plain aten ops the compiler chooses kernels for,
+    no packed weights in the graph."""
+    import torch
+
+    m = model(PROGRAM)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).eval()
+    compiled = torch.compile(net, fullgraph=True)
+    outputs_agree(net0, compiled, m, batch=3)
+    x = torch.randn(2, *m.inputs["x"])
+    ep = torch.export.export(net, (x,), dynamic_shapes=({0: torch.export.Dim("n", max=64)},))
+    ops = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+    assert "aten.conv2d.default" in ops and not any("mkldnn" in op for op in ops), ops
+    outputs_agree(net0, ep.module(), m, batch=5)
+
+
 def test_a_module_built_and_run_under_inference_mode():
     """Inference tensors have no version counter: the packed weights are keyed without one."""
     import torch
