@@ -35,22 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
-
-from incept_dsl.perf import busy_machine  # noqa: E402
+from _timing import median_seconds, use_threads  # noqa: E402
 
 #: (kernel, stride, in channels, out channels, input side) timed alone.
 ALONE = [(3, 1, 64, 64, 56), (3, 1, 256, 256, 14), (1, 1, 256, 1024, 14), (3, 1, 512, 512, 7)]
 
 
 def median_ms(f: Callable[[], Any], runs: int) -> float:
-    for _ in range(5):
-        f()
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
+    return median_seconds(f, runs, warmup=5) * 1e3
 
 
 def ours_by_shape(net: Any, x: Any, runs: int) -> tuple[float, dict[str, list[float]]]:
@@ -170,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import incept_dsl
 
-    torch.set_num_threads(args.threads)
-    warning = busy_machine(args.threads)
-    if warning:
-        print(warning, file=sys.stderr)
+    use_threads(args.threads)
     spec = SPECS[args.model]
     ref = realistic(spec.build()).eval()
     model = incept_dsl.load(spec.file, model=spec.model)

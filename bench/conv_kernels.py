@@ -1,5 +1,6 @@
-"""Which convolution kernel at -O2: oneDNN's fused op (`FusedConv2d`) against PyTorch's own
-`F.conv2d` (+ the activation, in place), conv by conv, in the `-O2` module of a bundled model.
+"""Which convolution kernel at -O2: oneDNN's fused op (`FusedConv2d._fused`, on its packed
+weights) against PyTorch's own `F.conv2d` (+ the residual add and the activation, in place),
+conv by conv, in the `-O2` module of a bundled model.
 
     python bench/conv_kernels.py                    # mobilenet_v3_small, mobilenet_v3_large
     python bench/conv_kernels.py --models resnet50 --batch 16
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -29,17 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS  # noqa: E402
-
-from incept_dsl.perf import busy_machine  # noqa: E402
-
-
-def _median_us(fn: Callable[[], Any], runs: int) -> float:
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e6
+from _timing import median_seconds, use_threads  # noqa: E402
 
 
 def _plain(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
@@ -85,13 +75,15 @@ def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, 
         out = []
         for n, m in convs:
             args = seen[n]
-            fused: Callable[[], Any] = partial(m, *args)
+            fused: Callable[[], Any] = partial(
+                m._fused, args[0], args[1] if len(args) > 1 else None
+            )
             cands = {"fused": fused, "plain": _plain(m, args)}
             times: dict[str, list[float]] = {c: [] for c in cands}
             for _ in range(5):
                 for c, fn in cands.items():
                     fn()
-                    times[c].append(_median_us(fn, runs))
+                    times[c].append(median_seconds(fn, runs) * 1e6)
             hw = args[0].shape[2] * args[0].shape[3]
             out.append(
                 (n, hw, statistics.median(times["fused"]), statistics.median(times["plain"]))
@@ -102,17 +94,13 @@ def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument(
-        "--models", default="mobilenet_v3_small,googlenet", help=f"of {', '.join(SPECS)}"
+        "--models", default="mobilenet_v3_small,mobilenet_v3_large", help=f"of {', '.join(SPECS)}"
     )
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=20, help="runs per conv, kernel and round")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    if warning := busy_machine(args.threads):
-        print(warning, file=sys.stderr)
+    use_threads(args.threads)
     print(
         "| model | batch | input H×W | convs | fused µs (sum) | F.conv2d µs (sum) | "
         "convs faster with F.conv2d |\n|---|---:|---:|---:|---:|---:|---:|"

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS  # noqa: E402
-
-from incept_dsl.perf import busy_machine  # noqa: E402
+from _timing import median_seconds, use_threads  # noqa: E402
 
 Pair = tuple[int, int]
 Pool = tuple[tuple[int, ...], Pair, Pair, Pair, bool]
@@ -92,15 +91,6 @@ def in_place(x: Any) -> Any:
     return out
 
 
-def _median_us(fn: Callable[[Any], Any], x: Any, runs: int) -> float:
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn(x)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e6
-
-
 def candidates(k: Pair, s: Pair, p: Pair, ceil: bool) -> dict[str, Callable[[Any], Any]]:
     import torch.nn.functional as F
 
@@ -129,7 +119,7 @@ def pool_rows(name: str, batch: int, runs: int) -> list[str]:
             for _ in range(5):  # interleaved rounds
                 for c, fn in cands.items():
                     fn(x)
-                    times[c].append(_median_us(fn, x, runs))
+                    times[c].append(median_seconds(partial(fn, x), runs) * 1e6)
         med = {c: statistics.median(t) for c, t in times.items()}
         best = min(med["shifted"], med.get("in place", float("inf")))
         out.append(
@@ -151,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20, help="runs per pool, candidate and round")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    if warning := busy_machine(args.threads):
-        print(warning, file=sys.stderr)
+    use_threads(args.threads)
     print(
         "| model | batch | input | pool | F.max_pool2d µs | shifted µs | in place µs | "
         "best vs F |\n|---|---:|---|---|---:|---:|---:|---:|"
