@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
-
-from incept_dsl.perf import busy_machine  # noqa: E402
+from _timing import use_threads  # noqa: E402
 
 
 def session(data: bytes, threads: int) -> Any:
@@ -104,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    torch.set_num_threads(args.threads)
-    if busy := busy_machine(args.threads):
-        print(busy, file=sys.stderr)
+    use_threads(args.threads)
     print("| model | batch | file | median ms | p10 | p90 | speed vs torch.onnx |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in args.models.split(","):

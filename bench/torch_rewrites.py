@@ -24,10 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from _timing import use_threads  # noqa: E402
 from peers import _torch_peer as torch_peer  # noqa: E402
 from peers import check_outputs, rows, sample  # noqa: E402
-
-from incept_dsl.perf import busy_machine  # noqa: E402
 
 UNMERGED = ("merge-sibling-convs", "cancel-split-concat")
 
@@ -65,11 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torchvision_shim()
     import numpy as np
-    import torch
 
-    torch.set_num_threads(args.threads)
-    if warning := busy_machine(args.threads):
-        print(warning, file=sys.stderr)
+    use_threads(args.threads)
     print("| model | batch | variant | median ms | p10 | p90 | speed vs merged |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in args.models.split(","):

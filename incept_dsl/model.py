@@ -114,9 +114,20 @@ class Model:
         opt_level = check_opt_level(opt_level)
         if keep_aux is not None:
             check_bool(keep_aux, "keep_aux")
-        from incept_dsl.driver import lower  # on first use: `check` runs no pass
+        return self._lower(opt_level, keep_aux)[0]
 
-        return lower(self, opt_level, keep_aux)[0]
+    def _lower(
+        self,
+        opt_level: int,
+        keep_aux: bool | None = None,
+        weights: Mapping[str, Any] | None = None,
+        target: str = "torch",
+    ) -> tuple[Graph, dict[str, Any] | None]:
+        """`incept_dsl.driver.lower` of this model; the driver (and every pass) is imported on
+        first use, so that `check`, which only builds the model, imports none of them."""
+        from incept_dsl.driver import lower
+
+        return lower(self, opt_level, keep_aux, weights, target=target)
 
     # ---- backends
     def torch_source(
@@ -158,9 +169,7 @@ class Model:
         if state is None:  # a fresh -O0 initialisation, carried through the passes
             state = build_module(self.graph, None, scheme).state_dict()
         try:
-            from incept_dsl.driver import lower
-
-            graph, weights = lower(self, opt_level, None, numpy_state(state))
+            graph, weights = self._lower(opt_level, None, numpy_state(state))
             assert weights is not None
             if opt_level == 0:
                 return build_module(graph, weights, scheme)
@@ -240,9 +249,7 @@ class Model:
         else:
             state = init_state(self.graph, scheme, call.seed)
             origin = f"fresh {scheme} initialisation, seed {call.seed}"
-        from incept_dsl.driver import lower
-
-        graph, weights = lower(self, opt_level, call.keep_aux, state, target="onnx")
+        graph, weights = self._lower(opt_level, call.keep_aux, state, target="onnx")
         source = self.source_path.name if self.source_path else str(graph.data.get("source"))
         metadata = {
             "incept.model": graph.name,
@@ -274,9 +281,7 @@ class Model:
 
     def figure_graph(self, opt_level: int, aux: bool) -> Graph:
         """The graph a figure draws: -O<opt_level>, aux heads kept only at -O0 when `aux`."""
-        from incept_dsl.driver import lower
-
-        return lower(self, opt_level, aux and opt_level == 0)[0]
+        return self._lower(opt_level, aux and opt_level == 0)[0]
 
     def diff(self, other: Model, opt_level: int = 0, names: tuple[str, str] | None = None) -> str:
         """A structural comparison of this model with `other` at -O<opt_level> (aux heads kept

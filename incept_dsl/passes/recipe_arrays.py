@@ -68,8 +68,8 @@ def _times(a: np.ndarray, f: np.ndarray | float) -> np.ndarray:
 
 
 def _per_output(a: np.ndarray, v: np.ndarray, op: str) -> np.ndarray:
-    """`a` (a tensor of a layer of `op`) times `v`, one factor per output channel, computed in
-    float64 and stored in `a`'s dtype.
+    """`a` (a tensor of a layer of `op`) times `v`, one factor per output channel, multiplied
+    as `_times` does and stored in `a`'s dtype.
 
     A conv_transpose weight is (in, out/groups, kh, kw): output channel g·(out/groups) + j is
     column j of the g-th block of in/groups rows. Everything else holds output channels in dim 0.
