@@ -143,12 +143,13 @@ def test_import_does_not_import_torch():
 
 
 def test_check_imports_only_what_it_needs():
-    """`check` is the quick command (issue 18: under 0.3 s): it never imports numpy, torch, onnx
-    or graphviz, nor the other subcommands' modules, nor the passes."""
+    """`check` is the quick command (issue 18: under 0.3 s): it never imports numpy, torch, onnx,
+    graphviz or networkx (the IR stays staged), nor the other subcommands' modules, nor the
+    passes."""
     code = (
         "import sys; from incept_dsl.cli import main; "
         "rc = main(['check', 'architectures/segmentation.incept']); "
-        "heavy = ('numpy', 'torch', 'onnx', 'graphviz', 'incept_dsl.commands.render', "
+        "heavy = ('numpy', 'torch', 'onnx', 'graphviz', 'networkx', 'incept_dsl.commands.render', "
         "'incept_dsl.driver', 'incept_dsl.passes'); "
         "print(rc, *[m for m in heavy if m in sys.modules])"
     )
