@@ -11,8 +11,8 @@ weights, `_references.realistic`; `incept_dsl.copy_weights` into our -O0 module)
 - the reference under `torch.compile` (default mode; `--no-compile` skips its slow compile);
 - our `-O2` module (channels-last, BN folded, kernels chosen for this CPU);
 - with `--frozen`, `torch.compile` for inference with Inductor's freezing (weights folded in as
-  constants and prepacked) and C++ wrapper (`options={"freezing": True, "cpp_wrapper": True}`),
-  of the channels-last reference and of the `-O2` module;
+  constants and prepacked) and C++ wrapper (its config's `freezing` and `cpp_wrapper`, set
+  around each call), of the channels-last reference and of the `-O2` module;
 - onnxruntime (CPU, ORT_ENABLE_ALL) on `torch.onnx.export`'s file (legacy exporter) and on
   ours (`Model.to_onnx`, the default -O1 export);
 - OpenVINO (CPU, latency hint, f32 precision) on both files, when the `openvino` package is
@@ -20,12 +20,13 @@ weights, `_references.realistic`; `incept_dsl.copy_weights` into our -O0 module)
 
 Every candidate's output is checked against the eager reference first (relative difference
 below 1e-4); a `--frozen` candidate that fails is reported and left out (Inductor's freezing
-gets timm's Inception-ResNet-v2 wrong), any other stops the script. Timing follows issue 18's "Measuring honestly": torch uses `--threads` OpenMP
-threads, onnxruntime and OpenVINO as many; rounds are interleaved, and each sample is the best of
-three runs taken after a `--pause` (0.3 s), because a runtime's worker threads keep spinning after
-a run and slow whichever candidate comes next. The table gives the median, p10 and p90 of the
-samples in milliseconds and the speed relative to eager NCHW (higher is faster). The script warns
-when the load average exceeds the thread count: benchmark on a quiet machine.
+gets timm's Inception-ResNet-v2 wrong), any other stops the script. Timing follows issue 18's
+"Measuring honestly": torch uses `--threads` OpenMP threads, onnxruntime and OpenVINO as many;
+rounds are interleaved, and each sample is the best of three runs taken after a `--pause`
+(0.3 s), because a runtime's worker threads keep spinning after a run and slow whichever
+candidate comes next. The table gives the median, p10 and p90 of the samples in milliseconds and
+the speed relative to eager NCHW (higher is faster). The script warns when the load average
+exceeds the thread count: benchmark on a quiet machine.
 """
 
 from __future__ import annotations
