@@ -10,9 +10,9 @@ weights, `_references.realistic`; `incept_dsl.copy_weights` into our -O0 module)
 - the reference in PyTorch eager, NCHW (the baseline) and channels_last;
 - the reference under `torch.compile` (default mode; `--no-compile` skips its slow compile);
 - our `-O2` module (channels-last, BN folded, kernels chosen for this CPU);
-- with `--frozen`, `torch.compile` for inference with Inductor's freezing (weights folded in as
-  constants and prepacked) and C++ wrapper (its config's `freezing` and `cpp_wrapper`, set
-  around each call), of the channels-last reference and of the `-O2` module;
+- with `--frozen`, `incept_dsl.compile_for_inference` (`torch.compile` with Inductor's freezing,
+  weights folded in as constants and prepacked, and C++ wrapper) of the channels-last reference
+  and of the `-O2` module;
 - onnxruntime (CPU, ORT_ENABLE_ALL) on `torch.onnx.export`'s file (legacy exporter) and on
   ours (`Model.to_onnx`, the default -O1 export);
 - OpenVINO (CPU, latency hint, f32 precision) on both files, when the `openvino` package is
@@ -72,27 +72,17 @@ def _first(out: Any) -> Any:
     return out.float().numpy()
 
 
-def _torch_peer(
-    name: str, net: Any, channels_last: bool = False, config: dict[str, Any] | None = None
-) -> Peer:
-    """`net` under inference mode; `config` patches Inductor's config around each call (so the
-    compile on the first call, and any recompile, sees it)."""
-    import contextlib
-
+def _torch_peer(name: str, net: Any, channels_last: bool = False, optional: bool = False) -> Peer:
+    """`net` under inference mode, on the input in NCHW or channels-last memory."""
     import torch
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
 
     def run(x: Any) -> Any:
-        patched: Any = contextlib.nullcontext()
-        if config:
-            import torch._inductor.config as inductor_config
-
-            patched = inductor_config.patch(**config)
-        with torch.inference_mode(), patched:
+        with torch.inference_mode():
             return _first(net(torch.from_numpy(x).contiguous(memory_format=fmt)))
 
-    return Peer(name, run, optional=config is not None)
+    return Peer(name, run, optional=optional)
 
 
 def _ort_peer(name: str, data: bytes, threads: int) -> Peer:
@@ -165,16 +155,12 @@ def peers(spec: Spec, batch: int, args: argparse.Namespace, work: Path) -> list[
         out.append(_torch_peer("torch.compile", torch.compile(copy.deepcopy(ref))))
     o2 = model.to_torch(opt_level=2, state_dict=state).eval()
     out.append(_torch_peer("incept-dsl -O2", o2))
-    if args.frozen:
-        # Inductor's config, set around each call, not torch.compile's `options=`: with
-        # `options={"freezing": True}` the frozen ResNet-50 ran at 76-78 ms against 47-52 ms
-        # with the config set (batch 1, Zen 4)
-        frozen = {"freezing": True, "cpp_wrapper": True}
-        cl_frozen = torch.compile(copy.deepcopy(cl))
+    if args.frozen:  # as the package compiles; check_outputs checks them against eager
+        cl_frozen = incept_dsl.compile_for_inference(copy.deepcopy(cl), check=False)
         name = "torch.compile frozen, channels_last"
-        out.append(_torch_peer(name, cl_frozen, channels_last=True, config=frozen))
-        o2_frozen = torch.compile(copy.deepcopy(o2))
-        out.append(_torch_peer("torch.compile frozen, of -O2", o2_frozen, config=frozen))
+        out.append(_torch_peer(name, cl_frozen, channels_last=True, optional=True))
+        o2_frozen = incept_dsl.compile_for_inference(copy.deepcopy(o2), check=False)
+        out.append(_torch_peer("torch.compile frozen, of -O2", o2_frozen, optional=True))
     files = onnx_files(spec, ref, model, state)
     for key, data in files.items():
         out.append(_ort_peer(f"onnxruntime on {key}", data, args.threads))

@@ -24,12 +24,25 @@ def copy_weights(reference, module, input_shape=None):
     return _copy(reference, module, input_shape)
 
 
+def compile_for_inference(module, cpp_wrapper=True, check=True):
+    """A module compiled for inference: `torch.compile` with Inductor's freezing (weights folded
+    in as constants, prepacked) and C++ wrapper, called under `torch.inference_mode()`; with
+    `check`, each new input shape's first output is compared with the module's own.
+
+    See `incept_dsl.backends.torch.inference.CompiledForInference`.
+    """
+    from incept_dsl.backends.torch.inference import compile_for_inference as _compile
+
+    return _compile(module, cpp_wrapper=cpp_wrapper, check=check)
+
+
 __all__ = [
     "InceptError",
     "InceptErrors",
     "Model",
     "UsageError",
     "__version__",
+    "compile_for_inference",
     "copy_weights",
     "load",
     "load_all",

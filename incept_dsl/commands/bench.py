@@ -1,6 +1,7 @@
 """`incept-dsl bench FILE [--device cpu|cuda] [--batch N]`: time the compiled module per level.
 
-Every candidate (the module at each `-O` level, optionally in bfloat16) runs on the same input,
+Every candidate (the module at each `-O` level, optionally in bfloat16, optionally also compiled
+for inference with `--frozen`) runs on the same input,
 interleaved round by round in one process (the starting candidate rotates), so machine noise
 falls on all of them alike; the table gives median latencies, throughput, the ratio to the first
 candidate (-O0) and each output's error relative to -O0's. `bench/cpu.py` uses the same timing
@@ -128,10 +129,12 @@ def level_candidates(
     state_dict: Any = None,
     init: str | None = None,
     seed: int = 0,
+    frozen: bool = False,
 ) -> list[Candidate]:
     """The compiled module at each level (and precision) with the -O0 weights, on one input.
 
-    `state_dict` is the -O0 module's (default: a fresh initialisation, seeded).
+    `state_dict` is the -O0 module's (default: a fresh initialisation, seeded). With `frozen`,
+    each level's module is followed by itself under `compile_for_inference` (named "... frozen").
     """
     import torch
 
@@ -153,6 +156,11 @@ def level_candidates(
             inputs = tuple(x.to(device=device, dtype=dtype) for x in xs)
             suffix = "" if precision == "fp32" else f" {precision}"
             out.append(Candidate(f"incept-dsl -O{level}{suffix}", net, inputs))
+            if frozen:
+                from incept_dsl.backends.torch.inference import compile_for_inference
+
+                compiled = compile_for_inference(net)
+                out.append(Candidate(f"incept-dsl -O{level}{suffix} frozen", compiled, inputs))
     return out
 
 
@@ -173,6 +181,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("fp32", "bf16", "both"),
         default="fp32",
         help="bf16 is never implied by a level: ask for it here",
+    )
+    p.add_argument(
+        "--frozen",
+        action="store_true",
+        help="also time each level compiled for inference (torch.compile with Inductor's "
+        "freezing and C++ wrapper; compiles for tens of seconds per level and batch size)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--rounds", type=int, default=20, help="timed calls per candidate")
@@ -218,6 +232,15 @@ def _precision_error(
     )
 
 
+def _frozen_error(err: Exception) -> UsageError | None:
+    """A `UsageError` when `err` says that the compiled (`--frozen`) module computes wrongly."""
+    from incept_dsl.backends.torch.inference import WrongCompiledOutput
+
+    if isinstance(err, WrongCompiledOutput):
+        return UsageError(f"--frozen: {err}; leave out --frozen")
+    return None
+
+
 def max_threads() -> int:
     """The most `--threads` bench accepts: 4 per CPU (more only slows the run or exhausts the
     thread pool's memory)."""
@@ -234,6 +257,26 @@ def _memory_error(err: Exception, batch: int, device: str) -> Exception:
     return UsageError(
         f"out of memory at --batch {batch} on {device} ({text}); try a smaller --batch"
     )
+
+
+def _kernel_notes(
+    args: argparse.Namespace, levels: Sequence[int], precisions: Sequence[str]
+) -> None:
+    """Refuse `--frozen` without a C++ compiler; say when -O2 bf16 computes in float32."""
+    if args.frozen:
+        from incept_dsl.backends.torch.inference import compiler_missing
+
+        if reason := compiler_missing():
+            raise UsageError(f"--frozen: {reason}")
+    if "bf16" in precisions and args.device == "cpu" and 2 in levels:
+        from incept_dsl.backends.cpu_features import onednn_bf16_reason
+
+        if reason := onednn_bf16_reason():
+            print(
+                f"note: {reason}: the -O2 bf16 candidates compute their convolutions in "
+                "float32 (rounded to bfloat16); the others run PyTorch's slow bfloat16 path",
+                file=sys.stderr,
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -258,25 +301,20 @@ def run(args: argparse.Namespace) -> int:
     from incept_dsl.commands.batch_memory import check_batches_fit
 
     check_batches_fit(model, batches, args.device, precisions)  # before any tensor exists
-    if "bf16" in precisions and args.device == "cpu" and 2 in levels:
-        from incept_dsl.backends.cpu_features import onednn_bf16_reason
-
-        if reason := onednn_bf16_reason():
-            print(
-                f"note: {reason}: the -O2 bf16 candidates compute their convolutions in "
-                "float32 (rounded to bfloat16); the others run PyTorch's slow bfloat16 path",
-                file=sys.stderr,
-            )
+    _kernel_notes(args, levels, precisions)
     for batch in batches:
         try:
-            cands = level_candidates(model, levels, batch, args.device, precisions, init=args.init)
+            cands = level_candidates(
+                model, levels, batch, args.device, precisions, init=args.init, frozen=args.frozen
+            )
             measure_errors(cands, cands[0])  # the first call of every candidate
             run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
         # torch reports a missing kernel as NotImplementedError or RuntimeError, and running out
-        # of memory as MemoryError or RuntimeError (torch.OutOfMemoryError): a user's limit is a
-        # usage error, anything else stays a bug
+        # of memory as MemoryError or RuntimeError (torch.OutOfMemoryError), and --frozen a wrong
+        # compiled output as WrongCompiledOutput: a user's limit, or the compiler's, is a usage
+        # error, anything else stays a bug
         except (MemoryError, NotImplementedError, RuntimeError) as err:
-            usage = _precision_error(err, model.name, args.device, precisions)
+            usage = _frozen_error(err) or _precision_error(err, model.name, args.device, precisions)
             if usage is err:
                 usage = _memory_error(err, batch, args.device)
             if usage is err:

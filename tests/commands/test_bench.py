@@ -171,3 +171,32 @@ def test_the_load_warning_is_silent_where_the_load_average_is_unknown(monkeypatc
     assert busy_machine(1) is None
     monkeypatch.setattr(os, "getloadavg", lambda: (1.01, 0.0, 0.0))
     assert busy_machine(1) is not None and "1 thread this" in busy_machine(1)
+
+
+def test_frozen_adds_each_level_compiled_for_inference(tiny, capsys):
+    args = ["bench", str(tiny), "--levels", "2", "--frozen", "--rounds", "2", "--warmup", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rows = {r.split("|")[1].strip(): r.split("|") for r in out.splitlines() if "incept-dsl" in r}
+    assert list(rows) == ["incept-dsl -O2", "incept-dsl -O2 frozen"]
+    assert float(rows["incept-dsl -O2 frozen"][5]) < 1e-4  # error against the first candidate
+
+
+def test_frozen_without_a_cpp_compiler_exits_2(tiny, capsys, monkeypatch):
+    from incept_dsl.backends.torch import inference
+
+    monkeypatch.setattr(inference, "compiler_missing", lambda: "no C++ compiler (test)")
+    assert main(["bench", str(tiny), "--frozen", "--rounds", "1"]) == 2
+    assert "--frozen: no C++ compiler (test)" in capsys.readouterr().err
+
+
+def test_frozen_with_a_wrong_compiled_output_exits_2(tiny, capsys, monkeypatch):
+    from incept_dsl.backends.torch import inference
+
+    def wrong(self, *args):
+        raise inference.WrongCompiledOutput("torch.compile with freezing computes Tiny wrongly")
+
+    monkeypatch.setattr(inference.CompiledForInference, "forward", wrong)
+    assert main(["bench", str(tiny), "--levels", "2", "--frozen", "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--frozen: torch.compile with freezing computes Tiny wrongly; leave out" in err
