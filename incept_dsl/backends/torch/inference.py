@@ -4,8 +4,9 @@ Freezing folds the module's weights into the compiled graph as constants and pre
 oneDNN; the C++ wrapper calls the kernels without Python between them (the README's "Inductor's
 freezing" has the figures). Both are settings of Inductor's global config: passed to
 `torch.compile(options=...)`, freezing did not take effect (ResNet-50 ran 1.5x slower). So the
-wrapper sets them around each call (the compile happens inside the first call for each input
-shape) and leaves the config as it found it.
+wrapper sets them around each call (torch.compile compiles inside the first call, and again
+inside the first call with another batch size, then for any batch size) and leaves the config as
+it found it.
 """
 
 from __future__ import annotations
@@ -42,13 +43,17 @@ TOLERANCE_OTHER = 3e-2  # bfloat16, float16: the compiled kernels round in anoth
 
 
 def _signature(args: Any, kwargs: Any) -> tuple[Any, ...]:
-    """What makes torch.compile compile anew: each tensor input's shape, strides, dtype, device."""
+    """The inputs' signature: each tensor's shape, strides, dtype and device, plain values (numbers,
+    strings, None) as they are, anything else by type (a new signature may make torch.compile
+    compile anew)."""
     from torch.utils._pytree import tree_leaves
 
-    return tuple(
-        (tuple(t.shape), t.stride(), t.dtype, t.device) if isinstance(t, torch.Tensor) else t
-        for t in tree_leaves((args, kwargs))
-    )
+    def leaf(t: Any) -> Any:
+        if isinstance(t, torch.Tensor):
+            return (tuple(t.shape), t.stride(), t.dtype, t.device)
+        return t if isinstance(t, int | float | str | None) else type(t).__name__
+
+    return tuple(leaf(t) for t in tree_leaves((args, kwargs)))
 
 
 def _worst_difference(got: Any, want: Any) -> tuple[float, float]:
@@ -71,14 +76,14 @@ class CompiledForInference(nn.Module):
     wrapper, and always called under `torch.inference_mode()`.
 
     Guarantees: the same outputs as `module` in eval mode (to float rounding); outputs are
-    inference tensors (no autograd). The weights are taken when a shape is first compiled (the
-    first call for each input shape): most become folded or prepacked copies, some stay the
-    module's own tensors, so a change to them afterwards is seen in part or not at all: compile
-    again after changing them. The wrapped module is `.module`; `state_dict()` is its state_dict
-    under that prefix.
+    inference tensors (no autograd). The weights are taken when a graph is compiled (the first
+    call, and the first with another batch size): most become folded or prepacked copies, some
+    stay the module's own tensors, so a change to them afterwards is seen in part or not at all:
+    compile again after changing them. The wrapped module is `.module`; `state_dict()` is its
+    state_dict under that prefix.
 
-    With `check` (the default), the first call for each input signature (shapes, strides, dtypes:
-    what makes torch.compile compile anew) also runs `module` itself and raises
+    With `check` (the default), the first call for each input signature (shapes, strides,
+    dtypes, devices) also runs `module` itself and raises
     `WrongCompiledOutput` when the outputs differ by more than float rounding (`TOLERANCE`).
     """
 
@@ -93,7 +98,7 @@ class CompiledForInference(nn.Module):
         self._compiled = (torch.compile(module),)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """`module(*args, **kwargs)`, compiled on the first call for each input shape."""
+        """`module(*args, **kwargs)`, compiled when torch.compile's guards ask for it."""
         import torch._inductor.config as inductor_config
 
         if self.module.training:

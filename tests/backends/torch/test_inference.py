@@ -94,3 +94,14 @@ def test_a_wrong_compiled_output_is_caught_on_the_first_call_of_each_shape():
     unchecked = incept_dsl.compile_for_inference(net2, check=False)
     unchecked._compiled = (lambda x: net2(x) * 1.001,)
     unchecked(torch.randn(2, 3, 16, 16))
+
+
+def test_the_signature_tells_apart_what_torch_compile_does():
+    sig = inference._signature
+    x = torch.randn(2, 3, 4, 4)
+    assert sig((x,), {}) == sig((torch.randn(2, 3, 4, 4),), {})
+    assert sig((x,), {}) != sig((torch.randn(3, 3, 4, 4),), {})  # batch size
+    assert sig((x,), {}) != sig((x.contiguous(memory_format=torch.channels_last),), {})
+    assert sig((x,), {}) != sig((x.double(),), {})
+    assert sig((x,), {"scale": 0.5}) != sig((x,), {"scale": 2.0})
+    hash(sig((x, [x, object()]), {}))  # any other value counts by its type: hashable
