@@ -11,6 +11,18 @@ from incept_dsl.frontend.parser import parse
 
 ARCH = Path(__file__).resolve().parents[1] / "architectures"
 
+#: A small program whose -O2 module has every FusedConv2d form: a 1x1 conv merged with its
+#: siblings, a conv with its activation, a conv with its residual add and activation fused.
+FUSED_PROGRAM = """model t {
+    input x: 3x16x16
+    defaults conv(bn = true, act = relu, bias = false)
+    a = x -> conv(8, 3, stride = 2)
+    b = a -> concat { conv(4, 1); conv(4, 1) -> conv(6, 3); maxpool(3, stride = 1) -> conv(2, 1) }
+    c = b -> conv(12, 1, act = none)
+    output y = add(b, c) -> relu -> avgpool(global) -> flatten -> linear(5)
+}
+"""
+
 #: Input sides tried, smallest first (a model's own size is the fallback).
 SIDES = (64, 75, 96, 128, 160, 188, 193, 224, 299)  # 188: the smallest tile of unet_paper
 

@@ -7,21 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import model
+from optimizer_helpers import FUSED_PROGRAM as PROGRAM
 from optimizer_helpers import randomize
 
 import incept_dsl
 from incept_dsl.backends.torch import inference
 from incept_dsl.errors import UsageError
-
-PROGRAM = """model t {
-    input x: 3x16x16
-    defaults conv(bn = true, act = relu, bias = false)
-    a = x -> conv(8, 3, stride = 2)
-    b = a -> concat { conv(4, 1); conv(4, 1) -> conv(6, 3); maxpool(3, stride = 1) -> conv(2, 1) }
-    c = b -> conv(12, 1, act = none)
-    output y = add(b, c) -> relu -> avgpool(global) -> flatten -> linear(5)
-}
-"""
 
 
 def _nets() -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -7,20 +7,11 @@ import sys
 
 import pytest
 from helpers import model
+from optimizer_helpers import FUSED_PROGRAM as PROGRAM
 from optimizer_helpers import outputs_agree, randomize, rel_err
 
 import incept_dsl
 from incept_dsl.backends.cpu_features import onednn_bf16_conv, onednn_bf16_reason
-
-PROGRAM = """model t {
-    input x: 3x16x16
-    defaults conv(bn = true, act = relu, bias = false)
-    a = x -> conv(8, 3, stride = 2)
-    b = a -> concat { conv(4, 1); conv(4, 1) -> conv(6, 3); maxpool(3, stride = 1) -> conv(2, 1) }
-    c = b -> conv(12, 1, act = none)
-    output y = add(b, c) -> relu -> avgpool(global) -> flatten -> linear(5)
-}
-"""
 
 
 def test_only_O2_source_uses_the_kernels():
