@@ -11,6 +11,7 @@ it found it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -57,15 +58,22 @@ def _signature(args: Any, kwargs: Any) -> tuple[Any, ...]:
 
 
 def _worst_difference(got: Any, want: Any) -> tuple[float, float]:
-    """The largest relative difference over the tensors of two outputs, and its tolerance."""
+    """The largest relative difference over the floating-point tensors of two outputs, and its
+    tolerance. Equal values (infinities included) and NaN against NaN differ by 0; NaN against a
+    number gives NaN, which no tolerance admits."""
     from torch.utils._pytree import tree_leaves
 
-    worst, tol = 0.0, 1.0
+    worst, tol = 0.0, TOLERANCE[torch.float32]
     for a, b in zip(tree_leaves(got), tree_leaves(want), strict=True):
         if isinstance(b, torch.Tensor) and b.is_floating_point() and b.numel():
             a, b32 = a.float(), b.float()
-            diff = float((a - b32).abs().max() / b32.abs().max().clamp_min(1e-30))
+            same = (a == b32) | (a.isnan() & b32.isnan())
+            gap = torch.where(same, 0.0, (a - b32).abs()).max()
+            scale = b32.abs().nan_to_num(0.0, 0.0, 0.0).max().clamp_min(1e-30)
+            diff = float(gap / scale)
             limit = TOLERANCE.get(b.dtype, TOLERANCE_OTHER)
+            if math.isnan(diff):
+                return diff, limit
             if diff / limit > worst / tol:
                 worst, tol = diff, limit
     return worst, tol
@@ -83,8 +91,9 @@ class CompiledForInference(nn.Module):
     state_dict under that prefix.
 
     With `check` (the default), the first call for each input signature (shapes, strides,
-    dtypes, devices) also runs `module` itself and raises
-    `WrongCompiledOutput` when the outputs differ by more than float rounding (`TOLERANCE`).
+    dtypes, devices) also runs `module` itself and raises `WrongCompiledOutput` when the
+    outputs differ by more than float rounding (`TOLERANCE`), or one has NaN where the other
+    has a number.
     """
 
     def __init__(self, module: nn.Module, cpp_wrapper: bool = True, check: bool = True) -> None:

@@ -4,6 +4,8 @@ compiled graph; Inductor's config is left as it was; misuse is a `UsageError`.""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from helpers import model
@@ -96,3 +98,14 @@ def test_the_signature_tells_apart_what_torch_compile_does():
     assert sig((x,), {}) != sig((x.double(),), {})
     assert sig((x,), {"scale": 0.5}) != sig((x,), {"scale": 2.0})
     hash(sig((x, [x, object()]), {}))  # any other value counts by its type: hashable
+
+
+def test_the_difference_counts_nan_against_a_number_and_not_nan_against_nan():
+    diff = inference._worst_difference
+    x = torch.tensor([1.0, float("inf"), float("nan")])
+    assert diff(x, x.clone()) == (0.0, 1e-4)
+    wrong = torch.tensor([1.0, float("inf"), 2.0])
+    assert math.isnan(diff((x,), (wrong,))[0])
+    assert math.isnan(diff(wrong, x)[0])
+    worst, tol = diff((x, x.bfloat16() * 1.01), (x, x.bfloat16()))
+    assert tol == inference.TOLERANCE_OTHER and 0.005 < worst < inference.TOLERANCE_OTHER
