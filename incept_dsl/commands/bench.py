@@ -262,12 +262,18 @@ def _memory_error(err: Exception, batch: int, device: str) -> Exception:
 def _kernel_notes(
     args: argparse.Namespace, levels: Sequence[int], precisions: Sequence[str]
 ) -> None:
-    """Refuse `--frozen` without a C++ compiler; say when -O2 bf16 computes in float32."""
+    """Refuse `--frozen` without a C++ compiler, else say that it compiles for a while; say when
+    -O2 bf16 computes in float32."""
     if args.frozen:
         from incept_dsl.backends.torch.inference import compiler_missing
 
         if reason := compiler_missing():
             raise UsageError(f"--frozen: {reason}")
+        print(
+            "note: --frozen: torch.compile compiles each frozen candidate on its first call "
+            "(tens of seconds per level and batch size)",
+            file=sys.stderr,
+        )
     if "bf16" in precisions and args.device == "cpu" and 2 in levels:
         from incept_dsl.backends.cpu_features import onednn_bf16_reason
 

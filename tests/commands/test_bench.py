@@ -176,7 +176,8 @@ def test_the_load_warning_is_silent_where_the_load_average_is_unknown(monkeypatc
 def test_frozen_adds_each_level_compiled_for_inference(tiny, capsys):
     args = ["bench", str(tiny), "--levels", "2", "--frozen", "--rounds", "2", "--warmup", "1"]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "note: --frozen: torch.compile compiles each frozen candidate on its first call" in err
     rows = {r.split("|")[1].strip(): r.split("|") for r in out.splitlines() if "incept-dsl" in r}
     assert list(rows) == ["incept-dsl -O2", "incept-dsl -O2 frozen"]
     assert float(rows["incept-dsl -O2 frozen"][5]) < 1e-4  # error against the first candidate
