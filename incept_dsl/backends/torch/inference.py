@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import torch
+import torch._inductor.config as inductor_config
 from torch import nn
 
 from incept_dsl.errors import UsageError
@@ -57,7 +58,7 @@ def _signature(args: Any, kwargs: Any) -> tuple[Any, ...]:
     return tuple(leaf(t) for t in tree_leaves((args, kwargs)))
 
 
-def _worst_difference(got: Any, want: Any) -> tuple[float, float]:
+def worst_difference(got: Any, want: Any) -> tuple[float, float]:
     """The largest relative difference over the floating-point tensors of two outputs, and its
     tolerance. Equal values (infinities included) and NaN against NaN differ by 0; NaN against a
     number gives NaN, which no tolerance admits."""
@@ -108,8 +109,6 @@ class CompiledForInference(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """`module(*args, **kwargs)`, compiled when torch.compile's guards ask for it."""
-        import torch._inductor.config as inductor_config
-
         if self.module.training:
             raise UsageError(
                 "compile_for_inference: the module is in training mode; the compiled form is "
@@ -121,7 +120,7 @@ class CompiledForInference(nn.Module):
         ):
             out = self._compiled[0](*args, **kwargs)
             if self.check and (key := _signature(args, kwargs)) not in self._checked:
-                worst, tol = _worst_difference(out, self.module(*args, **kwargs))
+                worst, tol = worst_difference(out, self.module(*args, **kwargs))
                 if not worst <= tol:  # NaN too
                     raise WrongCompiledOutput(
                         f"torch.compile with freezing computes {type(self.module).__name__} "

@@ -101,7 +101,7 @@ def test_the_signature_tells_apart_what_torch_compile_does():
 
 
 def test_the_difference_counts_nan_against_a_number_and_not_nan_against_nan():
-    diff = inference._worst_difference
+    diff = inference.worst_difference
     x = torch.tensor([1.0, float("inf"), float("nan")])
     assert diff(x, x.clone()) == (0.0, 1e-4)
     wrong = torch.tensor([1.0, float("inf"), 2.0])
