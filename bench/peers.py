@@ -3,6 +3,7 @@
     python bench/peers.py                                     # the four models, batch 1
     python bench/peers.py --models resnet50 --batch 1 --batch 16 --rounds 5
     python bench/peers.py --no-compile --no-openvino          # quick: no compile, no OpenVINO
+    python bench/peers.py --tune-allocator --frozen           # torch as tuned for serving
 
 Candidates, on the same weights and input (the reference from torchvision/timm with realistic
 weights, `_references.realistic`; `incept_dsl.copy_weights` into our -O0 module):
@@ -27,6 +28,10 @@ rounds are interleaved, and each sample is the best of three runs taken after a 
 candidate comes next. The table gives the median, p10 and p90 of the samples in milliseconds and
 the speed relative to eager NCHW (higher is faster). The script warns when the load average
 exceeds the thread count: benchmark on a quiet machine.
+
+With `--tune-allocator`, `incept_dsl.tune_cpu_allocator()` runs before torch is imported: every
+torch candidate then keeps freed memory mapped between calls instead of paying page faults for
+fresh pages (onnxruntime and OpenVINO keep an arena of their own either way).
 """
 
 from __future__ import annotations
@@ -259,7 +264,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add torch.compile with Inductor's freezing and C++ wrapper (reference and -O2)",
     )
+    p.add_argument(
+        "--tune-allocator",
+        action="store_true",
+        help="incept_dsl.tune_cpu_allocator() first: every torch candidate then keeps its "
+        "freed memory mapped, as onnxruntime and OpenVINO do",
+    )
     args = p.parse_args(argv)
+    tuning = None
+    if args.tune_allocator:  # before torch is imported, for the huge pages
+        from incept_dsl.backends.cpu_allocator import tune_cpu_allocator
+
+        tuning = tune_cpu_allocator().describe()
     torchvision_shim()
     import numpy as np
     import torch
@@ -271,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(busy, file=sys.stderr)
     print(
         f"{cpu_name()} ({cpu_capability() or platform.machine()}), {args.threads} threads, "
-        f"torch {torch.__version__}"
+        f"torch {torch.__version__}" + (f"\n{tuning}" if tuning else "")
     )
     print("\n| model | batch | candidate | median ms | p10 | p90 | speed vs eager NCHW |")
     print("|---|---:|---|---:|---:|---:|---:|")

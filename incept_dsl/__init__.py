@@ -36,6 +36,17 @@ def compile_for_inference(module, cpp_wrapper=True, check=True):
     return _compile(module, cpp_wrapper=cpp_wrapper, check=check)
 
 
+def tune_cpu_allocator():
+    """Keep freed CPU memory mapped (glibc) and, called before torch is imported, put large
+    tensors in huge pages, so that a forward pass stops paying page faults; process-wide.
+
+    See `incept_dsl.backends.cpu_allocator.tune_cpu_allocator`.
+    """
+    from incept_dsl.backends.cpu_allocator import tune_cpu_allocator as _tune
+
+    return _tune()
+
+
 __all__ = [
     "InceptError",
     "InceptErrors",
@@ -47,4 +58,5 @@ __all__ = [
     "load",
     "load_all",
     "loads",
+    "tune_cpu_allocator",
 ]

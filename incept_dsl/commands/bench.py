@@ -188,6 +188,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also time each level compiled for inference (torch.compile with Inductor's "
         "freezing and C++ wrapper; compiles for tens of seconds per level and batch size)",
     )
+    p.add_argument(
+        "--tune-allocator",
+        action="store_true",
+        help="keep freed CPU memory mapped and put large tensors in huge pages for the whole "
+        "run (incept_dsl.tune_cpu_allocator), as onnxruntime's arena does for itself",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--rounds", type=int, default=20, help="timed calls per candidate")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per candidate first")
@@ -295,6 +301,10 @@ def run(args: argparse.Namespace) -> int:
             f"--threads {args.threads} is more than this machine can use; "
             f"give at most {max_threads()} (4 per CPU)"
         )
+    if args.tune_allocator:  # before torch is imported, for the huge pages
+        from incept_dsl.backends.cpu_allocator import tune_cpu_allocator
+
+        print(f"note: {tune_cpu_allocator().describe()}", file=sys.stderr)
     model = load_model(args)
     import torch
 
