@@ -120,6 +120,33 @@ def _huge_pages() -> tuple[bool, str]:
     return True, ""
 
 
+#: page faults per call from which `incept-dsl bench` suggests `--tune-allocator` (4 MiB of
+#: fresh pages a call; GoogLeNet's -O2 module at batch 16 took about 35,000 on the Zen 4)
+FAULTS_WORTH_TUNING = 1024
+
+
+def minor_faults() -> int | None:
+    """This process's minor page faults so far, or None where the platform cannot say."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+def fault_note(faults: int, calls: int) -> str | None:
+    """A note suggesting `--tune-allocator` when `calls` calls took `FAULTS_WORTH_TUNING` or more
+    minor page faults each; None when they took fewer (or there were no calls)."""
+    per_call = faults / calls if calls > 0 else 0.0
+    if per_call < FAULTS_WORTH_TUNING:
+        return None
+    return (
+        f"note: each call took {per_call:,.0f} page faults on average: the memory PyTorch frees "
+        "is mapped afresh on the next call; --tune-allocator keeps it mapped "
+        "(incept_dsl.tune_cpu_allocator)"
+    )
+
+
 @functools.cache
 def tune_cpu_allocator() -> AllocatorTuning:
     """Keep freed CPU memory mapped (glibc) and, while torch is not yet imported, turn on

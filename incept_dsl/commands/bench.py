@@ -60,12 +60,15 @@ def run_interleaved(
     rounds: int,
     warmup: int,
     sync: Callable[[], None] = lambda: None,
-) -> None:
+) -> int | None:
     """Time every candidate `rounds` times, one call each per round, the first one rotating.
 
-    Each candidate first runs `warmup` times untimed (weight packing, allocator, caches).
+    Each candidate first runs `warmup` times untimed (weight packing, allocator, caches). Returns
+    the process's minor page faults over the timed calls (None where the platform cannot say).
     """
     import torch
+
+    from incept_dsl.backends.cpu_allocator import minor_faults
 
     with torch.no_grad():
         for c in candidates:
@@ -73,12 +76,15 @@ def run_interleaved(
                 c()
             sync()
         n = len(candidates)
+        before = minor_faults()
         for r in range(rounds):
             for c in [*candidates[r % n :], *candidates[: r % n]]:
                 start = time.perf_counter()
                 c()
                 sync()
                 c.times.append(time.perf_counter() - start)
+        after = minor_faults()
+    return None if before is None or after is None else after - before
 
 
 def relative_error(out: Any, ref: Any) -> float:
@@ -324,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
                 model, levels, batch, args.device, precisions, init=args.init, frozen=args.frozen
             )
             measure_errors(cands, cands[0])  # the first call of every candidate
-            run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
+            faults = run_interleaved(cands, args.rounds, args.warmup, synchronizer(args.device))
         # torch reports a missing kernel as NotImplementedError or RuntimeError, and running out
         # of memory as MemoryError or RuntimeError (torch.OutOfMemoryError), and --frozen a wrong
         # compiled output as WrongCompiledOutput: a user's limit, or the compiler's, is a usage
@@ -343,4 +349,9 @@ def run(args: argparse.Namespace) -> int:
         )
         print(table(title, cands, batch))
         print()
+        if args.device == "cpu" and not args.tune_allocator and faults is not None:
+            from incept_dsl.backends.cpu_allocator import fault_note
+
+            if note := fault_note(faults, args.rounds * len(cands)):
+                print(note, file=sys.stderr)
     return 0

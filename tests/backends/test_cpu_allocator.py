@@ -165,3 +165,23 @@ def test_bench_tune_allocator_says_what_it_set(tmp_path):
         assert "freed memory kept mapped" in note
     assert ("huge pages for tensors" in note) == (thp_mode() in ("always", "madvise"))
     assert "incept-dsl -O0" in r.stdout
+
+
+def test_fault_note_only_from_the_threshold_on():
+    limit = cpu_allocator.FAULTS_WORTH_TUNING
+    assert cpu_allocator.fault_note(limit * 4 - 1, 4) is None
+    assert cpu_allocator.fault_note(5, 0) is None  # no calls
+    note = cpu_allocator.fault_note(35_000 * 6, 6)
+    assert note is not None
+    assert "35,000 page faults" in note and "--tune-allocator" in note
+
+
+def test_minor_faults_count_fresh_pages():
+    import torch
+
+    before = cpu_allocator.minor_faults()
+    if before is None:
+        pytest.skip("this platform has no getrusage")
+    t = torch.empty(64 * 262144)  # 64 MiB: above glibc's largest mmap threshold, fresh pages
+    t.fill_(1.0)
+    assert cpu_allocator.minor_faults() - before >= 1000

@@ -201,3 +201,21 @@ def test_frozen_with_a_wrong_compiled_output_exits_2(tiny, capsys, monkeypatch):
     assert main(["bench", str(tiny), "--levels", "2", "--frozen", "--rounds", "1"]) == 2
     err = capsys.readouterr().err
     assert "--frozen: torch.compile with freezing computes Tiny wrongly; leave out" in err
+
+
+def test_bench_suggests_tune_allocator_when_calls_fault(tmp_path, capsys):
+    """A 64-channel conv on a 512x512 image writes 64 MiB a call: glibc maps it afresh (above its
+    largest mmap threshold), so every call faults in about 16,000 pages."""
+    from incept_dsl.backends.cpu_allocator import minor_faults
+
+    if minor_faults() is None:
+        pytest.skip("this platform has no getrusage")
+    p = tmp_path / "wide.incept"
+    p.write_text(
+        "model wide {\n    input image: 3x512x512\n"
+        "    output y = image -> conv(64, 3) -> avgpool(global) -> flatten -> linear(2)\n}\n"
+    )
+    args = ["bench", str(p), "--levels", "0", "--rounds", "2", "--warmup", "1"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "page faults on average" in err and "--tune-allocator" in err
