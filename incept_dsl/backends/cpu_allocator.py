@@ -6,9 +6,9 @@ it goes, up to 32 MiB) straight from `mmap` and unmaps them when freed, and give
 the top of its heap back to the kernel; the next call's tensors are then fresh pages, and the
 kernel takes a page fault for each 4 KiB and zeroes it. A network's activations at batch 16 are
 tens of megabytes each: measured on a 2-vCPU AMD EPYC (Zen 4), GoogLeNet's `-O2` module took
-about 35,000 minor page faults per call at batch 16, and filling a fresh 100 MB tensor took 33 ms
-against 4.5 ms for one in memory already mapped. onnxruntime and OpenVINO keep their own memory
-arena, so their runs never pay this.
+35,000 to 41,000 minor page faults per call at batch 16, and filling a fresh 100 MB tensor took
+33 ms against 4.5 ms for one in memory already mapped. onnxruntime and OpenVINO keep their own
+memory arena, so their runs never pay this.
 
 `tune_cpu_allocator()` applies two documented settings, each only where it works:
 
@@ -121,7 +121,7 @@ def _huge_pages() -> tuple[bool, str]:
 
 
 #: page faults per call from which `incept-dsl bench` suggests `--tune-allocator` (4 MiB of
-#: fresh pages a call; GoogLeNet's -O2 module at batch 16 took about 35,000 on the Zen 4)
+#: fresh pages a call; GoogLeNet's -O2 module at batch 16 took 35,000 to 41,000 on the Zen 4)
 FAULTS_WORTH_TUNING = 1024
 
 
