@@ -26,23 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _references import SPECS  # noqa: E402 - neither imports torch
+from peers import DEFAULT_MODELS  # noqa: E402
 
 #: untuned; tuned after torch is imported (heap only); tuned before (heap and huge pages)
 VARIANTS = ("off", "late", "early")
-#: bundled file and model, input side
-MODELS = {
-    "googlenet": ("googlenet.incept", "googlenet_tv", 224),
-    "inception_v3": ("inception_v3.incept", "inception_v3", 299),
-    "resnet50": ("resnet.incept", "resnet50", 224),
-    "inception_resnet_v2": ("inception_resnet_v2.incept", "inception_resnet_v2", 299),
-}
 
 
 def child(args: argparse.Namespace) -> None:
     """One sample: print {"ms": median, "faults": per call, "tuning": describe()} as JSON."""
-    import resource
-
-    from incept_dsl.backends.cpu_allocator import tune_cpu_allocator
+    from incept_dsl.backends.cpu_allocator import minor_faults, tune_cpu_allocator
 
     tuning = "untuned"
     if args.tune == "early":  # before torch is imported: huge pages too
@@ -56,21 +51,24 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    file, model, side = MODELS[args.child]
-    net = incept_dsl.load(file, model=model).to_torch(opt_level=2).eval()
-    x = torch.randn(args.batch[0], 3, side, side).contiguous(memory_format=torch.channels_last)
+    spec = SPECS[args.child]
+    net = incept_dsl.load(spec.file, model=spec.model).to_torch(opt_level=2).eval()
+    x = torch.randn(args.batch[0], 3, spec.size, spec.size).contiguous(
+        memory_format=torch.channels_last
+    )
     times = []
     with torch.inference_mode():
         for _ in range(3):
             net(x)
-        start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = minor_faults()
         for _ in range(args.runs):
             t = time.perf_counter()
             net(x)
             times.append(time.perf_counter() - t)
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+        end = minor_faults()
+    faults = None if start is None or end is None else (end - start) / args.runs
     ms = statistics.median(times) * 1e3
-    print(json.dumps({"ms": ms, "faults": faults / args.runs, "tuning": tuning}))
+    print(json.dumps({"ms": ms, "faults": faults, "tuning": tuning}))
 
 
 def sample(name: str, batch: int, tune: str, args: argparse.Namespace) -> dict:
@@ -94,20 +92,22 @@ def compare(name: str, batch: int, args: argparse.Namespace) -> str:
     cells = []
     for v in VARIANTS:
         ms = [s["ms"] for s in got[v]]
-        med, faults = statistics.median(ms), statistics.median(s["faults"] for s in got[v])
-        cells.append(f"{med:.1f} ({min(ms):.1f}–{max(ms):.1f}) | {base / med:.2f}× | {faults:.0f}")
+        med = statistics.median(ms)
+        counts = [s["faults"] for s in got[v] if s["faults"] is not None]
+        faults = f"{statistics.median(counts):.0f}" if counts else "?"
+        cells.append(f"{med:.1f} ({min(ms):.1f}–{max(ms):.1f}) | {base / med:.2f}× | {faults}")
     return f"| {name} | {batch} | " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default=",".join(MODELS), help=f"of {', '.join(MODELS)}")
+    p.add_argument("--models", default=DEFAULT_MODELS, help=f"of {', '.join(sorted(SPECS))}")
     p.add_argument("--batch", type=int, action="append", help="repeatable (default 1 and 16)")
     p.add_argument("--rounds", type=int, default=3, help="children of each kind")
     p.add_argument("--runs", type=int, default=9, help="timed calls in each child")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pause", type=float, default=1.0, help="seconds before each child")
-    p.add_argument("--child", choices=tuple(MODELS), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=tuple(SPECS), help=argparse.SUPPRESS)
     p.add_argument("--tune", choices=VARIANTS, default="off", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -63,12 +63,17 @@ print(json.dumps({
 """
 
 
-def _child(script: str) -> dict:
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in a child process that imports this tree, without the huge-page variable."""
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    r = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=300
     )
+
+
+def _child(script: str) -> dict:
+    r = _run("-c", script)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -149,16 +154,8 @@ def test_bench_tune_allocator_says_what_it_set(tmp_path):
         "model tiny {\n    input image: 3x8x8\n"
         "    output y = image -> conv(4, 3) -> avgpool(global) -> flatten -> linear(2)\n}\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "incept_dsl", "bench", str(p), "--tune-allocator"]
-    r = subprocess.run(
-        [*cmd, "--levels", "0", "--rounds", "1", "--warmup", "0"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    cmd = ["-m", "incept_dsl", "bench", str(p), "--tune-allocator"]
+    r = _run(*cmd, "--levels", "0", "--rounds", "1", "--warmup", "0")
     assert r.returncode == 0, r.stderr
     note = next(line for line in r.stderr.splitlines() if "CPU allocator:" in line)
     if GLIBC:
