@@ -215,7 +215,10 @@ def test_bench_suggests_tune_allocator_when_calls_fault(tmp_path):
         "model wide {\n    input image: 3x512x512\n"
         "    output y = image -> conv(64, 3) -> avgpool(global) -> flatten -> linear(2)\n}\n"
     )
-    # a fresh process: the suite's own process may already keep freed memory mapped
+    # a fresh process: glibc adapts its mmap and trim thresholds to the blocks a process frees,
+    # and in a process that has allocated and freed a few hundred MiB of tensors (as the suite
+    # has by now) this tensor comes from memory already mapped: 16,385 faults a call in a
+    # fresh process, 0 after 400 MiB of 4 MiB tensors and a 30 MiB one came and went
     import os
     import subprocess
     import sys
