@@ -99,16 +99,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=20, help="runs per conv, kernel and round")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--per-conv", action="store_true", help="also a row for every conv")
     args = p.parse_args(argv)
     use_threads(args.threads)
+    totals: list[str] = []
+    each: list[str] = []
     print(
         "| model | batch | input H×W | convs | fused µs (sum) | F.conv2d µs (sum) | "
         "convs faster with F.conv2d |\n|---|---:|---:|---:|---:|---:|---:|"
     )
     for name in args.models.split(","):
         groups: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for _, hw, fused, plain in conv_times(name, args.batch, args.runs):
+        times = conv_times(name, args.batch, args.runs)
+        for conv, hw, fused, plain in times:
             groups[hw].append((fused, plain))
+            each.append(f"| {name} | {conv} | {hw} | {fused:.0f} | {plain:.0f} |")
+        fused_sum, plain_sum = sum(t[2] for t in times), sum(t[3] for t in times)
+        best = sum(min(t[2], t[3]) for t in times)
+        totals.append(
+            f"{name}: fused {fused_sum:.0f} µs, F.conv2d {plain_sum:.0f} µs, the faster "
+            f"of the two for each conv {best:.0f} µs"
+        )
         for hw in sorted(groups, reverse=True):
             rows = groups[hw]
             side = int(hw**0.5)
@@ -118,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(p < f for f, p in rows)} |",
                 flush=True,
             )
+    print("\n".join(totals))
+    if args.per_conv:
+        print("\n| model | conv | input H·W | fused µs | F.conv2d µs |\n|---|---|---:|---:|---:|")
+        print("\n".join(each))
     return 0
 
 
