@@ -32,15 +32,17 @@ from incept_dsl.backends.cpu_allocator import minor_faults, tune_cpu_allocator  
 CONVS = [(7, 2, 3, 64, 224), (3, 2, 0, 32, 299)]
 
 
-def _faults_per_call(fn: Callable[[], Any], calls: int = 3) -> float:
+def _faults_per_call(fn: Callable[[], Any], calls: int = 3) -> float | None:
+    """Minor page faults per call of `fn` after one untimed call; None where they can't be counted."""
     fn()
-    before = minor_faults() or 0
+    before = minor_faults()
     for _ in range(calls):
         fn()
-    return ((minor_faults() or 0) - before) / calls
+    after = minor_faults()
+    return None if before is None or after is None else (after - before) / calls
 
 
-def measure(conv: tuple[int, int, int, int, int], batch: int, runs: int) -> dict[str, float]:
+def measure(conv: tuple[int, int, int, int, int], batch: int, runs: int) -> dict[str, float | None]:
     """Median ms of each candidate, and the fused op's page faults per call."""
     import torch
     from torch.utils import mkldnn
@@ -75,7 +77,7 @@ def measure(conv: tuple[int, int, int, int, int], batch: int, runs: int) -> dict
         for _ in range(5):
             for name, fn in candidates.items():
                 times[name].append(median_seconds(fn, n, warmup=1))
-    out = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+    out: dict[str, float | None] = {n: statistics.median(ts) * 1e3 for n, ts in times.items()}
     out["faults per call"] = faults
     return out
 
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch in args.batch or [1, 16]:
             got = measure(conv, batch, args.runs)
             k, s, _, cout, side = conv
-            cells = " | ".join(f"{v:,.2f}" for v in got.values())
+            cells = " | ".join("?" if v is None else f"{v:,.2f}" for v in got.values())
             rows.append(f"| {k}x{k}/{s} 3->{cout} @{side} | {batch} | {cells} |")
     print(
         "| conv | batch | fused ms | blocked, conv alone ms | blocked, reordered in and out ms "

@@ -11,14 +11,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from incept_dsl.backends import cpu_allocator
 from incept_dsl.backends.cpu_allocator import AllocatorTuning, thp_mode
 
-ROOT = Path(__file__).resolve().parents[2]
 GLIBC = cpu_allocator._glibc() is not None
 
 #: faults per call of a 3 MiB and a 40 MiB tensor (above glibc's largest mmap threshold) filled
@@ -64,9 +62,9 @@ print(json.dumps({
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python *args` in a child process that imports this tree, without the huge-page variable."""
+    """`python *args` in a child process without the huge-page variable (it imports this tree:
+    conftest puts it on PYTHONPATH)."""
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, env=env, timeout=300
     )

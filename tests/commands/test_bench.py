@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,14 +221,9 @@ def test_bench_suggests_tune_allocator_when_calls_fault(tmp_path):
     # a fresh process: glibc adapts its mmap and trim thresholds to the blocks a process frees,
     # and in a process that has allocated and freed a few hundred MiB of tensors (as the suite
     # has by now) this tensor comes from memory already mapped: 16,385 faults a call in a
-    # fresh process, 0 after 400 MiB of 4 MiB tensors and a 30 MiB one came and went
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
+    # fresh process, 0 after 400 MiB of 4 MiB tensors and a 30 MiB one came and went. Without
+    # huge pages too (64 MiB would be 32 faults); conftest puts this checkout on PYTHONPATH.
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
     args = ["bench", str(p), "--levels", "0", "--rounds", "2", "--warmup", "1"]
     r = subprocess.run(
         [sys.executable, "-m", "incept_dsl", *args], capture_output=True, text=True, env=env
