@@ -1,17 +1,19 @@
 """Which convolution kernel at -O2: oneDNN's fused op (`FusedConv2d._fused`, on its packed
-weights) against PyTorch's own `F.conv2d` (+ the residual add and the activation, in place),
-conv by conv, in the `-O2` module of a bundled model.
+weights) against PyTorch's own `F.conv2d` (+ the residual add and the activation, in place), and
+the kernel `-O2` picks (`FusedConv2d.forward`'s choice, without the module call: a single pixel
+as `nn.Conv2d`; on an AVX2-only CPU a small conv as PyTorch's GEMM, `FusedConv2d._gemm`), conv by
+conv, in the `-O2` module of a bundled model.
 
     python bench/conv_kernels.py                    # mobilenet_v3_small, mobilenet_v3_large
     python bench/conv_kernels.py --models resnet50 --batch 16
 
 Each conv of the `-O2` module (fresh weights) is called on the input it gets in the network
-(captured by a forward pre-hook), under `torch.inference_mode`, both ways interleaved for 5
+(captured by a forward pre-hook), under `torch.inference_mode`, the three ways interleaved for 5
 rounds of `--runs` runs; the table holds medians in µs per conv, grouped by the conv's input
 size (H×W), and the sums. `torch.ops.mkldnn._convolution_pointwise` has a fixed cost per call
-(about 30 µs on a 2-vCPU Xeon) that `F.conv2d` has not: on a 1×1 input (squeeze-and-excitation
-gates) that cost is nearly all of it. Benchmark on a quiet machine: the script warns when the
-load average exceeds the thread count.
+(about 30 µs on a 2-vCPU Xeon, 60-120 µs on a 2-vCPU AVX2 EPYC) that `F.conv2d` has not: on a
+1×1 input (squeeze-and-excitation gates) that cost is nearly all of it. Benchmark on a quiet
+machine: the script warns when the load average exceeds the thread count.
 """
 
 from __future__ import annotations
@@ -55,8 +57,19 @@ def _plain(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
     return run
 
 
-def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, float]]:
-    """(conv, input H·W, fused µs, F.conv2d µs) for every FusedConv2d of the -O2 module."""
+def _picked(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
+    """The kernel `FusedConv2d.forward` picks for these arguments (float32, inference), without
+    the module call around it: nn.Conv2d on one pixel, PyTorch's GEMM on a small conv (an
+    AVX2-only CPU), else oneDNN's fused op."""
+    x, add = args[0], args[1] if len(args) > 1 else None
+    if x.shape[0] * x.shape[2] * x.shape[3] == 1:
+        return _plain(mod, args)
+    return partial(mod._gemm if mod._small(x) else mod._fused, x, add)
+
+
+def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, float, float]]:
+    """(conv, input H·W, fused µs, F.conv2d µs, -O2 µs) for every FusedConv2d of the -O2
+    module."""
     import torch
 
     import incept_dsl
@@ -78,16 +91,14 @@ def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, 
             fused: Callable[[], Any] = partial(
                 m._fused, args[0], args[1] if len(args) > 1 else None
             )
-            cands = {"fused": fused, "plain": _plain(m, args)}
+            cands = {"fused": fused, "plain": _plain(m, args), "shipped": _picked(m, args)}
             times: dict[str, list[float]] = {c: [] for c in cands}
             for _ in range(5):
                 for c, fn in cands.items():
                     fn()
                     times[c].append(median_seconds(fn, runs) * 1e6)
             hw = args[0].shape[2] * args[0].shape[3]
-            out.append(
-                (n, hw, statistics.median(times["fused"]), statistics.median(times["plain"]))
-            )
+            out.append((n, hw, *(statistics.median(times[c]) for c in cands)))
     return out
 
 
@@ -106,32 +117,35 @@ def main(argv: list[str] | None = None) -> int:
     each: list[str] = []
     print(
         "| model | batch | input H×W | convs | fused µs (sum) | F.conv2d µs (sum) | "
-        "convs faster with F.conv2d |\n|---|---:|---:|---:|---:|---:|---:|"
+        "-O2's pick µs (sum) | convs faster with F.conv2d |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     for name in args.models.split(","):
-        groups: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        groups: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
         times = conv_times(name, args.batch, args.runs)
-        for conv, hw, fused, plain in times:
-            groups[hw].append((fused, plain))
-            each.append(f"| {name} | {conv} | {hw} | {fused:.0f} | {plain:.0f} |")
+        for conv, hw, fused, plain, shipped in times:
+            groups[hw].append((fused, plain, shipped))
+            each.append(f"| {name} | {conv} | {hw} | {fused:.0f} | {plain:.0f} | {shipped:.0f} |")
         fused_sum, plain_sum = sum(t[2] for t in times), sum(t[3] for t in times)
         best = sum(min(t[2], t[3]) for t in times)
         totals.append(
             f"{name}: fused {fused_sum:.0f} µs, F.conv2d {plain_sum:.0f} µs, the faster "
-            f"of the two for each conv {best:.0f} µs"
+            f"of the two for each conv {best:.0f} µs, the kernel -O2 picks {sum(t[4] for t in times):.0f} µs"
         )
         for hw in sorted(groups, reverse=True):
             rows = groups[hw]
             side = int(hw**0.5)
             print(
                 f"| {name} | {args.batch} | {side}×{side} | {len(rows)} | "
-                f"{sum(f for f, _ in rows):.0f} | {sum(p for _, p in rows):.0f} | "
-                f"{sum(p < f for f, p in rows)} |",
+                f"{sum(r[0] for r in rows):.0f} | {sum(r[1] for r in rows):.0f} | "
+                f"{sum(r[2] for r in rows):.0f} | {sum(r[1] < r[0] for r in rows)} |",
                 flush=True,
             )
     print("\n".join(totals))
     if args.per_conv:
-        print("\n| model | conv | input H·W | fused µs | F.conv2d µs |\n|---|---|---:|---:|---:|")
+        print(
+            "\n| model | conv | input H·W | fused µs | F.conv2d µs | -O2's pick µs |"
+            "\n|---|---|---:|---:|---:|---:|"
+        )
         print("\n".join(each))
     return 0
 

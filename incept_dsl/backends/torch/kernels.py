@@ -9,7 +9,9 @@
   bfloat16 that kernel needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT: the generated file probes for it
   once at import (as `cpu_features.onednn_bf16_conv` does) and, where it is missing, runs the
   float32 kernel on bfloat16 tensors (rounding the result to bfloat16), so the same source runs
-  on every x86-64 CPU.
+  on every x86-64 CPU. On a CPU whose PyTorch kernels are AVX2 (`get_cpu_capability()`), a small
+  float32 conv (stride 1, at most `_SMALL_CONV_MACS` multiply-adds a call) runs PyTorch's GEMM
+  instead, whose cost has no fixed part of 60-120 us (README, "Small convs run PyTorch's GEMM").
 - ``meta["fused_add"]`` on a conv: it is called with that node's tensor, which it adds before
   its activation.
 - ``meta["fused_into"]`` on an add or an activation: it costs nothing (its conv applied it).
@@ -51,6 +53,14 @@ _ONEDNN_BF16 = _ONEDNN and _onednn_bf16_available()  # else bfloat16 convs compu
 _PACKED_SHAPES = 4  # input shapes (batch sizes) a conv keeps packed weights for
 _ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "sigmoid": torch.sigmoid,
                 "tanh": torch.tanh}
+_IN_PLACE = {"none": lambda x: x, "relu": torch.relu_, "sigmoid": torch.sigmoid_,
+             "tanh": torch.tanh_}
+# On an AVX2-only CPU oneDNN's op costs 60-120 us a call however small the conv: a float32 conv of
+# stride 1 and at most this many multiply-adds a call runs as PyTorch's GEMM instead (a 1x1 conv
+# as one addmm on the channels-last input, others as PyTorch's im2col conv), 1.2-1.9x faster on
+# such convs (bench/conv_kernels.py). Elsewhere (AVX-512) it was not measured: 0, no such conv.
+_CAPABILITY = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")
+_SMALL_CONV_MACS = 10_000_000 if _CAPABILITY() == "AVX2" else 0
 
 
 class FusedConv2d(nn.Conv2d):
@@ -61,9 +71,10 @@ class FusedConv2d(nn.Conv2d):
     weights packed once per input shape (for the 4 shapes, batch sizes included, used last) and
     repacked when they change (weights that are inference tensors, made under
     torch.inference_mode, carry no version counter: only a new weight tensor repacks them);
-    otherwise, and on a single pixel (batch 1, 1×1), nn.Conv2d and `act`. A bfloat16 call on a
-    CPU without oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel and rounds its
-    result to bfloat16.
+    otherwise, and on a single pixel (batch 1, 1×1), nn.Conv2d and `act`. On an AVX2-only CPU
+    a small float32 conv (stride 1, at most 10M multiply-adds a call) runs PyTorch's GEMM instead
+    of oneDNN's op. A bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs
+    the float32 kernel and rounds its result to bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:
@@ -93,7 +104,36 @@ class FusedConv2d(nn.Conv2d):
         if x.dtype == torch.bfloat16 and not _ONEDNN_BF16:
             y = self._fused(x.float(), None if add is None else add.float())
             return y.to(torch.bfloat16)
+        if self._small(x):
+            return self._gemm(x, add)
         return self._fused(x, add)
+
+    def _small(self, x: torch.Tensor) -> bool:
+        """Whether x's conv is one PyTorch's GEMM runs faster than oneDNN's op (see
+        _SMALL_CONV_MACS): float32, stride 1, undilated, ungrouped, zero-padded, and small."""
+        kh, kw = self.kernel_size
+        return (x.dtype == torch.float32 and self.stride == (1, 1) and self.dilation == (1, 1)
+                and self.groups == 1 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str)
+                and x.numel() * self.out_channels * kh * kw <= _SMALL_CONV_MACS)
+
+    def _gemm(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """A small conv with PyTorch's GEMM: a 1x1 conv on a channels-last input as one addmm
+        (the input and output are views of the same rows), others as PyTorch's im2col conv."""
+        w, b = self.weight, self.bias
+        n, c, h, wd = x.shape
+        if (self.kernel_size == (1, 1) and self.padding == (0, 0)
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            rows = x.permute(0, 2, 3, 1).reshape(n * h * wd, c)
+            w2 = w.reshape(w.shape[0], c).t()
+            y = torch.mm(rows, w2) if b is None else torch.addmm(b, rows, w2)
+            y = y.view(n, h, wd, w.shape[0]).permute(0, 3, 1, 2)
+        else:
+            y = torch.ops.aten.thnn_conv2d(x, w, list(self.kernel_size), b, [1, 1],
+                                           list(self.padding))
+        if add is not None:
+            y += add
+        return _IN_PLACE[self.act](y)
 
     def _fused(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
         """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""
@@ -114,7 +154,9 @@ class FusedConv2d(nn.Conv2d):
             packed = torch.ops.mkldnn._reorder_convolution_weight(w.detach().to(x.dtype), *args,
                                                                   list(x.shape))
         packs[x.shape] = packed
-        bias = None if self.bias is None else self.bias.to(x.dtype)
+        bias = self.bias
+        if bias is not None and bias.dtype != x.dtype:  # .to costs 4 us even when a no-op
+            bias = bias.to(x.dtype)
         if add is None:
             return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, *args, self.act, [],
                                                           "")

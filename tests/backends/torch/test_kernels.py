@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from functools import partial
 
 import pytest
 from helpers import model
@@ -11,7 +12,11 @@ from optimizer_helpers import FUSED_PROGRAM as PROGRAM
 from optimizer_helpers import outputs_agree, randomize, rel_err
 
 import incept_dsl
-from incept_dsl.backends.cpu_features import onednn_bf16_conv, onednn_bf16_reason
+from incept_dsl.backends.cpu_features import (
+    cpu_capability,
+    onednn_bf16_conv,
+    onednn_bf16_reason,
+)
 
 
 def test_only_O2_source_uses_the_kernels():
@@ -80,12 +85,14 @@ SE = """model s {
 """
 
 
-def test_a_single_pixel_runs_pytorchs_own_conv():
+def test_a_single_pixel_runs_pytorchs_own_conv(monkeypatch):
     """An SE gate at batch 1 is a matrix-vector product: nn.Conv2d, no packed weights; at batch
-    2 the same conv runs oneDNN's kernel. Both agree with -O0."""
+    2 the same conv runs oneDNN's kernel (the small-conv rule of AVX2 CPUs turned off). Both
+    agree with -O0."""
     m = model(SE)
     net0 = randomize(m.to_torch()).eval()
     net = m.to_torch(opt_level=2, state_dict=net0.state_dict())
+    monkeypatch.setattr(_generated(net), "_SMALL_CONV_MACS", 0)
     outputs_agree(net0, net, m, batch=1)
     assert net.conv_1._packed == (None, None)
     outputs_agree(net0, net, m, batch=2)
@@ -206,6 +213,87 @@ def test_bfloat16_runs_the_bfloat16_kernel_where_the_cpu_has_it():
     net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).to(torch.bfloat16)
     _bf16_run(net0, net)
     assert net.conv_1.conv._packed[0][2] == torch.bfloat16
+
+
+SMALL = """model s {
+    input x: 16x14x14
+    a = x -> conv(24, 1, act = relu)
+    b = a -> conv(24, 1, bias = false) -> conv(24, 3, padding = 1, act = sigmoid)
+    c = add(b, a) -> conv(32, 1, stride = 2) -> conv(8, (1, 3), padding = (0, 1), act = tanh)
+    d = c -> conv(8, 1)
+    output y = add(c, d) -> relu -> flatten
+}
+"""
+
+
+def test_the_generated_file_turns_the_small_conv_rule_on_for_avx2_only():
+    net = model(SMALL).to_torch(opt_level=2)
+    on = _generated(net)._SMALL_CONV_MACS
+    assert on == (10_000_000 if cpu_capability() == "AVX2" else 0)
+
+
+def _conv_macs(net, batch: int) -> dict[str, int]:
+    """Each FusedConv2d's multiply-adds at `batch`, as the rule counts them (input elements x
+    output channels x kernel area), read from the inputs it gets."""
+    import torch
+
+    convs = {n: c for n, c in net.named_modules() if type(c).__name__ == "FusedConv2d"}
+    seen: dict[str, int] = {}
+
+    def count(c, args, n: str) -> None:  # a pre-hook returning a value would replace the args
+        seen[n] = args[0].numel() * c.out_channels * c.kernel_size[0] * c.kernel_size[1]
+
+    hooks = [c.register_forward_pre_hook(partial(count, n=n)) for n, c in convs.items()]
+    with torch.no_grad():
+        net(torch.randn(batch, 16, 14, 14))
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_small_convs_run_pytorchs_gemm_when_the_rule_is_on(monkeypatch, batch):
+    """What an AVX2-only CPU does with a small conv, forced on any CPU: a stride-1 conv of at
+    most `_SMALL_CONV_MACS` multiply-adds runs as addmm (1×1) or PyTorch's im2col conv (others),
+    with its residual add and activation, packing no weights; the strided conv and the convs
+    above the threshold still run oneDNN's op. All agree with -O0, in both memory formats."""
+    import torch
+
+    m = model(SMALL)
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).eval()
+    gen = _generated(net)
+    convs = {n: c for n, c in net.named_modules() if type(c).__name__ == "FusedConv2d"}
+    assert len(convs) == 6 and any(c.bias is None for c in convs.values())
+    assert "self.conv_6(conv_5_tanh, conv_5_tanh)" in m.torch_source(2)  # the add fused
+    monkeypatch.setattr(gen, "_SMALL_CONV_MACS", 0)
+    macs = _conv_macs(net, batch)
+    for c in convs.values():
+        c._packed = (None, None)  # packed by that run
+    threshold = sorted(macs.values())[3]  # four convs are small, one of them strided
+    monkeypatch.setattr(gen, "_SMALL_CONV_MACS", threshold)
+    ran: list[str] = []
+    gemm = gen.FusedConv2d._gemm
+    names = {id(c): n for n, c in convs.items()}
+    monkeypatch.setattr(
+        gen.FusedConv2d,
+        "_gemm",
+        lambda self, x, add: ran.append(names[id(self)]) or gemm(self, x, add),
+    )
+    outputs_agree(net0, net, m, batch=batch)
+    small = {n for n, c in convs.items() if macs[n] <= threshold and c.stride == (1, 1)}
+    assert set(ran) == small and 1 < len(small) < 6
+    assert any(convs[n].kernel_size != (1, 1) for n in small)
+    assert any(convs[n].kernel_size == (1, 1) for n in small)
+    for n, c in convs.items():
+        assert (c._packed == (None, None)) == (n in small or not gen._ONEDNN), n
+    x = torch.randn(batch, 16, 14, 14)  # NCHW memory: a 1×1 conv takes the im2col conv
+    with torch.no_grad():
+        assert rel_err(net.forward(x), net0(x)) < 1e-4
+    monkeypatch.setattr(gen, "_SMALL_CONV_MACS", 0)  # the rule off: no conv is small
+    ran.clear()
+    outputs_agree(net0, net, m, batch=batch)
+    assert ran == []
 
 
 @pytest.mark.cuda
