@@ -239,6 +239,31 @@ def rows(label: str, batch: int, candidates: list[Peer]) -> list[str]:
     return out
 
 
+def ab_parser(description: str, models: str, batches: str) -> argparse.ArgumentParser:
+    """The options of a script that times variants of our module: --models, --batch
+    (repeatable), --rounds, --threads, --pause."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--models", default=models, help=f"of {', '.join(SPECS)}")
+    p.add_argument("--batch", type=int, action="append", help=f"repeatable (default {batches})")
+    p.add_argument("--rounds", type=int, default=11)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pause", type=float, default=0.2, help="seconds before each sample")
+    return p
+
+
+def timed_rows(
+    label: str, batch: int, side: int, candidates: list[Peer], rounds: int, pause: float
+) -> list[str]:
+    """`rows` for the candidates on one seeded random batch of `side`×`side` images, after
+    `check_outputs` (a wrong output stops the script) and `sample`."""
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((batch, 3, side, side)).astype(np.float32)
+    candidates = check_outputs(candidates, x, label)
+    sample(candidates, x, rounds, pause)
+    return rows(label, batch, candidates)
+
+
 def cpu_name() -> str:
     """The CPU's model name from /proc/cpuinfo, or the platform's processor string."""
     try:
@@ -277,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
 
         tuning = tune_cpu_allocator().describe()
     torchvision_shim()
-    import numpy as np
     import torch
 
     from incept_dsl.backends.cpu_features import cpu_capability
@@ -296,11 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             spec = SPECS[name]
             for b in args.batch or [1]:
                 candidates = peers(spec, b, args, Path(tmp))
-                x = np.random.default_rng(0).standard_normal((b, 3, spec.size, spec.size))
-                x = x.astype(np.float32)
-                candidates = check_outputs(candidates, x, name)
-                sample(candidates, x, args.rounds, args.pause)
-                print("\n".join(rows(spec.model, b, candidates)), flush=True)
+                table = timed_rows(spec.model, b, spec.size, candidates, args.rounds, args.pause)
+                print("\n".join(table), flush=True)
     return 0
 
 

@@ -17,7 +17,6 @@ Benchmark on a quiet machine: the script warns when the load average exceeds the
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
 from _timing import use_threads  # noqa: E402
-from peers import Peer, _first, check_outputs, rows, sample  # noqa: E402
+from peers import Peer, _first, ab_parser, timed_rows  # noqa: E402
 
 
 def _variant(name: str, net: Any, macs: int) -> Peer:
@@ -67,20 +66,9 @@ def variants(name: str) -> tuple[Any, Any, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--models",
-        default="mobilenet_v3_small,mobilenet_v3_large,mobilenet_v2,googlenet",
-        help=f"of {', '.join(SPECS)}",
-    )
-    p.add_argument("--batch", type=int, action="append", help="repeatable (default 1, 4 and 16)")
-    p.add_argument("--rounds", type=int, default=11)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pause", type=float, default=0.2, help="seconds before each sample")
-    args = p.parse_args(argv)
+    models = "mobilenet_v3_small,mobilenet_v3_large,mobilenet_v2,googlenet"
+    args = ab_parser(__doc__.split("\n")[0], models, "1, 4 and 16").parse_args(argv)
     torchvision_shim()
-    import numpy as np
-
     use_threads(args.threads)
     print("| model | batch | variant | median ms | p10 | p90 | speed vs shipped |")
     print("|---|---:|---|---:|---:|---:|---:|")
@@ -91,11 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 _variant(f"-O2 as shipped (small convs ≤ {shipped:,} MACs)", net, shipped),
                 _variant("-O2, every conv on oneDNN", net, 0),
             ]
-            x = np.random.default_rng(0).standard_normal((batch, 3, spec.size, spec.size))
-            x = x.astype(np.float32)
-            check_outputs(cands, x, name)
-            sample(cands, x, args.rounds, args.pause)
-            print("\n".join(rows(name, batch, cands)), flush=True)
+            table = timed_rows(name, batch, spec.size, cands, args.rounds, args.pause)
+            print("\n".join(table), flush=True)
     return 0
 
 

@@ -15,7 +15,6 @@ warns when the load average exceeds the thread count.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _references import SPECS, realistic, torchvision_shim  # noqa: E402
 from _timing import use_threads  # noqa: E402
 from peers import _torch_peer as torch_peer  # noqa: E402
-from peers import check_outputs, rows, sample  # noqa: E402
+from peers import ab_parser, timed_rows  # noqa: E402
 
 UNMERGED = ("merge-sibling-convs", "cancel-split-concat")
 
@@ -55,16 +54,9 @@ def variants(name: str) -> tuple[Any, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default="googlenet,inception_v3", help=f"of {', '.join(SPECS)}")
-    p.add_argument("--batch", type=int, action="append", help="repeatable (default 1 and 16)")
-    p.add_argument("--rounds", type=int, default=11)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pause", type=float, default=0.2, help="seconds before each sample")
-    args = p.parse_args(argv)
+    desc = __doc__.split("\n")[0]
+    args = ab_parser(desc, "googlenet,inception_v3", "1 and 16").parse_args(argv)
     torchvision_shim()
-    import numpy as np
-
     use_threads(args.threads)
     print("| model | batch | variant | median ms | p10 | p90 | speed vs merged |")
     print("|---|---:|---|---:|---:|---:|---:|")
@@ -72,11 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         spec, nets = variants(name)
         for batch in args.batch or [1, 16]:
             cands = [torch_peer(k, net) for k, net in nets.items()]
-            x = np.random.default_rng(0).standard_normal((batch, 3, spec.size, spec.size))
-            x = x.astype(np.float32)
-            check_outputs(cands, x, name)
-            sample(cands, x, args.rounds, args.pause)
-            print("\n".join(rows(name, batch, cands)))
+            print("\n".join(timed_rows(name, batch, spec.size, cands, args.rounds, args.pause)))
     return 0
 
 
