@@ -4,7 +4,8 @@
   costs a reorder of every filter on every call otherwise), with the activation that follows it
   fused in when the conv's output has no other reader: ``meta["kernel"] = "onednn"`` and
   ``meta["fused_act"] = "relu"`` on the conv, ``meta["fused_into"] = <conv>`` on the activation,
-  which then costs nothing.
+  which then costs nothing. (The generated `FusedConv2d` decides per call where another kernel
+  is faster: a single pixel, and on an AVX2-only CPU a small conv; see `backends.torch.kernels`.)
 - A conv whose only reader is a two-input `add` (a residual join; never a `mul`) whose other
   input is computed before the conv also adds it in the same kernel (``meta["fused_add"] =
   <other>``; the add gets ``meta["fused_into"]``), and then fuses the activation after the add.
