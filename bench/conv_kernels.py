@@ -58,13 +58,11 @@ def _plain(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
 
 
 def _picked(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
-    """The kernel `FusedConv2d.forward` picks for these arguments (float32, inference), without
-    the module call around it: nn.Conv2d on one pixel, PyTorch's GEMM on a small conv (an
-    AVX2-only CPU), else oneDNN's fused op."""
+    """The kernel `FusedConv2d.forward` picks for these arguments (`_kernel`: nn.Conv2d on one
+    pixel, PyTorch's GEMM on a small conv of an AVX2-only CPU, else oneDNN's fused op), without
+    the module call around it."""
     x, add = args[0], args[1] if len(args) > 1 else None
-    if x.shape[0] * x.shape[2] * x.shape[3] == 1:
-        return _plain(mod, args)
-    return partial(mod._gemm if mod._small(x) else mod._fused, x, add)
+    return partial(mod._kernel(x), x, add)
 
 
 def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, float, float]]:

@@ -95,18 +95,31 @@ class FusedConv2d(nn.Conv2d):
                 or x.dtype not in (torch.float32, torch.bfloat16)
                 or (add is not None and add.dtype != x.dtype)
                 or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
-                                                 or (add is not None and add.requires_grad)))
-                # one pixel (a squeeze-and-excitation gate at batch 1): PyTorch's own conv is a
-                # matrix-vector product of 6-14 us; oneDNN's op costs about 40 us however small
-                or x.shape[0] * x.shape[-2] * x.shape[-1] == 1):
-            y = super().forward(x)
-            return _ACTIVATIONS[self.act](y if add is None else y + add)
+                                                 or (add is not None and add.requires_grad)))):
+            return self._module(x, add)
+        return self._kernel(x)(x, add)
+
+    def _kernel(self, x: torch.Tensor):
+        """The kernel for an inference call on x (float32 or bfloat16, on the CPU)."""
+        # one pixel (a squeeze-and-excitation gate at batch 1): PyTorch's own conv is a
+        # matrix-vector product of 6-14 us; oneDNN's op costs about 40 us however small
+        if x.shape[0] * x.shape[-2] * x.shape[-1] == 1:
+            return self._module
         if x.dtype == torch.bfloat16 and not _ONEDNN_BF16:
-            y = self._fused(x.float(), None if add is None else add.float())
-            return y.to(torch.bfloat16)
+            return self._fused_in_float32
         if self._small(x):
-            return self._gemm(x, add)
-        return self._fused(x, add)
+            return self._gemm
+        return self._fused
+
+    def _module(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """nn.Conv2d, the add and the activation, as -O1 runs them."""
+        y = super().forward(x)
+        return _ACTIVATIONS[self.act](y if add is None else y + add)
+
+    def _fused_in_float32(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """bfloat16 where oneDNN has no bfloat16 conv: the float32 kernel, rounded back."""
+        y = self._fused(x.float(), None if add is None else add.float())
+        return y.to(torch.bfloat16)
 
     def _small(self, x: torch.Tensor) -> bool:
         """Whether x's conv is one PyTorch's GEMM runs faster than oneDNN's op (see
