@@ -117,3 +117,15 @@ def realistic(net: Any, seed: int = 0) -> Any:
                 m.running_mean.uniform_(-0.2, 0.2, generator=gen)
                 m.running_var.uniform_(0.5, 2.0, generator=gen)
     return net.eval()
+
+
+def on_reference_weights(spec: Spec) -> tuple[Any, Any, dict[str, Any]]:
+    """The reference with `realistic` weights (eval mode), our `Model` of it, and the state_dict
+    of our -O0 module with the reference's weights copied in (`incept_dsl.copy_weights`)."""
+    import incept_dsl
+
+    ref = realistic(spec.build())
+    model = incept_dsl.load(spec.file, model=spec.model)
+    ours0 = model.to_torch().eval()
+    incept_dsl.copy_weights(ref, ours0)
+    return ref, model, ours0.state_dict()

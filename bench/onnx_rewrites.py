@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from _references import SPECS, on_reference_weights, torchvision_shim  # noqa: E402
 from _timing import use_threads  # noqa: E402
 
 
@@ -48,15 +48,10 @@ def files(name: str) -> tuple[dict[str, bytes], Any, int]:
     """The three ONNX files of model `name`, the reference, and its input side."""
     import torch
 
-    import incept_dsl
     import incept_dsl.passes as passes
 
     spec = SPECS[name]
-    ref = realistic(spec.build()).eval()
-    model = incept_dsl.load(spec.file, model=spec.model)
-    ours = model.to_torch().eval()
-    incept_dsl.copy_weights(ref, ours)
-    state = ours.state_dict()
+    ref, model, state = on_reference_weights(spec)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

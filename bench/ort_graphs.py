@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from _references import SPECS, on_reference_weights, torchvision_shim  # noqa: E402
 from peers import DEFAULT_MODELS, onnx_files  # noqa: E402
 
 
@@ -46,16 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torchvision_shim()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    import incept_dsl
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             spec = SPECS[name]
-            ref = realistic(spec.build()).eval()
-            model = incept_dsl.load(spec.file, model=spec.model)
-            ours0 = model.to_torch().eval()
-            incept_dsl.copy_weights(ref, ours0)
-            files = onnx_files(spec, ref, model, ours0.state_dict())
+            ref, model, state = on_reference_weights(spec)
+            files = onnx_files(spec, ref, model, state)
             counts = {key: optimised_ops(data, Path(tmp)) for key, data in files.items()}
             same = len({tuple(sorted(c.items())) for c in counts.values()}) == 1
             print(f"## {name}: {'the same nodes' if same else 'different nodes'}")

@@ -52,7 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _references import SPECS, Spec, realistic, torchvision_shim  # noqa: E402
+from _references import SPECS, Spec, on_reference_weights, torchvision_shim  # noqa: E402
 
 from incept_dsl.perf import busy_machine  # noqa: E402
 
@@ -148,11 +148,7 @@ def peers(spec: Spec, batch: int, args: argparse.Namespace, work: Path) -> list[
 
     import incept_dsl
 
-    ref = realistic(spec.build())
-    model = incept_dsl.load(spec.file, model=spec.model)
-    ours0 = model.to_torch().eval()
-    incept_dsl.copy_weights(ref, ours0)
-    state = ours0.state_dict()
+    ref, model, state = on_reference_weights(spec)
     out = [_torch_peer("eager NCHW", ref)]
     cl = copy.deepcopy(ref).to(memory_format=torch.channels_last)
     out.append(_torch_peer("eager channels_last", cl, channels_last=True))

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from _references import SPECS, on_reference_weights, torchvision_shim  # noqa: E402
 from _timing import use_threads  # noqa: E402
 from peers import Peer, _first, ab_parser, timed_rows  # noqa: E402
 
@@ -52,14 +52,10 @@ def _variant(name: str, net: Any, macs: int) -> Peer:
 
 def variants(name: str) -> tuple[Any, Any, int]:
     """The model's spec, its -O2 module on the reference's weights, and the shipped threshold."""
-    import incept_dsl
 
     spec = SPECS[name]
-    ref = realistic(spec.build()).eval()
-    model = incept_dsl.load(spec.file, model=spec.model)
-    o0 = model.to_torch().eval()
-    incept_dsl.copy_weights(ref, o0)
-    net = model.to_torch(opt_level=2, state_dict=o0.state_dict()).eval()
+    _, model, state = on_reference_weights(spec)
+    net = model.to_torch(opt_level=2, state_dict=state).eval()
     conv = next(m for m in net.modules() if type(m).__name__ == "FusedConv2d")
     shipped = sys.modules[type(conv).__module__]._SMALL_CONV_MACS
     return spec, net, shipped

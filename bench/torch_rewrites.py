@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _references import SPECS, realistic, torchvision_shim  # noqa: E402
+from _references import SPECS, on_reference_weights, torchvision_shim  # noqa: E402
 from _timing import use_threads  # noqa: E402
 from peers import _torch_peer as torch_peer  # noqa: E402
 from peers import ab_parser, timed_rows  # noqa: E402
@@ -32,15 +32,10 @@ UNMERGED = ("merge-sibling-convs", "cancel-split-concat")
 
 def variants(name: str) -> tuple[Any, dict[str, Any]]:
     """The model's spec and its two -O2 modules on the reference's weights."""
-    import incept_dsl
     from incept_dsl import passes
 
     spec = SPECS[name]
-    ref = realistic(spec.build()).eval()
-    model = incept_dsl.load(spec.file, model=spec.model)
-    o0 = model.to_torch().eval()
-    incept_dsl.copy_weights(ref, o0)
-    state = o0.state_dict()
+    _, model, state = on_reference_weights(spec)
     merged = model.to_torch(opt_level=2, state_dict=state).eval()
     saved = passes.TARGET_SKIPS.get("torch")
     passes.TARGET_SKIPS["torch"] = UNMERGED
