@@ -11,7 +11,9 @@
   float32 kernel on bfloat16 tensors (rounding the result to bfloat16), so the same source runs
   on every x86-64 CPU. On a CPU whose PyTorch kernels are AVX2 (`get_cpu_capability()`), a small
   float32 conv (stride 1, at most `_SMALL_CONV_MACS` multiply-adds a call) runs PyTorch's GEMM
-  instead, whose cost has no fixed part of 60-120 us (README, "Small convs run PyTorch's GEMM").
+  instead, whose cost has no fixed part of 60-120 us (README, "Small convs run PyTorch's GEMM"),
+  and a 3x3 float32 conv of stride 1 with enough channels and a mid-sized output (64-1,024 tiles
+  of 4x4 a call) runs as Winograd's F(4x4, 3x3) in PyTorch ops (README, "Winograd on AVX2").
 - ``meta["fused_add"]`` on a conv: it is called with that node's tensor, which it adds before
   its activation.
 - ``meta["fused_into"]`` on an add or an activation: it costs nothing (its conv applied it).
@@ -61,6 +63,21 @@ _IN_PLACE = {"none": lambda x: x, "relu": torch.relu_, "sigmoid": torch.sigmoid_
 # such convs (bench/conv_kernels.py). Elsewhere (AVX-512) it was not measured: 0, no such conv.
 _CAPABILITY = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")
 _SMALL_CONV_MACS = 10_000_000 if _CAPABILITY() == "AVX2" else 0
+# There too, a 3x3 float32 conv of stride 1 and padding 1 with in x out channels >= 12,288 whose
+# output is 64-1,024 tiles of 4x4 a call (batch included) runs as Winograd's F(4x4, 3x3): 36
+# products per tile instead of 144, 1.1-1.6x faster than oneDNN's op on such convs
+# (bench/winograd.py); with fewer tiles the GEMMs are too small, with more the transforms are
+# memory-bound. Elsewhere (AVX-512) it was not measured: (0, 0), no such conv.
+_WINOGRAD_TILES = (64, 1024) if _CAPABILITY() == "AVX2" else (0, 0)
+_WINOGRAD_CHANNELS = 12_288
+_WINOGRAD_BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                             [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+                            dtype=torch.float32)
+_WINOGRAD_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                            [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+                           dtype=torch.float64)
+_WINOGRAD_AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                             [0, 1, -1, 8, -8, 1]], dtype=torch.float32)
 
 
 class FusedConv2d(nn.Conv2d):
@@ -73,18 +90,22 @@ class FusedConv2d(nn.Conv2d):
     torch.inference_mode, carry no version counter: only a new weight tensor repacks them);
     otherwise, and on a single pixel (batch 1, 1×1), nn.Conv2d and `act`. On an AVX2-only CPU
     a small float32 conv (stride 1, at most 10M multiply-adds a call) runs PyTorch's GEMM instead
-    of oneDNN's op. A bfloat16 call on a CPU without oneDNN's bfloat16 kernels (AVX2 only) runs
-    the float32 kernel and rounds its result to bfloat16.
+    of oneDNN's op, and a 3x3 one of stride 1 with in x out channels >= 12,288 and 64-1,024
+    output tiles of 4x4 runs as Winograd's F(4x4, 3x3). A bfloat16 call on a CPU without
+    oneDNN's bfloat16 kernels (AVX2 only) runs the float32 kernel and rounds its result to
+    bfloat16.
     """
 
     def __init__(self, *args, act: str = "none", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.act = act
         self._packed: tuple = (None, None)
+        self._winograd_weights: tuple = (None, None)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_packed"] = (None, None)  # a cache of opaque tensors: rebuilt on the next call
+        state["_packed"] = (None, None)  # caches of the weights: rebuilt on the next call
+        state["_winograd_weights"] = (None, None)
         return state
 
     def forward(self, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
@@ -109,6 +130,8 @@ class FusedConv2d(nn.Conv2d):
             return self._fused_in_float32
         if self._small(x):
             return self._gemm
+        if self._winograd_fits(x):
+            return self._winograd
         return self._fused
 
     def _module(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
@@ -147,6 +170,56 @@ class FusedConv2d(nn.Conv2d):
         if add is not None:
             y += add
         return _IN_PLACE[self.act](y)
+
+    def _winograd_fits(self, x: torch.Tensor) -> bool:
+        """Whether x's conv runs as Winograd's F(4x4, 3x3) (see _WINOGRAD_TILES)."""
+        tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
+        return (x.dtype == torch.float32 and self.kernel_size == (3, 3)
+                and self.stride == (1, 1) and self.padding == (1, 1)
+                and self.dilation == (1, 1) and self.groups == 1
+                and self.padding_mode == "zeros"
+                and self.in_channels * self.out_channels >= _WINOGRAD_CHANNELS
+                and _WINOGRAD_TILES[0] <= tiles <= _WINOGRAD_TILES[1])
+
+    def _winograd(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
+        """Winograd's F(4x4, 3x3) (Lavin and Gray, 2016) in channels-last memory: each 6x6 input
+        tile transformed (B^T d B), 36 GEMMs with the weights transformed once (G g G^T), each
+        product transformed back to a 4x4 output tile (A^T m A); then bias, add, activation."""
+        n, c, h, w = x.shape
+        th, tw = -(-h // 4), -(-w // 4)
+        xp = torch.nn.functional.pad(x.permute(0, 2, 3, 1),
+                                     (0, 0, 1, 4 * tw + 1 - w, 1, 4 * th + 1 - h))
+        sn, sh, sw, _ = xp.stride()
+        # each step's result replaces the last: at most 4 x tiles x max(36 (in + out), 60 out)
+        # bytes of temporaries at once (the memory table counts none, as for oneDNN's buffers)
+        t = xp.as_strided((6, 6, n, th, tw, c), (sh, sw, sn, 4 * sh, 4 * sw, 1)).contiguous()
+        del xp
+        t = torch.mm(_WINOGRAD_BT, t.view(6, -1))  # rows of B^T d B
+        t = torch.matmul(_WINOGRAD_BT, t.view(6, 6, -1))  # columns: [36, tiles x in]
+        t = torch.bmm(t.view(36, -1, c), self._winograd_u())  # [36, tiles, out]
+        t = torch.mm(_WINOGRAD_AT, t.view(6, -1))  # rows of A^T m A
+        t = torch.matmul(_WINOGRAD_AT, t.view(4, 6, -1))  # columns: [16, tiles x out]
+        t = t.view(4, 4, n, th, tw, -1).permute(2, 3, 0, 4, 1, 5)
+        y = t.reshape(n, 4 * th, 4 * tw, -1)[:, :h, :w].contiguous()
+        del t
+        if self.bias is not None:
+            y += self.bias
+        y = y.permute(0, 3, 1, 2)
+        if add is not None:
+            y += add
+        return _IN_PLACE[self.act](y)
+
+    def _winograd_u(self) -> torch.Tensor:
+        """G g G^T of the weights g, as 36 [in x out] matrices: computed in float64 once per
+        weight tensor and version (as _fused packs)."""
+        w = self.weight
+        key = (w.data_ptr(), -1 if w.is_inference() else w._version)
+        if self._winograd_weights[0] != key:
+            g = _WINOGRAD_G
+            u = torch.einsum("ak,oikl,bl->abio", g, w.detach().double(), g)
+            u = u.reshape(36, self.in_channels, self.out_channels).float().contiguous()
+            self._winograd_weights = (key, u)
+        return self._winograd_weights[1]
 
     def _fused(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
         """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""

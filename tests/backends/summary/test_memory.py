@@ -5,6 +5,7 @@ buffer bytes, trainable counts, and the fields of every table format."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from helpers import SUMMARY_TINY as TINY
@@ -172,7 +173,32 @@ def test_peak_is_close_to_the_real_forward_on_the_cpu(
     measured one (-O2's fused convs pack their weights once, on the first call)."""
     module, x, computed = _setup(program, model, batch, train, opt_level)
     measured = _measured_peak(module, x)
-    assert computed <= measured <= bound * computed + 64 * 1024, (computed, measured)
+    workspace = _winograd_workspace(module, x)
+    assert computed <= measured <= bound * computed + 64 * 1024 + workspace, (computed, measured)
+
+
+def _winograd_workspace(module, x) -> int:
+    """The most bytes of temporaries one of -O2's Winograd convs (on an AVX2-only CPU) holds at
+    once in `module(x)`: 4 × tiles × max(36 (in + out), 60 out) (`FusedConv2d._winograd`); 0
+    where no conv runs that way."""
+    import torch
+
+    most = [0]
+
+    def pre(conv, args) -> None:
+        x = args[0]
+        if conv._kernel(x) == conv._winograd:
+            tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
+            c, k = conv.in_channels, conv.out_channels
+            most[0] = max(most[0], 4 * tiles * max(36 * (c + k), 60 * k))
+
+    convs = [m for m in module.modules() if type(m).__name__ == "FusedConv2d"]
+    hooks = [c.register_forward_pre_hook(pre) for c in convs]
+    with torch.no_grad():
+        module(x)
+    for h in hooks:
+        h.remove()
+    return most[0]
 
 
 def _output_peak(module, x) -> int:
@@ -236,9 +262,18 @@ def _output_peak(module, x) -> int:
     [case[:5] for case in REAL] + [("inception_v3.incept", "inception_v3", 2, True, 0)],
 )
 def test_peak_is_exactly_the_outputs_the_real_forward_holds(
-    program, model, batch, train, opt_level
+    program, model, batch, train, opt_level, monkeypatch
 ):
     """Op by op, the generated module holds exactly the outputs the table's schedule says:
-    block inputs until the call returns, repeat loops, in-place ReLUs, views, aux heads."""
+    block inputs until the call returns, repeat loops, in-place ReLUs, views, aux heads. (-O2's
+    Winograd convs, on an AVX2-only CPU, are turned off here: their steps are temporaries inside
+    one conv, as oneDNN's buffers are, which the other test allows for.)"""
+    import torch
+
     module, x, computed = _setup(program, model, batch, train, opt_level)
+    convs = [m for m in module.modules() if type(m).__name__ == "FusedConv2d"]
+    if convs:
+        monkeypatch.setattr(sys.modules[type(convs[0]).__module__], "_WINOGRAD_TILES", (0, 0))
+        with torch.no_grad():
+            module(x)  # those convs pack their weights for oneDNN now, outside the count
     assert _output_peak(module, x) == computed

@@ -296,6 +296,65 @@ def test_small_convs_run_pytorchs_gemm_when_the_rule_is_on(monkeypatch, batch):
     assert ran == []
 
 
+WINOGRAD = """model w {
+    input x: 96x31x31
+    a = x -> conv(128, 3, padding = 1, act = relu)
+    b = a -> conv(128, 3, padding = 1, bias = false)
+    c = add(b, a) -> relu -> conv(96, 3, padding = 1, act = relu)
+    output y = c -> conv(16, 3, padding = 1) -> conv(8, 3, stride = 2) -> flatten
+}
+"""
+
+
+def test_the_generated_file_turns_winograd_on_for_avx2_only():
+    gen = _generated(model(WINOGRAD).to_torch(opt_level=2))
+    tiles = gen._WINOGRAD_TILES
+    assert tiles == ((64, 1024) if cpu_capability() == "AVX2" else (0, 0))
+    assert gen._WINOGRAD_CHANNELS == 12_288
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_winograd_runs_the_large_3x3_convs_when_the_rule_is_on(monkeypatch, batch):
+    """What an AVX2-only CPU does with a 3×3 conv of enough channels, forced on any CPU: the
+    three stride-1 3×3 convs with in × out ≥ 12,288 (one without bias, one with its residual add
+    fused) run as F(4×4, 3×3) on 31×31 inputs (8×8 tiles, the last row and column cropped);
+    the narrow conv and the strided one do not. All agree with -O0, in both memory formats;
+    the transformed weights follow a change of the weights; with the rule off no conv takes it."""
+    import torch
+
+    m = model(WINOGRAD)
+    assert "self.conv_2(conv_1_relu, conv_1_relu)" in m.torch_source(2)  # the add fused
+    net0 = randomize(m.to_torch()).eval()
+    net = m.to_torch(opt_level=2, state_dict=net0.state_dict()).eval()
+    gen = _generated(net)
+    convs = {n: c for n, c in net.named_modules() if type(c).__name__ == "FusedConv2d"}
+    monkeypatch.setattr(gen, "_WINOGRAD_TILES", (64, 1024))
+    ran: list[str] = []
+    winograd = gen.FusedConv2d._winograd
+    names = {id(c): n for n, c in convs.items()}
+    monkeypatch.setattr(
+        gen.FusedConv2d,
+        "_winograd",
+        lambda self, x, add: ran.append(names[id(self)]) or winograd(self, x, add),
+    )
+    outputs_agree(net0, net, m, batch=batch)
+    wide = {n for n, c in convs.items() if c.in_channels * c.out_channels >= 12_288}
+    assert sorted(ran) == sorted(wide) and len(wide) == 3
+    assert any(convs[n].bias is None for n in wide)
+    x = torch.randn(batch, 96, 31, 31)  # NCHW memory
+    with torch.no_grad():
+        assert rel_err(net.forward(x), net0(x)) < 1e-4
+        conv = convs[sorted(wide)[0]]
+        before = conv._winograd_u().clone()
+        conv.weight.mul_(2)
+        assert torch.allclose(conv._winograd_u(), 2 * before)
+    monkeypatch.setattr(gen, "_WINOGRAD_TILES", (0, 0))  # the rule off
+    ran.clear()
+    with torch.no_grad():
+        net(x)
+    assert ran == []
+
+
 @pytest.mark.cuda
 def test_cuda_falls_back_to_cudnn():
     import torch
