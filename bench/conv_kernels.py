@@ -65,37 +65,52 @@ def _picked(mod: Any, args: tuple[Any, ...]) -> Callable[[], Any]:
     return partial(mod._kernel(x), x, add)
 
 
-def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, float, float]]:
-    """(conv, input H·W, fused µs, F.conv2d µs, -O2 µs) for every FusedConv2d of the -O2
-    module."""
+def conv_inputs(
+    name: str, batch: int, keep: Callable[[Any], bool]
+) -> list[tuple[str, Any, Any, Any]]:
+    """(name, conv, x, add) for each FusedConv2d of the model's `-O2` module (fresh weights) that
+    `keep` accepts: the input and the residual (or None) it gets in the network at `batch`
+    (captured by a forward pre-hook; inference tensors, to be timed under inference mode)."""
     import torch
 
     import incept_dsl
 
     spec = SPECS[name]
     net = incept_dsl.load(spec.file, model=spec.model).to_torch(opt_level=2).eval()
-    convs = [(n, m) for n, m in net.named_modules() if type(m).__name__ == "FusedConv2d"]
+    convs = [
+        (n, m) for n, m in net.named_modules() if type(m).__name__ == "FusedConv2d" and keep(m)
+    ]
     seen: dict[str, tuple[Any, ...]] = {}
     hooks = [
         m.register_forward_pre_hook(lambda m, args, n=n: seen.setdefault(n, args)) for n, m in convs
     ]
     with torch.inference_mode():
         net(torch.randn(batch, 3, spec.size, spec.size))
-        for h in hooks:
-            h.remove()
-        out = []
-        for n, m in convs:
-            args = seen[n]
-            fused: Callable[[], Any] = partial(
-                m._fused, args[0], args[1] if len(args) > 1 else None
-            )
-            cands = {"fused": fused, "plain": _plain(m, args), "shipped": _picked(m, args)}
+    for h in hooks:
+        h.remove()
+    return [(n, m, seen[n][0], seen[n][1] if len(seen[n]) > 1 else None) for n, m in convs]
+
+
+def conv_times(name: str, batch: int, runs: int) -> list[tuple[str, int, float, float, float]]:
+    """(conv, input H·W, fused µs, F.conv2d µs, -O2 µs) for every FusedConv2d of the -O2
+    module."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for n, m, x, add in conv_inputs(name, batch, lambda m: True):
+            args = (x,) if add is None else (x, add)
+            cands = {
+                "fused": partial(m._fused, x, add),
+                "plain": _plain(m, args),
+                "shipped": _picked(m, args),
+            }
             times: dict[str, list[float]] = {c: [] for c in cands}
             for _ in range(5):
                 for c, fn in cands.items():
                     fn()
                     times[c].append(median_seconds(fn, runs) * 1e6)
-            hw = args[0].shape[2] * args[0].shape[3]
+            hw = x.shape[2] * x.shape[3]
             out.append((n, hw, *(statistics.median(times[c]) for c in cands)))
     return out
 

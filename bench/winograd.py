@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS  # noqa: E402
 from _timing import median_seconds, use_threads  # noqa: E402
+from conv_kernels import conv_inputs  # noqa: E402
 
 #: m -> (Bᵀ, G, Aᵀ) of F(m×m, 3×3) (Lavin and Gray, 2016), exact in binary floating point.
 TRANSFORMS: dict[int, tuple[list[list[float]], list[list[float]], list[list[float]]]] = {
@@ -183,22 +184,9 @@ def conv_rows(name: str, batch: int, runs: int) -> list[tuple[str, str, list[flo
     """(conv, shape, [µs of -O2's kernel, F(2,3), F(4,3)], [their errors]) for each eligible conv."""
     import torch
 
-    import incept_dsl
-
-    spec = SPECS[name]
-    net = incept_dsl.load(spec.file, model=spec.model).to_torch(opt_level=2).eval()
-    convs = [(n, m) for n, m in net.named_modules() if eligible(m)]
-    seen: dict[str, tuple[Any, ...]] = {}
-    hooks = [
-        m.register_forward_pre_hook(lambda m, args, n=n: seen.setdefault(n, args)) for n, m in convs
-    ]
     out = []
     with torch.inference_mode():
-        net(torch.randn(batch, 3, spec.size, spec.size))
-        for h in hooks:
-            h.remove()
-        for n, m in convs:
-            x, add = seen[n][0], seen[n][1] if len(seen[n]) > 1 else None
+        for n, m, x, add in conv_inputs(name, batch, eligible):
             kernels = [partial(m._kernel(x), x, add)]  # what -O2 runs
             kernels += [partial(Winograd(m, k), x, add) for k in (2, 4)]
             want = _float64(m, x, add)

@@ -251,6 +251,20 @@ def _conv_macs(net, batch: int) -> dict[str, int]:
     return seen
 
 
+def _record_calls(monkeypatch, gen, convs: dict, kernel: str) -> list[str]:
+    """The names of the convs (of `convs`, by name) whose FusedConv2d `kernel` method runs from
+    now on, in call order; the method still runs."""
+    ran: list[str] = []
+    method = getattr(gen.FusedConv2d, kernel)
+    names = {id(c): n for n, c in convs.items()}
+    monkeypatch.setattr(
+        gen.FusedConv2d,
+        kernel,
+        lambda self, x, add: ran.append(names[id(self)]) or method(self, x, add),
+    )
+    return ran
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_small_convs_run_pytorchs_gemm_when_the_rule_is_on(monkeypatch, batch):
     """What an AVX2-only CPU does with a small conv, forced on any CPU: a stride-1 conv of at
@@ -272,14 +286,7 @@ def test_small_convs_run_pytorchs_gemm_when_the_rule_is_on(monkeypatch, batch):
         c._packed = (None, None)  # packed by that run
     threshold = sorted(macs.values())[3]  # four convs are small, one of them strided
     monkeypatch.setattr(gen, "_SMALL_CONV_MACS", threshold)
-    ran: list[str] = []
-    gemm = gen.FusedConv2d._gemm
-    names = {id(c): n for n, c in convs.items()}
-    monkeypatch.setattr(
-        gen.FusedConv2d,
-        "_gemm",
-        lambda self, x, add: ran.append(names[id(self)]) or gemm(self, x, add),
-    )
+    ran = _record_calls(monkeypatch, gen, convs, "_gemm")
     outputs_agree(net0, net, m, batch=batch)
     small = {n for n, c in convs.items() if macs[n] <= threshold and c.stride == (1, 1)}
     assert set(ran) == small and 1 < len(small) < 6
@@ -329,14 +336,7 @@ def test_winograd_runs_the_large_3x3_convs_when_the_rule_is_on(monkeypatch, batc
     gen = _generated(net)
     convs = {n: c for n, c in net.named_modules() if type(c).__name__ == "FusedConv2d"}
     monkeypatch.setattr(gen, "_WINOGRAD_TILES", (64, 1024))
-    ran: list[str] = []
-    winograd = gen.FusedConv2d._winograd
-    names = {id(c): n for n, c in convs.items()}
-    monkeypatch.setattr(
-        gen.FusedConv2d,
-        "_winograd",
-        lambda self, x, add: ran.append(names[id(self)]) or winograd(self, x, add),
-    )
+    ran = _record_calls(monkeypatch, gen, convs, "_winograd")
     outputs_agree(net0, net, m, batch=batch)
     wide = {n for n, c in convs.items() if c.in_channels * c.out_channels >= 12_288}
     assert sorted(ran) == sorted(wide) and len(wide) == 3
