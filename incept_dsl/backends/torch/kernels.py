@@ -144,14 +144,19 @@ class FusedConv2d(nn.Conv2d):
         y = self._fused(x.float(), None if add is None else add.float())
         return y.to(torch.bfloat16)
 
-    def _small(self, x: torch.Tensor) -> bool:
-        """Whether x's conv is one PyTorch's GEMM runs faster than oneDNN's op (see
-        _SMALL_CONV_MACS): float32, stride 1, undilated, ungrouped, zero-padded, and small."""
-        kh, kw = self.kernel_size
+    def _dense(self, x: torch.Tensor) -> bool:
+        """float32, stride 1, undilated, ungrouped, zero-padded by numbers: the convs the GEMM
+        and Winograd kernels compute."""
         return (x.dtype == torch.float32 and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == 1 and self.padding_mode == "zeros"
-                and not isinstance(self.padding, str)
-                and x.numel() * self.out_channels * kh * kw <= _SMALL_CONV_MACS)
+                and not isinstance(self.padding, str))
+
+    def _small(self, x: torch.Tensor) -> bool:
+        """Whether x's conv is one PyTorch's GEMM runs faster than oneDNN's op (see
+        _SMALL_CONV_MACS): dense, and small."""
+        kh, kw = self.kernel_size
+        return (x.numel() * self.out_channels * kh * kw <= _SMALL_CONV_MACS
+                and self._dense(x))
 
     def _gemm(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
         """A small conv with PyTorch's GEMM: a 1x1 conv on a channels-last input as one addmm
@@ -174,12 +179,10 @@ class FusedConv2d(nn.Conv2d):
     def _winograd_fits(self, x: torch.Tensor) -> bool:
         """Whether x's conv runs as Winograd's F(4x4, 3x3) (see _WINOGRAD_TILES)."""
         tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
-        return (x.dtype == torch.float32 and self.kernel_size == (3, 3)
-                and self.stride == (1, 1) and self.padding == (1, 1)
-                and self.dilation == (1, 1) and self.groups == 1
-                and self.padding_mode == "zeros"
+        return (_WINOGRAD_TILES[0] <= tiles <= _WINOGRAD_TILES[1]  # first: (0, 0) when off
+                and self.kernel_size == (3, 3) and self.padding == (1, 1)
                 and self.in_channels * self.out_channels >= _WINOGRAD_CHANNELS
-                and _WINOGRAD_TILES[0] <= tiles <= _WINOGRAD_TILES[1])
+                and self._dense(x))
 
     def _winograd(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
         """Winograd's F(4x4, 3x3) (Lavin and Gray, 2016) in channels-last memory: each 6x6 input
@@ -213,7 +216,7 @@ class FusedConv2d(nn.Conv2d):
         """G g G^T of the weights g, as 36 [in x out] matrices: computed in float64 once per
         weight tensor and version (as _fused packs)."""
         w = self.weight
-        key = (w.data_ptr(), -1 if w.is_inference() else w._version)
+        key = self._weight_key()
         if self._winograd_weights[0] != key:
             g = _WINOGRAD_G
             u = torch.einsum("ak,oikl,bl->abio", g, w.detach().double(), g)
@@ -221,13 +224,17 @@ class FusedConv2d(nn.Conv2d):
             self._winograd_weights = (key, u)
         return self._winograd_weights[1]
 
+    def _weight_key(self) -> tuple:
+        """Which weights the caches were made from: the tensor and its version (an inference
+        tensor, made under torch.inference_mode, has no version counter: -1)."""
+        w = self.weight
+        return (w.data_ptr(), -1 if w.is_inference() else w._version)
+
     def _fused(self, x: torch.Tensor, add: torch.Tensor | None) -> torch.Tensor:
         """oneDNN's fused kernel in x's dtype, on the weights packed (and cast) for it."""
         w = self.weight
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
-        # an inference tensor (made under torch.inference_mode) has no version counter
-        version = -1 if w.is_inference() else w._version
-        key = (w.data_ptr(), version, x.dtype)
+        key = (*self._weight_key(), x.dtype)
         if self._packed[0] != key:
             self._packed = (key, {})
         # oneDNN lays the weights out for the whole input shape, batch size included: weights
