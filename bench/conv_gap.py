@@ -11,7 +11,9 @@ Three measurements, on the same weights (`_references.realistic`), `--threads` t
 2. Alone: for a few of the network's conv shapes, oneDNN's fused kernel on pre-packed weights
    (what `-O2` calls), `F.conv2d` in channels-last, oneDNN's blocked layout (`torch.utils.mkldnn`)
    and TorchScript's prepacked convolution (`torch.ops.mkldnn_prepacked`, prepared once).
-3. The fixed cost of one call: each of those on a 1x1 conv of 8 channels at 4x4.
+3. The fixed cost of one call: each of those on a 1x1 conv of 8 channels at 4x4; and, for
+   oneDNN's fused op, how much of that call oneDNN itself reports (its verbose log: fetching the
+   primitive from its cache, and executing it). The rest is spent around it in PyTorch and ideep.
 
 Medians of `--runs` runs after warm-up. Run it on a quiet machine (it warns otherwise).
 """
@@ -22,6 +24,7 @@ import argparse
 import collections
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -150,6 +153,57 @@ def alone(shape: tuple[int, int, int, int, int], batch: int, runs: int) -> list[
         ]
 
 
+def _onednn_log(call: Callable[[], Any], runs: int) -> list[str]:
+    """oneDNN's verbose lines (primitive creation and execution) for `runs` calls of `call`,
+    read from file descriptor 1, where oneDNN writes them."""
+    import torch
+
+    with tempfile.TemporaryFile("w+") as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON_CREATION):
+                for _ in range(runs):
+                    call()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        return log.read().splitlines()
+
+
+def onednn_share(runs: int) -> tuple[float, float, float]:
+    """The fused op's call on the 8-channel 1x1 conv at 4x4 (median µs), and the medians oneDNN
+    reports for getting the primitive from its cache and for executing it."""
+    import torch
+
+    x = torch.randn(1, 8, 4, 4).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(8, 8, 1).eval()
+    args = ([0, 0], [1, 1], [1, 1], 1)
+    packed = torch.ops.mkldnn._reorder_convolution_weight(conv.weight.detach(), *args, [1, 8, 4, 4])
+    pointwise = torch.ops.mkldnn._convolution_pointwise
+
+    def call() -> Any:
+        return pointwise(x, packed, conv.bias, *args, "relu", [], "")
+
+    with torch.inference_mode():
+        wall = median_seconds(call, runs, warmup=20) * 1e6
+        lines = _onednn_log(call, runs)
+    reported: dict[str, list[float]] = {"create": [], "exec": []}
+    for line in lines:
+        f = line.split(",")
+        if f[0] != "onednn_verbose" or "primitive" not in f[:3] or "convolution" not in f[:7]:
+            continue
+        what = f[f.index("primitive") + 1]
+        kind = "create" if what.startswith("create:cache") else "exec" if what == "exec" else ""
+        if kind:
+            reported[kind].append(float(f[-1]) * 1e3)  # oneDNN logs milliseconds
+    if not reported["create"] or not reported["exec"]:
+        raise RuntimeError("oneDNN wrote no verbose lines for the conv; cannot split its call")
+    return wall, statistics.median(reported["create"]), statistics.median(reported["exec"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="resnet50", choices=sorted(SPECS))
@@ -193,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         k, s, cin, cout, side = shape
         ms = alone(shape, args.batch, args.runs * 4)
         print(f"| {k}x{k}/{s} {cin}->{cout} @{side} | " + " | ".join(f"{t:.3f}" for t in ms) + " |")
+    wall, create, execute = onednn_share(args.runs * 20)
+    print(
+        f"\noneDNN's fused op on the 1x1 8->8 conv at 4x4: {wall:.1f} µs a call, of which oneDNN "
+        f"reports {create:.1f} µs getting the primitive from its cache and {execute:.1f} µs "
+        f"executing it; the other {wall - create - execute:.1f} µs are spent around it, in "
+        "PyTorch and ideep"
+    )
     return 0
 
 
