@@ -41,7 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _references import SPECS, on_reference_weights, torchvision_shim  # noqa: E402
-from peers import DEFAULT_MODELS, Peer, _first, _ort_peer, ab_parser, onnx_files, sample  # noqa: E402
+from peers import (  # noqa: E402
+    DEFAULT_MODELS,
+    RUNS_PER_SAMPLE,
+    WARMUP_RUNS,
+    Peer,
+    _ort_peer,
+    _torch_peer,
+    ab_parser,
+    check_outputs,
+    onnx_files,
+    sample,
+)
 
 from incept_dsl.perf import busy_machine  # noqa: E402
 
@@ -121,23 +132,22 @@ def timed_by_kind(net: Any) -> Iterator[tuple[Clock, list[Timed]]]:
         yield clock, stand_ins
 
 
-def _torch_peer(name: str, net: Any, clock: Clock | None = None) -> Peer:
-    """`net` on the input in channels-last memory; with `clock`, its ops timed by kind."""
+def _clocked_peer(name: str, net: Any, clock: Clock) -> Peer:
+    """`net` on the input in channels-last memory, its ops timed by kind on `clock` and the
+    forward's own wall time as "whole"."""
     import torch
 
     def run(x: Any) -> Any:
         t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
-        if clock is not None:
-            clock.on = True
-            clock.runs.append(collections.Counter())
+        clock.on = True
+        clock.runs.append(collections.Counter())
         start = time.perf_counter()
         try:
             with torch.inference_mode():
                 return net(t)
         finally:
-            if clock is not None:
-                clock.on = False
-                clock.runs[-1]["whole"] = time.perf_counter() - start
+            clock.on = False
+            clock.runs[-1]["whole"] = time.perf_counter() - start
 
     return Peer(name, run)
 
@@ -147,7 +157,7 @@ def ort_profiled(
     data: bytes, threads: int
 ) -> Iterator[tuple[Peer, list[collections.Counter[str]]]]:
     """An onnxruntime session with its profiler on, as a candidate; when the block ends the
-    list holds each run's kernel time by kind, "the rest" and "whole", in seconds."""
+    list holds each run's kernel time by kind and its "whole", in seconds."""
     import onnxruntime as ort
 
     o = ort.SessionOptions()
@@ -166,18 +176,20 @@ def ort_profiled(
             pending[ORT_KINDS.get(e["args"]["op_name"], "other")] += e["dur"] / 1e6
         elif e.get("name") == "model_run":
             pending["whole"] = e["dur"] / 1e6
-            pending["the rest"] = pending["whole"] - sum(pending[k] for k in KINDS)
             runs.append(pending)
             pending = collections.Counter()
 
 
 def best_of_three(runs: list[collections.Counter[str]]) -> list[collections.Counter[str]]:
-    """The runs `sample` keeps: after three warm-up runs, the fastest of each three."""
-    rest = runs[3:]
-    return [min(rest[i : i + 3], key=lambda c: c["whole"]) for i in range(0, len(rest), 3)]
+    """The runs `sample` keeps: after its warm-up runs, the fastest of each sample's runs."""
+    rest, n = runs[WARMUP_RUNS:], RUNS_PER_SAMPLE
+    return [min(rest[i : i + n], key=lambda c: c["whole"]) for i in range(0, len(rest), n)]
 
 
 def _medians_ms(runs: list[collections.Counter[str]]) -> dict[str, float]:
+    """Medians over the runs, in ms, of each kind and of "the rest": a run's whole less its kinds."""
+    for c in runs:
+        c["the rest"] = c["whole"] - sum(c[k] for k in KINDS)
     return {k: statistics.median(c[k] for c in runs) * 1e3 for k in (*KINDS, "the rest")}
 
 
@@ -196,19 +208,14 @@ def share_rows(name: str, batch: int, args: Any) -> list[str]:
         timed_by_kind(o2) as (clock, stand_ins),
         ort_profiled(data, args.threads) as (prof, ort_runs),
     ):
-        whole, by_kind = _torch_peer("-O2", o2), _torch_peer("-O2, timed by kind", o2, clock)
-        want = _first(whole.run(x))
-        err = float(np.abs(ort_peer.run(x) - want).max() / np.abs(want).max())
-        if err > 1e-4:
-            raise SystemExit(f"{spec.model}: -O2 and onnxruntime differ by {err:.1e} (over 1e-4)")
+        whole = _torch_peer("-O2", o2, channels_last=True)
+        by_kind = _clocked_peer("-O2, timed by kind", o2, clock)
+        check_outputs([whole, ort_peer], x, spec.model)  # stops the script if they differ
         sample([whole, by_kind, ort_peer, prof], x, args.rounds, args.pause)
     calls = collections.Counter({t.kind: 0 for t in stand_ins})
     for t in stand_ins:
         calls[t.kind] += t.calls // len(clock.runs)
-    best = best_of_three(clock.runs)
-    for c in best:
-        c["the rest"] = c["whole"] - sum(c[k] for k in KINDS)
-    ours = _medians_ms(best)
+    ours = _medians_ms(best_of_three(clock.runs))
     ort = _medians_ms(best_of_three(ort_runs))
     ours["whole"] = statistics.median(whole.times) * 1e3
     ort["whole"] = statistics.median(ort_peer.times) * 1e3

@@ -204,17 +204,23 @@ def check_outputs(candidates: list[Peer], x: Any, label: str) -> list[Peer]:
     return kept
 
 
+#: the untimed runs of each candidate before `sample`'s rounds, and the runs a sample is the best of
+WARMUP_RUNS = 3
+RUNS_PER_SAMPLE = 3
+
+
 def sample(candidates: list[Peer], x: Any, rounds: int, pause: float) -> None:
-    """Interleaved rounds; a sample is the best of three runs taken after `pause` seconds."""
+    """Interleaved rounds; a sample is the best of `RUNS_PER_SAMPLE` runs taken after `pause`
+    seconds, after `WARMUP_RUNS` untimed runs of each candidate."""
     for c in candidates:  # warm-up: first-run packing, allocator, compiled kernels
-        for _ in range(3):
+        for _ in range(WARMUP_RUNS):
             c.run(x)
     for r in range(rounds):
         n = len(candidates)
         for c in [*candidates[r % n :], *candidates[: r % n]]:
             time.sleep(pause)
             best = float("inf")
-            for _ in range(3):
+            for _ in range(RUNS_PER_SAMPLE):
                 t = time.perf_counter()
                 c.run(x)
                 best = min(best, time.perf_counter() - t)
