@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types
@@ -39,6 +43,21 @@ async def replace(client: LanguageClient, uri: str, text: str, version: int) -> 
         )
     )
     await client.wait_for_notification(PUBLISH)
+
+
+async def wait_until(
+    client: LanguageClient, done: Callable[[], bool], timeout: float = 60.0
+) -> None:
+    """Wait for diagnostics until `done()` holds. Waiting for a count of notifications races:
+    two that come together resolve the first wait, and the second wait, made after both, never
+    ends. `done()` is checked before each wait, and each wait gives up after a second, so a
+    notification handled before its wait was made is seen on the next check."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no diagnostics made the condition hold in {timeout:.0f} s")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.wait_for_notification(PUBLISH), 1.0)
 
 
 def position_of(text: str, needle: str, shift: int = 0) -> types.Position:

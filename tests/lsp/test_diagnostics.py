@@ -11,7 +11,7 @@ pytest.importorskip("pytest_lsp", reason="the server tests need the lsp extra an
 from lsprotocol import types  # noqa: E402
 from pytest_lsp import LanguageClient  # noqa: E402
 
-from lsp.steps import PUBLISH, open_doc, replace  # noqa: E402
+from lsp.steps import open_doc, replace, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 
@@ -101,8 +101,9 @@ async def test_saving_an_imported_file_checks_its_importers_again(
     client.text_document_did_save(
         types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(lib_uri))
     )
-    await client.wait_for_notification(PUBLISH)
-    await client.wait_for_notification(PUBLISH)
+    await wait_until(
+        client, lambda: bool(client.diagnostics[uri])
+    )  # the lib's, then the importer's
     (diag,) = client.diagnostics[uri]
     assert diag.range.start.line == 3 and "strde" in diag.message
 
